@@ -1,1 +1,16 @@
-export const probe = 1;
+/**
+ * @rs/core/extend: the plugin tier, for op, technique and backend authors. Weaker stability
+ * guarantees than the main entry (like `jax.extend`).
+ */
+export type { OpSchema, InferContext, ForwardContext, Rng } from './ops/schema';
+export { concrete, sizeOf } from './ops/schema';
+export type { UnitBuilder, Layout, LayoutMember, ParamAxis, UnitMapping } from './units/builder';
+export { analyzeUnits } from './units/analyze';
+export type { UnitAnalysis } from './units/analyze';
+export { unitPositions, blockStarts } from './edit/positions';
+export { elementwiseInfer, elementwiseFlops } from './ops/elementwise';
+export { builtinOps } from './ops/builtins';
+export { compile, runPlan } from './exec/executor';
+export type { Plan, PlanStep, RunOptions, RunResult } from './exec/executor';
+export { initialize } from './rng';
+export { resolveLoss } from './train/losses';

@@ -1,3 +1,35 @@
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
-export { tf };
+/**
+ * @rs/core: the graph IR, op registry, unit groups, transactional structural edits, executor,
+ * training and IO. Technique packages build on this; `@rs/core/extend` is the plugin tier.
+ */
+export { tf } from './tf';
+export type { Tensor } from './tf';
+export { RsError, isRsError, formatShape } from './errors';
+export type { RsErrorCode } from './errors';
+export type { GraphDef, NodeDef, GraphInput, Shape, DType, TensorInfo, ParamSpec, ParamRole, InitializerSpec } from './ir/types';
+export { paramKey, splitParamKey } from './ir/types';
+export { validateGraph } from './ir/validate';
+export type { ValidatedGraph } from './ir/validate';
+export { OpRegistry, createOpRegistry, defaultRegistry } from './ops/registry';
+export type { OpSchema } from './ops/schema';
+export { Model, disposeRun } from './model';
+export type { ParamEntry, CreateModelOptions, ApplyOptions, RunOutput } from './model';
+export type { UnitGroup, ParamMember, ActivationMember } from './units/analyze';
+export type { Transaction, EditMeta, InsertUnitsOptions, InsertNodeOptions } from './edit/transaction';
+export type { JournalEntry, EditChange } from './edit/journal';
+export type { ModelCounts, NodeCount } from './count';
+export type { Taps } from './exec/executor';
+export { fit, evaluate, trainStep } from './train/fit';
+export type { Dataset, FitOptions, FitHistory, Callback, StepInfo, EpochInfo } from './train/fit';
+export { adam, sgd } from './train/optimizers';
+export type { Optimizer, AdamOptions, SgdOptions } from './train/optimizers';
+export { softmaxCrossEntropy, sigmoidCrossEntropy, mse } from './train/losses';
+export type { LossFn, LossName } from './train/losses';
+export { createRng, permutation } from './rng';
+export type { SeededRng } from './rng';
+export { lenet300100, lenet5, charTransformer } from './models/builders';
+export type { CharTransformerOptions } from './models/builders';
+export { saveToBuffer, loadFromBuffer, save, load } from './io/model-io';
+export type { SaveOptions, LoadOptions } from './io/model-io';
+export { registerBackend, useBackend, backends } from './backend';
+export type { BackendInfo } from './backend';

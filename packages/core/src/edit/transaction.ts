@@ -1,0 +1,554 @@
+import { tf, type Tensor } from '../tf';
+import { RsError, formatShape } from '../errors';
+import type { GraphDef, NodeDef, ParamSpec } from '../ir/types';
+import { paramKey, splitParamKey } from '../ir/types';
+import { validateGraph, type ValidatedGraph } from '../ir/validate';
+import { analyzeUnits, type ParamMember, type UnitAnalysis, type UnitGroup } from '../units/analyze';
+import { createRng, initialize } from '../rng';
+import type { ModelCounts } from '../count';
+import type { Model, ModelState, ParamEntry } from '../model';
+import type { EditChange, JournalEntry } from './journal';
+import { blockStarts, unitPositions } from './positions';
+
+/** Who edits and why; recorded in the journal. */
+export interface EditMeta {
+  technique?: string;
+  reason?: string;
+  details?: Record<string, unknown>;
+}
+
+/** How new units' weights start. */
+export interface InsertUnitsOptions {
+  /** Index before which the new units go (default: after the last unit). */
+  at?: number;
+  /** Weights of the new units themselves (`out` members): `init` (the op's initializer, default) or `zeros`. */
+  incoming?: 'init' | 'zeros';
+  /** Weights that read the new units (`in` members): `zeros` (default, preserves the function) or `init`. */
+  outgoing?: 'zeros' | 'init';
+  /**
+   * Exact values of the new slices, by parameter key: a tensor shaped like the parameter with
+   * the unit axis sized to the inserted positions. Overrides `incoming`/`outgoing` for that key.
+   */
+  values?: Record<string, Tensor>;
+}
+
+export interface InsertNodeOptions {
+  /**
+   * Rewire: every consumer of this id (and graph outputs naming it) reads the new node instead.
+   * The new node itself should read `after`.
+   */
+  after?: string;
+  /** Values for the new node's parameters, by name (`kernel`); others are initialised. */
+  params?: Record<string, Tensor>;
+}
+
+type Axis = { key: string; axis: number; members: ParamMember[] };
+
+function checkIndex(group: UnitGroup, u: unknown, what: string): number {
+  if (typeof u !== 'number' || !Number.isInteger(u) || u < 0 || u >= group.size) {
+    throw new RsError('UNIT_INDEX_OUT_OF_RANGE', `${what}: unit index ${String(u)} is out of range for group '${group.id}' with ${group.size} units (valid: 0..${group.size - 1}).`, {
+      group: group.id,
+      index: u,
+      size: group.size,
+    });
+  }
+  return u;
+}
+
+function byAxis(group: UnitGroup): Axis[] {
+  const map = new Map<string, Axis>();
+  for (const m of group.params) {
+    const id = `${m.param}#${m.axis}`;
+    const entry = map.get(id) ?? { key: m.param, axis: m.axis, members: [] };
+    entry.members.push(m);
+    map.set(id, entry);
+  }
+  return [...map.values()];
+}
+
+/**
+ * The edit API passed to `model.edit(tx => ...)`. Each primitive is checked at once; the whole
+ * graph is validated again before commit.
+ */
+export class Transaction {
+  private graph: GraphDef;
+  private readonly params: Map<string, ParamEntry>;
+  private readonly slots: Map<string, Map<string, Tensor>>;
+  private readonly created = new Set<Tensor>();
+  readonly changes: EditChange[] = [];
+  private validated: ValidatedGraph;
+  private analysis?: UnitAnalysis;
+  private readonly model: Model;
+  private readonly rng;
+  closed = false;
+
+  constructor(model: Model) {
+    this.model = model;
+    const state = model.internalState;
+    this.graph = JSON.parse(JSON.stringify(state.graph)) as GraphDef;
+    this.params = new Map([...state.params].map(([k, e]) => [k, { ...e }]));
+    this.slots = new Map([...state.slots].map(([k, s]) => [k, new Map(s)]));
+    this.validated = model.validated;
+    this.rng = createRng(model.rng.seed());
+  }
+
+  private open(): void {
+    if (this.closed) throw new RsError('TRANSACTION_CLOSED', 'This transaction has ended; make edits inside the model.edit callback.');
+  }
+
+  private track<T extends Tensor>(t: T): T {
+    tf.keep(t);
+    this.created.add(t);
+    return t;
+  }
+
+  /** Unit groups of the graph as edited so far. */
+  groups(): UnitGroup[] {
+    this.analysis ??= analyzeUnits(this.graph, this.model.registry, this.validated.infos);
+    return this.analysis.groups;
+  }
+
+  /** A group by id (`fc1`, `attn:heads`) in the graph as edited so far. */
+  group(id: string): UnitGroup {
+    this.groups();
+    const group = this.analysis?.byId.get(id);
+    if (!group) {
+      throw new RsError('UNKNOWN_GROUP', `No unit group '${id}'. Editable groups: ${this.groups().filter((g) => !g.frozen).map((g) => g.id).join(', ') || 'none'}.`, { group: id });
+    }
+    return group;
+  }
+
+  /** The current value of a parameter in this transaction. */
+  param(key: string): ParamEntry {
+    const entry = this.params.get(key);
+    if (!entry) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}'.`, { param: key });
+    return entry;
+  }
+
+  private editable(groupId: string): UnitGroup {
+    const group = this.group(groupId);
+    if (group.frozen) {
+      throw new RsError('FROZEN_GROUP', `Group '${group.id}' cannot be edited: ${group.frozen.join('; ')}.`, { group: group.id, reasons: group.frozen });
+    }
+    return group;
+  }
+
+  /** Applies an index transform along one axis to a parameter, its mask and its optimizer slots. */
+  private transformAxis(key: string, axis: number, index: number[], extra?: { value: Tensor; maskFill: number }): void {
+    const entry = this.param(key);
+    const apply = (t: Tensor, fill?: Tensor): Tensor =>
+      this.track(
+        tf.tidy(() => {
+          const source = fill ? tf.concat([t, fill], axis) : t;
+          return tf.gather(source, tf.tensor1d(index, 'int32'), axis);
+        }),
+      );
+    const fillLike = (value: number): Tensor | undefined => (extra ? tf.fill(extra.value.shape, value) : undefined);
+    const next: ParamEntry = { ...entry, value: apply(entry.value, extra?.value) };
+    if (entry.mask) {
+      const fill = fillLike(extra?.maskFill ?? 1);
+      next.mask = apply(entry.mask, fill);
+      fill?.dispose();
+    }
+    this.params.set(key, next);
+    const slots = this.slots.get(key);
+    if (slots) {
+      const updated = new Map<string, Tensor>();
+      for (const [name, t] of slots) {
+        const fill = fillLike(0);
+        updated.set(name, apply(t, fill));
+        fill?.dispose();
+      }
+      this.slots.set(key, updated);
+    }
+  }
+
+  /**
+   * Removes units (neurons, channels, heads) from a group: every coupled parameter shrinks.
+   *
+   * @example
+   * tx.removeUnits('fc1', [3, 7]);
+   */
+  removeUnits(groupId: string, indices: number[]): this {
+    this.open();
+    const group = this.editable(groupId);
+    if (!Array.isArray(indices)) throw new RsError('INVALID_ARGUMENT', 'removeUnits takes an array of unit indices.');
+    const remove = new Set<number>();
+    for (const u of indices) {
+      const index = checkIndex(group, u, 'removeUnits');
+      if (remove.has(index)) throw new RsError('DUPLICATE_UNIT_INDEX', `removeUnits: unit ${index} of group '${group.id}' is listed twice.`, { group: group.id, index });
+      remove.add(index);
+    }
+    if (remove.size === 0) return this;
+    if (remove.size >= group.size) {
+      throw new RsError('REMOVE_ALL_UNITS', `removeUnits would remove all ${group.size} units of group '${group.id}'; at least one must remain (remove the node instead).`, {
+        group: group.id,
+      });
+    }
+    for (const { key, axis, members } of byAxis(group)) {
+      const length = this.param(key).value.shape[axis];
+      const drop = new Set<number>();
+      for (const m of members) for (const u of remove) for (const p of unitPositions(m, u)) drop.add(p);
+      const keep: number[] = [];
+      for (let p = 0; p < length; p++) if (!drop.has(p)) keep.push(p);
+      this.transformAxis(key, axis, keep);
+    }
+    const sorted = [...remove].sort((a, b) => a - b);
+    this.changes.push({
+      kind: 'removeUnits',
+      target: group.id,
+      summary: `removed ${remove.size} of ${group.size} units [${sorted.slice(0, 20).join(', ')}${sorted.length > 20 ? ', ...' : ''}]`,
+      size: { before: group.size, after: group.size - remove.size },
+    });
+    this.refresh(group);
+    return this;
+  }
+
+  /**
+   * Reorders a group's units: new unit `i` is old unit `order[i]`. Preserves the function.
+   *
+   * @example
+   * tx.permuteUnits('fc1', [2, 0, 1, ...]);
+   */
+  permuteUnits(groupId: string, order: number[]): this {
+    this.open();
+    const group = this.editable(groupId);
+    const seen = new Set<number>();
+    if (!Array.isArray(order) || order.length !== group.size) {
+      throw new RsError('INVALID_PERMUTATION', `permuteUnits: group '${group.id}' has ${group.size} units, the order lists ${Array.isArray(order) ? order.length : 'no'} entries.`, { group: group.id });
+    }
+    for (const u of order) {
+      const index = checkIndex(group, u, 'permuteUnits');
+      if (seen.has(index)) throw new RsError('INVALID_PERMUTATION', `permuteUnits: unit ${index} appears twice in the order.`, { group: group.id, index });
+      seen.add(index);
+    }
+    for (const { key, axis, members } of byAxis(group)) {
+      const length = this.param(key).value.shape[axis];
+      const source = Array.from({ length }, (_, p) => p);
+      for (const m of members) {
+        for (let u = 0; u < group.size; u++) {
+          const to = unitPositions(m, u);
+          const from = unitPositions(m, order[u]);
+          to.forEach((p, k) => (source[p] = from[k]));
+        }
+      }
+      this.transformAxis(key, axis, source);
+    }
+    this.changes.push({ kind: 'permuteUnits', target: group.id, summary: `permuted ${group.size} units` });
+    this.refresh(group);
+    return this;
+  }
+
+  /**
+   * Adds `count` units to a group. By default the new units' own weights are initialised and
+   * the weights reading them are zero, so the model's function is unchanged.
+   *
+   * @example
+   * tx.insertUnits('fc1', 16);                       // function-preserving
+   * tx.insertUnits('fc1', 1, { values: { 'fc2/kernel': outgoingRow } });
+   */
+  insertUnits(groupId: string, count: number, options: InsertUnitsOptions = {}): this {
+    this.open();
+    const group = this.editable(groupId);
+    if (!Number.isInteger(count) || count < 1) throw new RsError('INVALID_ARGUMENT', `insertUnits: count must be a positive integer, got ${String(count)}.`);
+    const at = options.at ?? group.size;
+    if (!Number.isInteger(at) || at < 0 || at > group.size) {
+      throw new RsError('UNIT_INDEX_OUT_OF_RANGE', `insertUnits: position ${String(at)} is out of range for group '${group.id}' (0..${group.size}).`, { group: group.id, index: at });
+    }
+    const given = options.values ?? {};
+    const axes = byAxis(group);
+    for (const key of Object.keys(given)) {
+      if (!axes.some((a) => a.key === key)) {
+        throw new RsError('UNKNOWN_PARAM', `insertUnits: '${key}' is not a parameter of group '${group.id}' (members: ${axes.map((a) => a.key).join(', ')}).`);
+      }
+    }
+    for (const { key, axis, members } of axes) {
+      const entry = this.param(key);
+      const length = entry.value.shape[axis];
+      const tokensAt = new Map<number, number[]>();
+      let total = 0;
+      for (const m of members) {
+        for (const start of blockStarts(m)) {
+          const point = start + at * m.inner;
+          const list = tokensAt.get(point) ?? [];
+          for (let t = 0; t < count * m.inner; t++) list.push(total++);
+          tokensAt.set(point, list);
+        }
+      }
+      const index: number[] = [];
+      for (let p = 0; p <= length; p++) {
+        for (const t of tokensAt.get(p) ?? []) index.push(length + t);
+        if (p < length) index.push(p);
+      }
+      const sliceShape = [...entry.value.shape];
+      sliceShape[axis] = total;
+      const spec = this.validated.paramSpecs.get(key) as ParamSpec;
+      let values: Tensor;
+      if (given[key]) {
+        const provided = given[key];
+        if (provided.shape.join(',') !== sliceShape.join(',')) {
+          throw new RsError('SHAPE_MISMATCH', `insertUnits: values for '${key}' must have shape ${formatShape(sliceShape)}, got ${formatShape(provided.shape)}.`);
+        }
+        values = provided;
+      } else {
+        // All members of one parameter axis share a role in practice; the first decides.
+        const role = members[0].role;
+        const zero =
+          role === 'out' ? options.incoming === 'zeros' : options.outgoing !== 'init' && entry.value.rank >= 2;
+        values = zero ? tf.zeros(sliceShape) : initialize(spec.init, sliceShape, this.rng);
+      }
+      this.transformAxis(key, axis, index, { value: values, maskFill: 1 });
+      if (values !== given[key]) values.dispose();
+    }
+    this.changes.push({
+      kind: 'insertUnits',
+      target: group.id,
+      summary: `inserted ${count} unit(s) at ${at}`,
+      size: { before: group.size, after: group.size + count },
+    });
+    this.refresh(group);
+    return this;
+  }
+
+  /**
+   * Adds a node. With `after`, consumers of `after` are rewired to read the new node.
+   *
+   * @example
+   * tx.insertNode({ id: 'fc1b', op: 'dense', inputs: ['relu1'], attrs: { units: 300 } },
+   *               { after: 'relu1', params: { kernel: eye, bias: zeros } });
+   */
+  insertNode(node: NodeDef, options: InsertNodeOptions = {}): this {
+    this.open();
+    const copy: NodeDef = JSON.parse(JSON.stringify({ ...node, attrs: node.attrs ?? {}, inputs: node.inputs ?? [] })) as NodeDef;
+    if (options.after !== undefined) {
+      const after = options.after;
+      if (!this.graph.nodes.some((n) => n.id === after) && !this.graph.inputs.some((i) => i.id === after)) {
+        throw new RsError('UNKNOWN_NODE', `insertNode: 'after' names '${after}', which is not in the graph.`, { node: after });
+      }
+      for (const n of this.graph.nodes) n.inputs = n.inputs.map((i) => (i === after ? copy.id : i));
+      this.graph.outputs = this.graph.outputs.map((o) => (o === after ? copy.id : o));
+    }
+    const at = this.graph.nodes.findIndex((n) => n.inputs.includes(copy.id));
+    if (at >= 0) this.graph.nodes.splice(at, 0, copy);
+    else this.graph.nodes.push(copy);
+    this.changes.push({ kind: 'insertNode', target: copy.id, summary: `inserted ${copy.op} '${copy.id}'${options.after ? ` after '${options.after}'` : ''}` });
+    this.refresh(undefined, copy.id, options.params);
+    return this;
+  }
+
+  /**
+   * Removes a node; its consumers read `bypass` instead (default: the node's first input).
+   *
+   * @example
+   * tx.removeNode('block2', { bypass: 'block1' });
+   */
+  removeNode(id: string, options: { bypass?: string } = {}): this {
+    this.open();
+    const index = this.graph.nodes.findIndex((n) => n.id === id);
+    if (index < 0) throw new RsError('UNKNOWN_NODE', `removeNode: no node '${id}'.`, { node: id });
+    const node = this.graph.nodes[index];
+    const bypass = options.bypass ?? node.inputs[0];
+    if (bypass === undefined) throw new RsError('INVALID_EDIT', `removeNode: node '${id}' has no input to bypass to; pass { bypass }.`, { node: id });
+    this.graph.nodes.splice(index, 1);
+    for (const n of this.graph.nodes) n.inputs = n.inputs.map((i) => (i === id ? bypass : i));
+    this.graph.outputs = this.graph.outputs.map((o) => (o === id ? bypass : o));
+    this.changes.push({ kind: 'removeNode', target: id, summary: `removed ${node.op} '${id}', consumers now read '${bypass}'` });
+    this.refresh();
+    return this;
+  }
+
+  /**
+   * Replaces a node's op/attrs/inputs (same id unless `node.id` differs). Parameters of the
+   * old node that the new one declares with the same shape are kept, others re-initialised.
+   */
+  replaceNode(id: string, node: Omit<NodeDef, 'id'> & { id?: string }, options: { params?: Record<string, Tensor> } = {}): this {
+    this.open();
+    const index = this.graph.nodes.findIndex((n) => n.id === id);
+    if (index < 0) throw new RsError('UNKNOWN_NODE', `replaceNode: no node '${id}'.`, { node: id });
+    const old = this.graph.nodes[index];
+    const next: NodeDef = JSON.parse(JSON.stringify({ ...old, ...node, id: node.id ?? id })) as NodeDef;
+    this.graph.nodes[index] = next;
+    if (next.id !== id) {
+      for (const n of this.graph.nodes) n.inputs = n.inputs.map((i) => (i === id ? next.id : i));
+      this.graph.outputs = this.graph.outputs.map((o) => (o === id ? next.id : o));
+    }
+    if (next.op !== old.op || next.id !== id) {
+      for (const key of [...this.params.keys()]) if (splitParamKey(key)[0] === id) this.dropParam(key);
+    }
+    this.changes.push({ kind: 'replaceNode', target: id, summary: `replaced ${old.op} '${id}' by ${next.op} '${next.id}'` });
+    this.refresh(undefined, next.id, options.params);
+    return this;
+  }
+
+  /** Freezes or unfreezes a parameter (`fc1/kernel`) or all parameters of a node (`fc1`). */
+  setTrainable(target: string, trainable: boolean): this {
+    this.open();
+    const keys = this.params.has(target) ? [target] : [...this.params.keys()].filter((k) => splitParamKey(k)[0] === target);
+    if (keys.length === 0) throw new RsError('UNKNOWN_PARAM', `setTrainable: '${target}' is neither a parameter nor a node with parameters.`, { target });
+    for (const key of keys) this.params.set(key, { ...this.param(key), trainable });
+    this.changes.push({ kind: 'setTrainable', target, summary: `${trainable ? 'unfroze' : 'froze'} ${keys.length} parameter(s)` });
+    return this;
+  }
+
+  /**
+   * Sets an element mask (1 keep, 0 pruned) on a parameter, or clears it with `null`. Masked
+   * weights are zeroed now and kept at zero by training.
+   */
+  setMask(key: string, mask: Tensor | null): this {
+    this.open();
+    const entry = this.param(key);
+    if (mask === null) {
+      this.params.set(key, { ...entry, mask: undefined });
+      this.changes.push({ kind: 'setMask', target: key, summary: 'cleared mask' });
+      return this;
+    }
+    if (mask.shape.join(',') !== entry.value.shape.join(',')) {
+      throw new RsError('SHAPE_MISMATCH', `setMask: mask for '${key}' must have shape ${formatShape(entry.value.shape)}, got ${formatShape(mask.shape)}.`, { param: key });
+    }
+    const binary = this.track(tf.tidy(() => tf.cast(tf.notEqual(mask, 0), 'float32')));
+    const value = this.track(tf.mul(entry.value, binary));
+    this.params.set(key, { ...entry, value, mask: binary });
+    const kept = tf.tidy(() => tf.sum(binary).dataSync()[0]);
+    this.changes.push({ kind: 'setMask', target: key, summary: `mask keeps ${kept} of ${binary.size} weights` });
+    return this;
+  }
+
+  /** Replaces a parameter's value (same shape). */
+  setParam(key: string, value: Tensor): this {
+    this.open();
+    const entry = this.param(key);
+    if (value.shape.join(',') !== entry.value.shape.join(',')) {
+      throw new RsError('SHAPE_MISMATCH', `setParam: '${key}' has shape ${formatShape(entry.value.shape)}, got ${formatShape(value.shape)}.`, { param: key });
+    }
+    const copy = this.track(entry.mask ? tf.mul(value, entry.mask) : tf.clone(value));
+    this.params.set(key, { ...entry, value: copy });
+    this.changes.push({ kind: 'setParam', target: key, summary: `set ${formatShape(value.shape)}` });
+    return this;
+  }
+
+  private dropParam(key: string): void {
+    this.params.delete(key);
+    this.slots.delete(key);
+  }
+
+  /**
+   * Re-derives attrs from parameter shapes, validates the graph, and reconciles parameters
+   * with the validated specs (new nodes get initialised parameters; removed nodes lose theirs).
+   */
+  private refresh(resized?: UnitGroup, newNode?: string, given?: Record<string, Tensor>): void {
+    if (resized) {
+      const nodes = new Set(resized.params.map((m) => splitParamKey(m.param)[0]));
+      for (const node of this.graph.nodes) {
+        if (!nodes.has(node.id)) continue;
+        const schema = this.model.registry.get(node.op);
+        if (!schema.syncAttrs) continue;
+        const shapes: Record<string, number[]> = {};
+        for (const [key, entry] of this.params) {
+          const [owner, name] = splitParamKey(key);
+          if (owner === node.id) shapes[name] = entry.value.shape;
+        }
+        const inputs = node.inputs.map((i) => this.validated.infos.get(i)).filter((x) => x !== undefined);
+        node.attrs = schema.syncAttrs(node.attrs, shapes, inputs) as Record<string, unknown>;
+      }
+    }
+    this.validated = validateGraph(this.graph, this.model.registry);
+    this.analysis = undefined;
+    const givenNames = new Set(Object.keys(given ?? {}));
+    for (const [key, spec] of this.validated.paramSpecs) {
+      const [node, name] = splitParamKey(key);
+      const provided = node === newNode ? given?.[name] : undefined;
+      if (provided) {
+        givenNames.delete(name);
+        if (provided.shape.join(',') !== spec.shape.join(',')) {
+          throw new RsError('SHAPE_MISMATCH', `Parameter '${key}' needs shape ${formatShape(spec.shape)}, got ${formatShape(provided.shape)}.`, { param: key });
+        }
+        this.dropParam(key);
+        this.params.set(key, { value: this.track(tf.clone(provided)), trainable: spec.trainable ?? spec.role !== 'state', role: spec.role ?? 'weight' });
+        continue;
+      }
+      const entry = this.params.get(key);
+      if (!entry) {
+        this.params.set(key, {
+          value: this.track(initialize(spec.init, spec.shape, this.rng)),
+          trainable: spec.trainable ?? spec.role !== 'state',
+          role: spec.role ?? 'weight',
+        });
+      } else if (entry.value.shape.join(',') !== spec.shape.join(',')) {
+        throw new RsError('INVALID_EDIT', `After the edit, parameter '${key}' has shape ${formatShape(entry.value.shape)} but node '${node}' needs ${formatShape(spec.shape)}.`, {
+          param: key,
+        });
+      }
+    }
+    if (givenNames.size > 0) {
+      throw new RsError('UNKNOWN_PARAM', `Node '${newNode}' has no parameter(s) ${[...givenNames].join(', ')}.`, { node: newNode });
+    }
+    for (const key of [...this.params.keys()]) if (!this.validated.paramSpecs.has(key)) this.dropParam(key);
+  }
+
+  /** @internal */
+  finish(): { state: Omit<ModelState, 'journal'>; validated: ValidatedGraph; created: Set<Tensor> } {
+    this.refresh();
+    return { state: { graph: this.graph, params: this.params, slots: this.slots }, validated: this.validated, created: this.created };
+  }
+
+  /** @internal Disposes everything this transaction created. */
+  abort(): void {
+    for (const t of this.created) t.dispose();
+    this.created.clear();
+  }
+}
+
+function tensorsOf(state: Pick<ModelState, 'params' | 'slots'>): Set<Tensor> {
+  const out = new Set<Tensor>();
+  for (const entry of state.params.values()) {
+    out.add(entry.value);
+    if (entry.mask) out.add(entry.mask);
+  }
+  for (const slots of state.slots.values()) for (const t of slots.values()) out.add(t);
+  return out;
+}
+
+/** @internal Runs `body` on a draft; commits atomically or restores everything. */
+export function runTransaction(
+  model: Model,
+  body: (tx: Transaction) => void,
+  meta: EditMeta,
+  before: ModelCounts,
+): { state: ModelState; validated: ValidatedGraph; finishEntry: (after: ModelCounts) => JournalEntry } {
+  const old = model.internalState;
+  const tx = new Transaction(model);
+  let finished: ReturnType<Transaction['finish']>;
+  try {
+    const result: unknown = body(tx);
+    if (result && typeof (result as Promise<unknown>).then === 'function') {
+      throw new RsError('INVALID_EDIT', 'The edit callback must be synchronous (it returned a promise).');
+    }
+    finished = tx.finish();
+  } catch (error) {
+    tx.closed = true;
+    tx.abort();
+    throw error;
+  }
+  tx.closed = true;
+  const keep = tensorsOf(finished.state);
+  for (const t of tensorsOf(old)) if (!keep.has(t)) t.dispose();
+  for (const t of finished.created) if (!keep.has(t)) t.dispose();
+  const state: ModelState = { ...finished.state, journal: old.journal };
+  return {
+    state,
+    validated: finished.validated,
+    finishEntry: (after) => ({
+      seq: old.journal.length + 1,
+      time: new Date().toISOString(),
+      technique: meta.technique ?? 'manual',
+      reason: meta.reason ?? '',
+      changes: tx.changes,
+      params: { before: before.params, after: after.params },
+      nonzeroParams: { before: before.nonzeroParams, after: after.nonzeroParams },
+      flops: { before: before.flops, after: after.flops },
+      ...(meta.details ? { details: meta.details } : {}),
+    }),
+  };
+}
+
+export { paramKey };

@@ -1,0 +1,355 @@
+import { tf, type Tensor } from './tf';
+import { RsError } from './errors';
+import type { GraphDef, ParamRole } from './ir/types';
+import { splitParamKey } from './ir/types';
+import { validateGraph, type ValidatedGraph } from './ir/validate';
+import { defaultRegistry, type OpRegistry } from './ops/registry';
+import { analyzeUnits, type UnitAnalysis, type UnitGroup } from './units/analyze';
+import { compile, runPlan, type Plan, type Taps } from './exec/executor';
+import { countModel, type ModelCounts } from './count';
+import { createRng, initialize, type SeededRng } from './rng';
+import type { JournalEntry } from './edit/journal';
+import { runTransaction, type EditMeta, type Transaction } from './edit/transaction';
+
+/** A parameter tensor with its training metadata. */
+export interface ParamEntry {
+  value: Tensor;
+  trainable: boolean;
+  role: ParamRole;
+  /** Element mask (1 keep, 0 pruned), same shape as `value`. */
+  mask?: Tensor;
+}
+
+/** Everything an edit may change; swapped as a whole on commit. */
+export interface ModelState {
+  graph: GraphDef;
+  params: Map<string, ParamEntry>;
+  /** Optimizer state (Adam moments...) by parameter key, then slot name. Follows edits. */
+  slots: Map<string, Map<string, Tensor>>;
+  journal: JournalEntry[];
+}
+
+/** Derived from the state; rebuilt after every commit. */
+interface Compiled {
+  validated: ValidatedGraph;
+  plan: Plan;
+  analysis?: UnitAnalysis;
+  counts?: ModelCounts;
+}
+
+export interface CreateModelOptions {
+  registry?: OpRegistry;
+  /** Seed for parameter initialisation and for dropout/noise in `apply`. Default 0. */
+  seed?: number;
+  /** Initial values for some parameters, by key (`fc1/kernel`); others are initialised. */
+  params?: Record<string, Tensor>;
+}
+
+export interface ApplyOptions {
+  training?: boolean;
+  taps?: Taps;
+}
+
+/** Outputs plus everything a run produced. Dispose with `disposeRun`. */
+export interface RunOutput {
+  outputs: Tensor[];
+  losses: Map<string, Tensor>;
+  metrics: Map<string, Tensor>;
+  activations: Map<string, Tensor>;
+}
+
+function cloneGraph(graph: GraphDef): GraphDef {
+  return JSON.parse(JSON.stringify(graph)) as GraphDef;
+}
+
+/**
+ * A network whose structure is data: a JSON graph plus parameters, changed only through
+ * transactional edits that are recorded in a journal.
+ *
+ * @example
+ * const model = Model.create(lenet300(), { seed: 1 });
+ * const logits = model.apply(tf.zeros([2, 784]));
+ * model.edit((tx) => tx.removeUnits('fc1', [0, 1]), { technique: 'manual', reason: 'demo' });
+ */
+export class Model {
+  readonly registry: OpRegistry;
+  /** Generator for dropout and other randomness in forward passes. */
+  readonly rng: SeededRng;
+  private state: ModelState;
+  private compiled: Compiled;
+  private disposed = false;
+  private versionCounter = 0;
+
+  private constructor(registry: OpRegistry, state: ModelState, compiled: Compiled, rng: SeededRng) {
+    this.registry = registry;
+    this.state = state;
+    this.compiled = compiled;
+    this.rng = rng;
+  }
+
+  /** Validates `graph`, initialises parameters (seeded), and returns a model. */
+  static create(graph: GraphDef, options: CreateModelOptions = {}): Model {
+    const registry = options.registry ?? defaultRegistry;
+    const own = cloneGraph(graph);
+    const validated = validateGraph(own, registry);
+    const rng = createRng(options.seed ?? 0);
+    const params = new Map<string, ParamEntry>();
+    const given = options.params ?? {};
+    for (const key of Object.keys(given)) {
+      if (!validated.paramSpecs.has(key)) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}' in this graph.`, { param: key });
+    }
+    try {
+      for (const [key, spec] of validated.paramSpecs) {
+        let value: Tensor;
+        if (given[key]) {
+          const provided = given[key];
+          if (provided.shape.join(',') !== spec.shape.join(',')) {
+            throw new RsError('SHAPE_MISMATCH', `Parameter '${key}' needs shape [${spec.shape.join(', ')}], got [${provided.shape.join(', ')}].`);
+          }
+          value = tf.keep(tf.clone(provided));
+        } else {
+          value = tf.keep(initialize(spec.init, spec.shape, rng));
+        }
+        params.set(key, { value, trainable: spec.trainable ?? spec.role !== 'state', role: spec.role ?? 'weight' });
+      }
+    } catch (error) {
+      for (const entry of params.values()) entry.value.dispose();
+      throw error;
+    }
+    const state: ModelState = { graph: own, params, slots: new Map(), journal: [] };
+    return new Model(registry, state, { validated, plan: compile(own, validated, registry) }, rng);
+  }
+
+  /** @internal Builds a model from a complete, already-checked state (used by load). */
+  static fromState(state: ModelState, registry: OpRegistry, seed = 0): Model {
+    const validated = validateGraph(state.graph, registry);
+    return new Model(registry, state, { validated, plan: compile(state.graph, validated, registry) }, createRng(seed));
+  }
+
+  private alive(): void {
+    if (this.disposed) throw new RsError('INVALID_ARGUMENT', 'This model was disposed.');
+  }
+
+  /** The graph (a copy: change it through `edit`). */
+  get graph(): GraphDef {
+    return cloneGraph(this.state.graph);
+  }
+
+  /** Increases with every committed edit; compiled plans are cached per version. */
+  get version(): number {
+    return this.versionCounter;
+  }
+
+  /** Committed edits, oldest first. */
+  get journal(): readonly JournalEntry[] {
+    return this.state.journal;
+  }
+
+  /** The compiled plan of the current graph (low-level step API for schedulers). */
+  get plan(): Plan {
+    return this.compiled.plan;
+  }
+
+  /** @internal The state, for the transaction, training and IO modules. */
+  get internalState(): ModelState {
+    return this.state;
+  }
+
+  /** @internal Validated graph with shapes of every tensor. */
+  get validated(): ValidatedGraph {
+    return this.compiled.validated;
+  }
+
+  /** Parameter keys (`node/name`) in graph order. */
+  paramKeys(): string[] {
+    return [...this.state.params.keys()];
+  }
+
+  /** The parameter entry for `key` (value, mask, trainable, role). Do not dispose its tensors. */
+  param(key: string): ParamEntry {
+    const entry = this.state.params.get(key);
+    if (!entry) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}'. Known: ${this.paramKeys().join(', ')}.`, { param: key });
+    return entry;
+  }
+
+  /** Parameters with masks applied, for a forward pass. Call inside a tidy scope. */
+  maskedParams(): Map<string, Tensor> {
+    const out = new Map<string, Tensor>();
+    for (const [key, entry] of this.state.params) out.set(key, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
+    return out;
+  }
+
+  /** Unit groups of the current graph (derived from op unit declarations). */
+  groups(): UnitGroup[] {
+    return this.analysis().groups;
+  }
+
+  /** The group a node's units belong to (`'fc1'`), or a named source (`'attn:heads'`). */
+  group(id: string): UnitGroup {
+    const group = this.analysis().byId.get(id);
+    if (!group) {
+      const known = this.groups().filter((g) => !g.frozen).map((g) => g.id);
+      throw new RsError('UNKNOWN_GROUP', `No unit group '${id}'. Editable groups: ${known.join(', ') || 'none'}.`, { group: id });
+    }
+    return group;
+  }
+
+  private analysis(): UnitAnalysis {
+    this.alive();
+    this.compiled.analysis ??= analyzeUnits(this.state.graph, this.registry, this.compiled.validated.infos);
+    return this.compiled.analysis;
+  }
+
+  /** Parameter and FLOP counts per node and in total (FLOPs for one sample). */
+  counts(): ModelCounts {
+    this.alive();
+    this.compiled.counts ??= countModel(this.compiled.validated, this.registry, (key) => {
+      const mask = this.state.params.get(key)?.mask;
+      return mask ? tf.tidy(() => tf.sum(mask).dataSync()[0]) : undefined;
+    });
+    return this.compiled.counts;
+  }
+
+  /**
+   * Runs the model; returns the first output (or all outputs when there are several).
+   *
+   * @example
+   * const y = model.apply(x); // y is owned by the caller
+   */
+  apply(inputs: Tensor | Tensor[], options: ApplyOptions = {}): Tensor {
+    this.alive();
+    const feeds = Array.isArray(inputs) ? inputs : [inputs];
+    return tf.tidy(() => {
+      const params = this.maskedParams();
+      const result = runPlan(this.compiled.plan, feeds, params, { training: options.training ?? false, rng: this.rng });
+      for (const value of result.state.values()) value.dispose();
+      return result.outputs[0];
+    });
+  }
+
+  /** All outputs, auxiliary losses, metrics and activation taps of one forward pass. */
+  run(inputs: Tensor | Tensor[], options: ApplyOptions = {}): RunOutput {
+    this.alive();
+    const feeds = Array.isArray(inputs) ? inputs : [inputs];
+    const sink = { activations: new Map<string, Tensor>(), gradients: new Map<string, Tensor>() };
+    const kept: { outputs: Tensor[]; losses: Map<string, Tensor>; metrics: Map<string, Tensor> } = tf.tidy(() => {
+      const params = this.maskedParams();
+      const result = runPlan(this.compiled.plan, feeds, params, {
+        training: options.training ?? false,
+        rng: this.rng,
+        taps: options.taps,
+        tapSink: sink,
+      });
+      for (const value of result.state.values()) value.dispose();
+      const keep = <T extends Tensor>(t: T): T => tf.keep(t);
+      return {
+        outputs: result.outputs.map(keep),
+        losses: new Map([...result.losses].map(([k, v]) => [k, keep(v)])),
+        metrics: new Map([...result.metrics].map(([k, v]) => [k, keep(v)])),
+      } as never;
+    });
+    return { ...kept, activations: sink.activations };
+  }
+
+  /** Runs one node on given input tensors (low-level step API, used by dynamic execution). */
+  runNode(nodeId: string, inputs: Tensor[], options: { training?: boolean } = {}): Tensor {
+    const step = this.compiled.plan.steps.find((s) => s.node.id === nodeId);
+    if (!step) throw new RsError('UNKNOWN_NODE', `No node '${nodeId}'.`, { node: nodeId });
+    return tf.tidy(() => {
+      const params: Record<string, Tensor> = {};
+      for (const name of step.paramNames) {
+        const entry = this.param(`${nodeId}/${name}`);
+        params[name] = entry.mask ? tf.mul(entry.value, entry.mask) : entry.value;
+      }
+      return step.schema.forward(inputs, params, step.node.attrs, {
+        nodeId,
+        training: options.training ?? false,
+        rng: this.rng,
+        addLoss: () => undefined,
+        addMetric: () => undefined,
+        setState: (_param, value) => value.dispose(),
+      });
+    });
+  }
+
+  /** Forward pass over `x` in batches (inference), concatenated. */
+  predict(x: Tensor, options: { batchSize?: number } = {}): Tensor {
+    const batchSize = options.batchSize ?? 256;
+    const n = x.shape[0];
+    if (n <= batchSize) return this.apply(x);
+    const parts: Tensor[] = [];
+    for (let start = 0; start < n; start += batchSize) {
+      const size = Math.min(batchSize, n - start);
+      parts.push(tf.tidy(() => this.apply(tf.slice(x, start, size))));
+    }
+    const out = tf.concat(parts, 0);
+    for (const p of parts) p.dispose();
+    return out;
+  }
+
+  /**
+   * Applies structural changes as one transaction: the whole graph is validated before commit;
+   * if anything throws, the model is exactly as before. Returns the journal entry.
+   *
+   * @example
+   * model.edit((tx) => { tx.removeUnits('fc1', [3, 7]); }, { technique: 'prune', reason: 'L1 < 1e-3' });
+   */
+  edit(body: (tx: Transaction) => void, meta: EditMeta = {}): JournalEntry {
+    this.alive();
+    const before = this.counts();
+    const result = runTransaction(this, body, meta, before);
+    this.state = result.state;
+    this.compiled = { validated: result.validated, plan: compile(result.state.graph, result.validated, this.registry) };
+    this.versionCounter += 1;
+    const entry = result.finishEntry(this.counts());
+    this.state.journal = [...this.state.journal, entry];
+    return entry;
+  }
+
+  /** @internal Replaces parameter values in place (training updates); old tensors are disposed. */
+  setParamValues(values: Map<string, Tensor>): void {
+    for (const [key, value] of values) {
+      const entry = this.state.params.get(key) as ParamEntry;
+      if (entry.value !== value) entry.value.dispose();
+      entry.value = value;
+    }
+    this.compiled.counts = undefined;
+  }
+
+  /** @internal Optimizer slots for `key`, created on demand. */
+  slots(key: string): Map<string, Tensor> {
+    let slots = this.state.slots.get(key);
+    if (!slots) {
+      slots = new Map();
+      this.state.slots.set(key, slots);
+    }
+    return slots;
+  }
+
+  /** Drops optimizer state (e.g. before training with a fresh optimizer). */
+  resetOptimizerState(): void {
+    for (const slots of this.state.slots.values()) for (const t of slots.values()) t.dispose();
+    this.state.slots = new Map();
+  }
+
+  /** Releases every tensor the model holds. */
+  dispose(): void {
+    if (this.disposed) return;
+    for (const entry of this.state.params.values()) {
+      entry.value.dispose();
+      entry.mask?.dispose();
+    }
+    this.resetOptimizerState();
+    this.disposed = true;
+  }
+}
+
+/** Disposes every tensor in a `RunOutput`. */
+export function disposeRun(run: RunOutput): void {
+  for (const t of run.outputs) t.dispose();
+  for (const t of run.losses.values()) t.dispose();
+  for (const t of run.metrics.values()) t.dispose();
+  for (const t of run.activations.values()) t.dispose();
+}
+
+export { splitParamKey };

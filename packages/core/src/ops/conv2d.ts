@@ -1,0 +1,71 @@
+import { tf } from '../tf';
+import type { ParamSpec } from '../ir/types';
+import type { ParamAxis } from '../units/builder';
+import type { OpSchema } from './schema';
+import { checkOptionalBoolean, checkPositiveInt } from './attrs';
+import { checkPadding, checkPair, inferWindow, pair } from './spatial';
+import type { Padding, Pair } from './spatial';
+
+export interface Conv2dAttrs {
+  /** Output channels. */
+  filters: number;
+  kernelSize: Pair;
+  /** Default 1. */
+  strides?: Pair;
+  /** Default 'valid'. */
+  padding?: Padding;
+  /** Default true. */
+  useBias?: boolean;
+}
+
+/**
+ * 2-D convolution over an NHWC input; kernel `[kh, kw, C, filters]`. Units: output channels.
+ *
+ * @example
+ * { id: 'c1', op: 'conv2d', inputs: ['image'], attrs: { filters: 8, kernelSize: 3, padding: 'same' } }
+ */
+export const conv2d: OpSchema<Conv2dAttrs> = {
+  name: 'conv2d',
+  arity: 1,
+  infer(attrs, [x], ctx) {
+    const filters = checkPositiveInt(ctx, 'filters', attrs.filters);
+    const kernel = checkPair(ctx, 'kernelSize', attrs.kernelSize);
+    const strides = checkPair(ctx, 'strides', attrs.strides, [1, 1]);
+    const padding = checkPadding(ctx, attrs.padding);
+    checkOptionalBoolean(ctx, 'useBias', attrs.useBias);
+    const { ho, wo } = inferWindow(ctx, x, kernel, strides, padding, 'kernel');
+    return { shape: [x.shape[0], ho, wo, filters], dtype: 'float32' };
+  },
+  params(attrs, [x]) {
+    const [kh, kw] = pair(attrs.kernelSize, [1, 1]);
+    const c = x.shape[3] as number;
+    const specs: Record<string, ParamSpec> = {
+      kernel: {
+        shape: [kh, kw, c, attrs.filters],
+        init: { kind: 'glorotUniform', fanIn: kh * kw * c, fanOut: kh * kw * attrs.filters },
+      },
+    };
+    if (attrs.useBias !== false) specs.bias = { shape: [attrs.filters], init: { kind: 'zeros' }, role: 'bias' };
+    return specs;
+  },
+  forward([x], params, attrs) {
+    const y = tf.conv2d(x as tf.Tensor4D, params.kernel as tf.Tensor4D, pair(attrs.strides, [1, 1]), attrs.padding ?? 'valid');
+    return attrs.useBias !== false ? tf.add(y, params.bias) : y;
+  },
+  units(u) {
+    u.consume(u.input(0), 'kernel', 2);
+    const axes: ParamAxis[] = [{ param: 'kernel', axis: 3 }];
+    if (u.attrs.useBias !== false) axes.push({ param: 'bias', axis: 0 });
+    return u.source('out', u.attrs.filters, axes);
+  },
+  flops(attrs, [x], output) {
+    const [kh, kw] = pair(attrs.kernelSize, [1, 1]);
+    const c = x.shape[3] as number;
+    const [, ho, wo] = output.shape as number[];
+    const positions = ho * wo * attrs.filters;
+    return positions * (2 * kh * kw * c + (attrs.useBias !== false ? 1 : 0));
+  },
+  syncAttrs(attrs, shapes) {
+    return { ...attrs, filters: shapes.kernel[3] };
+  },
+};

@@ -1,0 +1,26 @@
+import { tf } from '../tf';
+import type { OpSchema } from './schema';
+import { elementwiseFlops, elementwiseInfer } from './elementwise';
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+
+/**
+ * Gaussian error linear unit, tanh approximation (Hendrycks & Gimpel 2016, as in GPT-2):
+ * `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`. Within ~1e-3 of the erf form. Built from
+ * tf ops (tfjs has no Gelu kernel) so gradients exist on every backend.
+ *
+ * @example
+ * { id: 'act', op: 'gelu', inputs: ['fc1'], attrs: {} }
+ */
+export const gelu: OpSchema<Record<string, never>> = {
+  name: 'gelu',
+  arity: 1,
+  infer: elementwiseInfer,
+  forward([x]) {
+    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
+    return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+  },
+  units: 'elementwise',
+  // cube (2), mul, add, mul, tanh, add, mul, mul.
+  flops: elementwiseFlops(9),
+};

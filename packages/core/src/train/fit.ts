@@ -1,0 +1,239 @@
+import { tf, type Tensor } from '../tf';
+import { RsError, formatShape } from '../errors';
+import type { Model } from '../model';
+import { runPlan } from '../exec/executor';
+import { createRng, permutation } from '../rng';
+import { adam, type Optimizer } from './optimizers';
+import { resolveLoss, type LossFn, type LossName } from './losses';
+
+/** Inputs (one tensor per graph input) and targets, batch-major. */
+export interface Dataset {
+  x: Tensor | Tensor[];
+  y: Tensor;
+}
+
+/** What callbacks see after each step. */
+export interface StepInfo {
+  model: Model;
+  epoch: number;
+  /** Steps done so far (1 after the first step). */
+  step: number;
+  loss: number;
+  /** Auxiliary losses by `node/name`, and metrics reported by ops. */
+  losses: Record<string, number>;
+  metrics: Record<string, number>;
+  /** Ends training after this step. */
+  stop(): void;
+}
+
+export interface EpochInfo {
+  model: Model;
+  epoch: number;
+  step: number;
+  loss: number;
+  valLoss?: number;
+  valAccuracy?: number;
+  stop(): void;
+}
+
+/**
+ * Hooks into training. A callback may edit the model (`info.model.edit(...)`) between steps:
+ * the next step runs the edited graph with optimizer state that followed the edit.
+ */
+export interface Callback {
+  onStepEnd?(info: StepInfo): void;
+  onEpochEnd?(info: EpochInfo): void;
+}
+
+export interface FitOptions {
+  loss: LossName | LossFn;
+  optimizer?: Optimizer;
+  epochs?: number;
+  batchSize?: number;
+  /** Stop after this many steps in total. */
+  maxSteps?: number;
+  shuffle?: boolean;
+  /** Seeds shuffling and dropout. Default 0. */
+  seed?: number;
+  validation?: Dataset;
+  callbacks?: Callback[];
+  /** Print one line per epoch. */
+  verbose?: boolean;
+}
+
+export interface FitHistory {
+  epochs: EpochInfo[];
+  steps: number;
+  losses: number[];
+}
+
+function asList(x: Tensor | Tensor[]): Tensor[] {
+  return Array.isArray(x) ? x : [x];
+}
+
+function checkData(model: Model, data: Dataset, what: string): number {
+  const xs = asList(data.x);
+  if (xs.length !== model.plan.inputs.length) {
+    throw new RsError('DATA_MISMATCH', `${what}: the model takes ${model.plan.inputs.length} input(s), got ${xs.length}.`);
+  }
+  const n = xs[0].shape[0];
+  for (const x of [...xs, data.y]) {
+    if (x.shape[0] !== n) throw new RsError('DATA_MISMATCH', `${what}: inputs and targets must have the same number of rows, got ${formatShape(x.shape)} and ${n} rows.`);
+  }
+  if (n === 0) throw new RsError('DATA_MISMATCH', `${what}: the data set is empty.`);
+  return n;
+}
+
+/**
+ * One optimisation step on a batch. Returns the total loss and the parts it was made of.
+ * Exposed for techniques that drive training themselves.
+ */
+export function trainStep(
+  model: Model,
+  xs: Tensor[],
+  y: Tensor,
+  lossFn: LossFn,
+  optimizer: Optimizer,
+  rng = model.rng,
+): { loss: number; losses: Record<string, number>; metrics: Record<string, number> } {
+  const keys = model.paramKeys().filter((k) => model.param(k).trainable);
+  const fixed = model.paramKeys().filter((k) => !model.param(k).trainable);
+  const aux: Record<string, number> = {};
+  const metrics: Record<string, number> = {};
+  let state = new Map<string, Tensor>();
+  const { value, grads } = tf.tidy(() => {
+    const f = (...args: Tensor[]): Tensor => {
+      const params = new Map<string, Tensor>();
+      keys.forEach((k, i) => {
+        const mask = model.param(k).mask;
+        params.set(k, mask ? tf.mul(args[i], mask) : args[i]);
+      });
+      for (const k of fixed) {
+        const entry = model.param(k);
+        params.set(k, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
+      }
+      const result = runPlan(model.plan, xs, params, { training: true, rng });
+      state = result.state;
+      let total = lossFn(result.outputs[0], y);
+      for (const [name, l] of result.losses) {
+        aux[name] = l.dataSync()[0];
+        total = tf.add(total, l);
+      }
+      for (const [name, m] of result.metrics) metrics[name] = m.dataSync()[0];
+      return total;
+    };
+    const out = tf.valueAndGrads(f)(keys.map((k) => model.param(k).value));
+    return { value: out.value, grads: out.grads };
+  });
+  const loss = value.dataSync()[0];
+  value.dispose();
+  const gradMap = new Map(keys.map((k, i) => [k, grads[i]]));
+  optimizer.step(model, gradMap);
+  for (const g of grads) g.dispose();
+  if (state.size > 0) model.setParamValues(state);
+  return { loss, losses: aux, metrics };
+}
+
+/**
+ * Trains the model. Callbacks may edit the model between steps.
+ *
+ * @example
+ * const history = await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 5, batchSize: 64 });
+ */
+export async function fit(model: Model, data: Dataset, options: FitOptions): Promise<FitHistory> {
+  const n = checkData(model, data, 'fit');
+  if (options.validation) checkData(model, options.validation, 'fit validation');
+  const epochs = options.epochs ?? 1;
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new RsError('INVALID_ARGUMENT', `epochs must be a positive integer, got ${String(epochs)}.`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(batchSize)}.`);
+  const lossFn = resolveLoss(options.loss);
+  const optimizer = options.optimizer ?? adam();
+  const rng = createRng(options.seed ?? 0);
+  const xs = asList(data.x);
+  const history: FitHistory = { epochs: [], steps: 0, losses: [] };
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
+    const order = options.shuffle === false ? Int32Array.from({ length: n }, (_, i) => i) : permutation(n, rng);
+    let sum = 0;
+    let count = 0;
+    for (let start = 0; start < n && !stopped; start += batchSize) {
+      const rows = order.subarray(start, Math.min(n, start + batchSize));
+      const index = tf.tensor1d(rows, 'int32');
+      const bx = xs.map((x) => tf.gather(x, index));
+      const by = tf.gather(data.y, index);
+      index.dispose();
+      let result;
+      try {
+        result = trainStep(model, bx, by, lossFn, optimizer, rng);
+      } finally {
+        for (const t of [...bx, by]) t.dispose();
+      }
+      history.steps += 1;
+      history.losses.push(result.loss);
+      sum += result.loss * rows.length;
+      count += rows.length;
+      for (const cb of options.callbacks ?? []) {
+        cb.onStepEnd?.({ model, epoch, step: history.steps, loss: result.loss, losses: result.losses, metrics: result.metrics, stop });
+      }
+      if (options.maxSteps !== undefined && history.steps >= options.maxSteps) stopped = true;
+      // Yield to the event loop so long runs stay responsive (progress bars, signals).
+      if (history.steps % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const info: EpochInfo = { model, epoch, step: history.steps, loss: sum / Math.max(count, 1), stop };
+    if (options.validation) {
+      const v = evaluate(model, options.validation, { loss: options.loss, batchSize: Math.max(batchSize, 256) });
+      info.valLoss = v.loss;
+      info.valAccuracy = v.accuracy;
+    }
+    history.epochs.push(info);
+    if (options.verbose) {
+      const parts = [`epoch ${epoch + 1}/${epochs}`, `loss ${info.loss.toFixed(4)}`];
+      if (info.valLoss !== undefined) parts.push(`val_loss ${info.valLoss.toFixed(4)}`, `val_acc ${(100 * (info.valAccuracy ?? 0)).toFixed(2)}%`);
+      console.log(parts.join('  '));
+    }
+    for (const cb of options.callbacks ?? []) cb.onEpochEnd?.(info);
+  }
+  return history;
+}
+
+/**
+ * Loss and classification accuracy (argmax of the last axis vs int32 ids or one-hot targets).
+ *
+ * @example
+ * const { accuracy } = evaluate(model, { x: testX, y: testY });
+ */
+export function evaluate(
+  model: Model,
+  data: Dataset,
+  options: { loss?: LossName | LossFn; batchSize?: number } = {},
+): { loss: number; accuracy: number } {
+  const n = checkData(model, data, 'evaluate');
+  const lossFn = resolveLoss(options.loss ?? 'softmaxCrossEntropy');
+  const batchSize = options.batchSize ?? 512;
+  const xs = asList(data.x);
+  let lossSum = 0;
+  let correct = 0;
+  let total = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    const [l, c, count] = tf.tidy(() => {
+      const bx = xs.map((x) => tf.slice(x, start, size));
+      const by = tf.slice(data.y, start, size);
+      const out = model.apply(bx);
+      const loss = lossFn(out, by);
+      const classes = out.shape[out.shape.length - 1];
+      const predicted = tf.argMax(tf.reshape(out, [-1, classes]), -1);
+      const truth = by.dtype === 'int32' ? tf.reshape(by, [-1]) : tf.argMax(tf.reshape(by, [-1, classes]), -1);
+      const hits = tf.sum(tf.cast(tf.equal(predicted, truth), 'float32'));
+      return [loss.dataSync()[0], hits.dataSync()[0], predicted.size] as const;
+    });
+    lossSum += l * size;
+    correct += c;
+    total += count;
+  }
+  return { loss: lossSum / n, accuracy: correct / total };
+}
