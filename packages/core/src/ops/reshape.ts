@@ -47,7 +47,7 @@ export const reshape: OpSchema<ReshapeAttrs> = {
     if (x.shape.length < 1) ctx.fail(`expects an input with a batch dimension, got ${formatShape(x.shape)}`);
     const total = product(knownFeatureDims(ctx, x.shape));
     const resolved = resolveShape(target, total);
-    if (typeof resolved === 'string') ctx.fail(`cannot reshape ${formatShape(x.shape)} to ${formatShape([null, ...target])}: ${resolved}`);
+    if (typeof resolved === 'string') return ctx.fail(`cannot reshape ${formatShape(x.shape)} to ${formatShape([null, ...target])}: ${resolved}`);
     return { shape: [x.shape[0], ...resolved], dtype: x.dtype };
   },
   forward([x], _params, attrs) {

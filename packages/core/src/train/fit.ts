@@ -1,7 +1,8 @@
 import { tf, type Tensor } from '../tf';
 import { RsError, formatShape } from '../errors';
 import type { Model } from '../model';
-import { runPlan } from '../exec/executor';
+import { runPlan, type Taps } from '../exec/executor';
+import type { Rng } from '../ops/schema';
 import { createRng, permutation } from '../rng';
 import { adam, type Optimizer } from './optimizers';
 import { resolveLoss, type LossFn, type LossName } from './losses';
@@ -84,22 +85,45 @@ function checkData(model: Model, data: Dataset, what: string): number {
   return n;
 }
 
+/** Gradients of the loss, plus everything the forward pass reported. Dispose with `disposeGradients`. */
+export interface Gradients {
+  loss: number;
+  /** dLoss/dParam for every trainable parameter (or those asked for). */
+  grads: Map<string, Tensor>;
+  /** Activations and dLoss/dActivation of tapped nodes. */
+  activations: Map<string, Tensor>;
+  activationGrads: Map<string, Tensor>;
+  losses: Record<string, number>;
+  metrics: Record<string, number>;
+  /** New `state` param values (batchNorm statistics) from a training-mode pass. */
+  state: Map<string, Tensor>;
+}
+
+export interface GradientOptions {
+  /** Parameters to differentiate; default: every trainable one. */
+  params?: string[];
+  taps?: Taps;
+  /** Forward in training mode (dropout, batch statistics). Default true. */
+  training?: boolean;
+  rng?: Rng;
+}
+
 /**
- * One optimisation step on a batch. Returns the total loss and the parts it was made of.
- * Exposed for techniques that drive training themselves.
+ * Loss and gradients on one batch, without updating anything. Scores such as first-order
+ * Taylor importance and GradMax growth use this.
+ *
+ * @example
+ * const g = computeGradients(model, [x], y, softmaxCrossEntropy, { taps: { gradients: ['fc1'] } });
+ * g.grads.get('fc1/kernel'); g.activationGrads.get('fc1');
+ * disposeGradients(g);
  */
-export function trainStep(
-  model: Model,
-  xs: Tensor[],
-  y: Tensor,
-  lossFn: LossFn,
-  optimizer: Optimizer,
-  rng = model.rng,
-): { loss: number; losses: Record<string, number>; metrics: Record<string, number> } {
-  const keys = model.paramKeys().filter((k) => model.param(k).trainable);
-  const fixed = model.paramKeys().filter((k) => !model.param(k).trainable);
+export function computeGradients(model: Model, xs: Tensor[], y: Tensor, lossFn: LossFn, options: GradientOptions = {}): Gradients {
+  const keys = options.params ?? model.paramKeys().filter((k) => model.param(k).trainable);
+  const wanted = new Set(keys);
+  const fixed = model.paramKeys().filter((k) => !wanted.has(k));
   const aux: Record<string, number> = {};
   const metrics: Record<string, number> = {};
+  const sink = { activations: new Map<string, Tensor>(), gradients: new Map<string, Tensor>() };
   let state = new Map<string, Tensor>();
   const { value, grads } = tf.tidy(() => {
     const f = (...args: Tensor[]): Tensor => {
@@ -112,7 +136,12 @@ export function trainStep(
         const entry = model.param(k);
         params.set(k, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
       }
-      const result = runPlan(model.plan, xs, params, { training: true, rng });
+      const result = runPlan(model.plan, xs, params, {
+        training: options.training ?? true,
+        rng: options.rng ?? model.rng,
+        taps: options.taps,
+        tapSink: sink,
+      });
       state = result.state;
       let total = lossFn(result.outputs[0], y);
       for (const [name, l] of result.losses) {
@@ -127,11 +156,39 @@ export function trainStep(
   });
   const loss = value.dataSync()[0];
   value.dispose();
-  const gradMap = new Map(keys.map((k, i) => [k, grads[i]]));
-  optimizer.step(model, gradMap);
-  for (const g of grads) g.dispose();
-  if (state.size > 0) model.setParamValues(state);
-  return { loss, losses: aux, metrics };
+  return {
+    loss,
+    grads: new Map(keys.map((k, i) => [k, grads[i]])),
+    activations: sink.activations,
+    activationGrads: sink.gradients,
+    losses: aux,
+    metrics,
+    state,
+  };
+}
+
+/** Disposes every tensor of a `Gradients` result. */
+export function disposeGradients(g: Gradients): void {
+  for (const map of [g.grads, g.activations, g.activationGrads, g.state]) for (const t of map.values()) t.dispose();
+}
+
+/**
+ * One optimisation step on a batch. Returns the total loss and the parts it was made of.
+ * Exposed for techniques that drive training themselves.
+ */
+export function trainStep(
+  model: Model,
+  xs: Tensor[],
+  y: Tensor,
+  lossFn: LossFn,
+  optimizer: Optimizer,
+  rng: Rng = model.rng,
+): { loss: number; losses: Record<string, number>; metrics: Record<string, number> } {
+  const g = computeGradients(model, xs, y, lossFn, { rng });
+  optimizer.step(model, g.grads);
+  for (const t of g.grads.values()) t.dispose();
+  if (g.state.size > 0) model.setParamValues(g.state);
+  return { loss: g.loss, losses: g.losses, metrics: g.metrics };
 }
 
 /**

@@ -1,0 +1,110 @@
+import { tf } from '../tf';
+import { formatShape } from '../errors';
+import type { ParamSpec } from '../ir/types';
+import type { ParamAxis } from '../units/builder';
+import type { OpSchema } from './schema';
+import { checkFloat, checkOptionalBoolean, checkPositiveInt } from './attrs';
+
+export interface MultiHeadAttentionAttrs {
+  numHeads: number;
+  headDim: number;
+  /** Each position attends only to itself and earlier positions. Default false. */
+  causal?: boolean;
+  /** Biases on the q/k/v and output projections. Default true. */
+  useBias?: boolean;
+}
+
+/**
+ * Multi-head scaled dot-product self-attention over `[N, T, D]`, output `[N, T, D]`. Head `h`
+ * owns columns `h * headDim .. (h + 1) * headDim - 1` of `wq`/`wk`/`wv` and the same rows of `wo`.
+ * Units: the heads (a group born here) and the `D` output features.
+ *
+ * @example
+ * { id: 'attn1', op: 'multiHeadAttention', inputs: ['ln1'], attrs: { numHeads: 4, headDim: 16, causal: true } }
+ */
+export const multiHeadAttention: OpSchema<MultiHeadAttentionAttrs> = {
+  name: 'multiHeadAttention',
+  arity: 1,
+  infer(attrs, [x], ctx) {
+    checkPositiveInt(ctx, 'numHeads', attrs.numHeads);
+    checkPositiveInt(ctx, 'headDim', attrs.headDim);
+    checkOptionalBoolean(ctx, 'causal', attrs.causal);
+    checkOptionalBoolean(ctx, 'useBias', attrs.useBias);
+    checkFloat(ctx, x);
+    if (x.shape.length !== 3 || x.shape[2] === null) ctx.fail(`expects an input [batch, time, features] with known features, got ${formatShape(x.shape)}`);
+    return { shape: [...x.shape], dtype: 'float32' };
+  },
+  params(attrs, [x]) {
+    const d = x.shape[2] as number;
+    const width = attrs.numHeads * attrs.headDim;
+    const projection: ParamSpec = { shape: [d, width], init: { kind: 'glorotUniform', fanIn: d, fanOut: width } };
+    const specs: Record<string, ParamSpec> = {
+      wq: projection,
+      wk: { ...projection },
+      wv: { ...projection },
+      wo: { shape: [width, d], init: { kind: 'glorotUniform', fanIn: width, fanOut: d } },
+    };
+    if (attrs.useBias !== false) {
+      for (const name of ['bq', 'bk', 'bv']) specs[name] = { shape: [width], init: { kind: 'zeros' }, role: 'bias' };
+      specs.bo = { shape: [d], init: { kind: 'zeros' }, role: 'bias' };
+    }
+    return specs;
+  },
+  forward([x], p, attrs) {
+    const [n, t, d] = x.shape;
+    const headDim = attrs.headDim;
+    const width = p.wq.shape[1] as number;
+    const heads = width / headDim;
+    const useBias = attrs.useBias !== false;
+    const rows = tf.reshape(x, [n * t, d]) as tf.Tensor2D;
+    // [N*T, D] -> [N, H, T, headDim]
+    const project = (w: tf.Tensor, b: tf.Tensor | undefined) => {
+      let y: tf.Tensor = tf.matMul(rows, w as tf.Tensor2D);
+      if (useBias && b) y = tf.add(y, b);
+      return tf.transpose(tf.reshape(y, [n, t, heads, headDim]), [0, 2, 1, 3]);
+    };
+    const q = project(p.wq, p.bq);
+    const k = project(p.wk, p.bk);
+    const v = project(p.wv, p.bv);
+    // Explicit transpose: wasm matMul is only fast on untransposed inputs (shared notes).
+    let scores = tf.mul(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(headDim)); // [N, H, T, T]
+    if (attrs.causal) {
+      const allowed = tf.linalg.bandPart(tf.ones([t, t]), -1, 0); // lower triangle incl. diagonal
+      scores = tf.add(scores, tf.mul(tf.sub(1, allowed), -1e9));
+    }
+    const mixed = tf.matMul(tf.softmax(scores), v); // [N, H, T, headDim]
+    const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [n * t, width]) as tf.Tensor2D;
+    let y: tf.Tensor = tf.matMul(merged, p.wo as tf.Tensor2D);
+    if (useBias) y = tf.add(y, p.bo);
+    return tf.reshape(y, [n, t, d]);
+  },
+  units(u) {
+    const { numHeads, headDim } = u.attrs;
+    const useBias = u.attrs.useBias !== false;
+    const x = u.input(0);
+    for (const name of ['wq', 'wk', 'wv']) u.consume(x, name, 0);
+    const headAxes: ParamAxis[] = ['wq', 'wk', 'wv'].map((param) => ({ param, axis: 1, inner: headDim }));
+    if (useBias) for (const param of ['bq', 'bk', 'bv']) headAxes.push({ param, axis: 0, inner: headDim });
+    headAxes.push({ param: 'wo', axis: 0, inner: headDim, role: 'in' });
+    // The heads never reach the output's feature axis, so their layout is not returned.
+    u.source('heads', numHeads, headAxes);
+    const outAxes: ParamAxis[] = [{ param: 'wo', axis: 1 }];
+    if (useBias) outAxes.push({ param: 'bo', axis: 0 });
+    return u.source('out', u.inputs[0].shape[2] as number, outAxes);
+  },
+  // Per sample: q/k/v projections, scores QK^T, weights x V, output projection (+ biases).
+  flops(attrs, [x]) {
+    const t = x.shape[1] ?? 1;
+    const d = x.shape[2] as number;
+    const width = attrs.numHeads * attrs.headDim;
+    const bias = attrs.useBias !== false;
+    const projections = 3 * t * (2 * d * width + (bias ? width : 0));
+    const scores = attrs.numHeads * t * t * 2 * attrs.headDim;
+    const weighted = attrs.numHeads * t * t * 2 * attrs.headDim;
+    const output = t * (2 * width * d + (bias ? d : 0));
+    return projections + scores + weighted + output;
+  },
+  syncAttrs(attrs, shapes) {
+    return { ...attrs, numHeads: shapes.wq[1] / attrs.headDim };
+  },
+};
