@@ -18,6 +18,7 @@ import { batchNorm } from './batch-norm';
 import { embedding } from './embedding';
 import { multiHeadAttention } from './multi-head-attention';
 import { dropout } from './dropout';
+import { positionEmbedding } from './position-embedding';
 
 /** Every built-in op, in the order they are registered. */
 export const builtinOps: OpSchema<any>[] = [
@@ -40,4 +41,5 @@ export const builtinOps: OpSchema<any>[] = [
   embedding,
   multiHeadAttention,
   dropout,
+  positionEmbedding,
 ];

@@ -212,6 +212,12 @@ export function analyzeUnits(graph: GraphDef, registry: OpRegistry, infos: Map<s
     }
     byId.set(g.source, group);
   });
+  // A node whose output carries exactly one group also names it (`relu1` -> the group of `fc1`).
+  for (const [id, layout] of layouts) {
+    if (!byId.has(id) && layout && layout.members.length === 1) {
+      byId.set(id, byRoot.get(find(layout.members[0].group)) as UnitGroup);
+    }
+  }
   const groups = [...byRoot.values()];
   for (const g of groups) if (g.frozen) g.frozen = [...new Set(g.frozen)];
   return { groups, byId, layouts };
