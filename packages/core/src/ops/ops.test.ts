@@ -337,7 +337,9 @@ describe('reshape', () => {
   });
 
   it('passes units when the last axis is kept, freezes them otherwise', () => {
-    expect(recordUnits(reshape, { shape: [-1, 8] }, [info([null, 4, 6, 8])]).calls).toEqual([]);
+    expect(recordUnits(reshape, { shape: [24, -1] }, [info([null, 4, 6, 8])]).calls).toEqual([]);
+    // An explicit last size would go stale after a unit edit, so it freezes the units.
+    expect(recordUnits(reshape, { shape: [-1, 8] }, [info([null, 4, 6, 8])]).calls.map((c) => c.kind)).toEqual(['freeze', 'fixed']);
     const { calls, result } = recordUnits(reshape, { shape: [4, 4] }, [info([null, 16])]);
     expect(calls.map((c) => c.kind)).toEqual(['freeze', 'fixed']);
     expect(calls[0].args[1]).toMatch(/reshape n changes the feature axis/);

@@ -58,7 +58,9 @@ export const reshape: OpSchema<ReshapeAttrs> = {
     const outShape = u.output.shape;
     const inLast = inShape.length > 1 ? inShape[inShape.length - 1] : null;
     const outLast = outShape[outShape.length - 1] as number;
-    if (inLast !== null && inLast === outLast) return u.input(0);
+    // Units pass only when the last entry is -1: an explicit size would go stale after an edit.
+    const target = u.attrs.shape;
+    if (inLast !== null && inLast === outLast && target[target.length - 1] === -1) return u.input(0);
     u.freeze(u.input(0), `reshape ${u.nodeId} changes the feature axis (${formatShape(inShape)} -> ${formatShape(outShape)})`);
     return u.fixed(outLast, `reshape ${u.nodeId} produces a feature axis of fixed size ${outLast}`);
   },

@@ -53,7 +53,8 @@ export const slice: OpSchema<SliceAttrs> = {
     const outShape = u.output.shape;
     const inLast = inShape[inShape.length - 1] as number;
     const outLast = outShape[outShape.length - 1] as number;
-    if (outLast === inLast) return u.input(0);
+    // Units pass only with size -1 on the feature axis: an explicit size would go stale after an edit.
+    if (outLast === inLast && u.attrs.size[u.attrs.size.length - 1] === -1) return u.input(0);
     u.freeze(u.input(0), `slice ${u.nodeId} keeps only part of the feature axis (${formatShape(inShape)} -> ${formatShape(outShape)})`);
     return u.fixed(outLast, `slice ${u.nodeId} produces a feature axis of fixed size ${outLast}`);
   },
