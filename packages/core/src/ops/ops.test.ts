@@ -481,7 +481,7 @@ describe('layerNorm', () => {
       { kind: 'consume', args: [0, 'gamma', 0] },
       { kind: 'consume', args: [0, 'beta', 0] },
     ]);
-    expect(result?.members[0].group).toBe(0);
+    expect((result as { members: { group: number }[] } | null)?.members[0].group).toBe(0);
   });
 });
 
