@@ -1,1 +1,30 @@
-export const probe = 1;
+/**
+ * @rs/core/testing: helpers for the tests of technique and backend packages (no test runner
+ * dependency: plain functions).
+ */
+import { tf, type Tensor } from './tf';
+
+export { randomGraph } from './testing/random-graphs';
+export type { RandomGraphOptions } from './testing/random-graphs';
+
+/**
+ * Largest absolute elementwise difference between two tensors of the same shape.
+ *
+ * @example
+ * expect(maxAbsDiff(before, after)).toBeLessThanOrEqual(1e-5);
+ */
+export function maxAbsDiff(a: Tensor, b: Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
+}
+
+/**
+ * Runs `body` and returns how many tensors it left alive (0 means no leak).
+ *
+ * @example
+ * expect(await leakedTensors(() => fit(model, data, options))).toBe(0);
+ */
+export async function leakedTensors(body: () => unknown): Promise<number> {
+  const before = tf.memory().numTensors;
+  await body();
+  return tf.memory().numTensors - before;
+}
