@@ -405,7 +405,8 @@ export class Transaction {
     if (mask.shape.join(',') !== entry.value.shape.join(',')) {
       throw new RsError('SHAPE_MISMATCH', `setMask: mask for '${key}' must have shape ${formatShape(entry.value.shape)}, got ${formatShape(mask.shape)}.`, { param: key });
     }
-    const binary = this.track(tf.tidy(() => tf.cast(tf.notEqual(mask, 0), 'float32')));
+    // tf.where (not a cast from bool) so the mask is backed by real float32 data everywhere.
+    const binary = this.track(tf.tidy(() => tf.where(tf.notEqual(mask, 0), tf.onesLike(entry.value), tf.zerosLike(entry.value))));
     const value = this.track(tf.mul(entry.value, binary));
     this.params.set(key, { ...entry, value, mask: binary });
     const kept = tf.tidy(() => tf.sum(binary).dataSync()[0]);
