@@ -20,13 +20,11 @@ const INFO: BackendInfo = {
  */
 export async function install(options: { activate?: boolean } = {}): Promise<BackendInfo> {
   registerBackend(INFO);
-  if (options.activate !== false) {
-    await tf.setBackend('cpu');
-    // tfjs prints a banner recommending tfjs-node on first use; that advice does not apply
-    // here (tfjs-node cannot be installed without internet), so it is silenced.
-    const backend = tf.backend() as unknown as { firstUse?: boolean };
-    if ('firstUse' in backend) backend.firstUse = false;
-  }
+  // tfjs prints a banner recommending tfjs-node on the cpu backend's first use; that advice
+  // does not apply here (tfjs-node cannot be installed without internet), so it is silenced.
+  const backend = tf.findBackend('cpu') as unknown as { firstUse?: boolean } | null;
+  if (backend && 'firstUse' in backend) backend.firstUse = false;
+  if (options.activate !== false) await tf.setBackend('cpu');
   return INFO;
 }
 
