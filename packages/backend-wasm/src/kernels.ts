@@ -1,0 +1,108 @@
+import { tf } from '@rs/core';
+
+type TensorInfo = { dataId: object; shape: number[]; dtype: string };
+type KernelArgs = { inputs: Record<string, TensorInfo>; backend: KernelBackendLike; attrs?: Record<string, unknown> };
+type KernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
+interface KernelBackendLike {
+  readSync(dataId: object): ArrayLike<number> | Uint8Array[];
+  write(values: ArrayLike<number>, shape: number[], dtype: string): object;
+  disposeData(dataId: object, force?: boolean): boolean;
+}
+interface KernelConfig {
+  kernelName: string;
+  backendName: string;
+  kernelFunc: KernelFunc;
+  setupFunc?: (backend: unknown) => void;
+  disposeFunc?: (backend: unknown) => void;
+}
+
+const engineApi = tf as unknown as {
+  getKernel(name: string, backend: string): KernelConfig | undefined;
+  getKernelsForBackend(backend: string): KernelConfig[];
+  registerKernel(config: KernelConfig): void;
+  unregisterKernel(name: string, backend: string): void;
+};
+
+/**
+ * The wasm BatchMatMul takes XNNPACK's fast path only when neither operand is transposed; a
+ * transposed operand falls back to a naive loop 20-40x slower, and every matmul gradient has
+ * one (shared/notes/tensorflow-js.md). Transposing the operand first with the wasm Transpose
+ * kernel keeps every matmul on the fast path.
+ */
+export function patchTransposedMatMul(backendName: string): string[] {
+  const patched: string[] = [];
+  for (const name of ['BatchMatMul', '_FusedMatMul']) {
+    const original = engineApi.getKernel(name, backendName);
+    if (!original) continue;
+    const transpose = (x: TensorInfo, backend: KernelBackendLike): TensorInfo => {
+      const rank = x.shape.length;
+      const perm = [...Array(rank).keys()];
+      [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+      const config = engineApi.getKernel('Transpose', backendName) as KernelConfig;
+      return config.kernelFunc({ inputs: { x }, backend, attrs: { perm } }) as TensorInfo;
+    };
+    const kernelFunc: KernelFunc = (args) => {
+      const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+      if (!attrs.transposeA && !attrs.transposeB) return original.kernelFunc(args);
+      const temporaries: TensorInfo[] = [];
+      const inputs = { ...args.inputs };
+      if (attrs.transposeA) {
+        inputs.a = transpose(args.inputs.a, args.backend);
+        temporaries.push(inputs.a);
+      }
+      if (attrs.transposeB) {
+        inputs.b = transpose(args.inputs.b, args.backend);
+        temporaries.push(inputs.b);
+      }
+      try {
+        return original.kernelFunc({ ...args, inputs, attrs: { ...attrs, transposeA: false, transposeB: false } });
+      } finally {
+        for (const t of temporaries) args.backend.disposeData(t.dataId);
+      }
+    };
+    engineApi.unregisterKernel(name, backendName);
+    engineApi.registerKernel({ ...original, kernelFunc });
+    patched.push(name);
+  }
+  return patched;
+}
+
+/**
+ * Registers, for `backendName`, every kernel the cpu backend has and it lacks (for training:
+ * Conv2DBackpropFilter, the depthwise backprops, UnsortedSegmentSum...). Each one copies its
+ * inputs to the cpu backend, runs the cpu kernel, and writes the result back; values match cpu
+ * exactly because they are cpu's.
+ */
+export function fillMissingKernels(backendName: string): string[] {
+  const have = new Set(engineApi.getKernelsForBackend(backendName).map((k) => k.kernelName));
+  const added: string[] = [];
+  for (const cpuKernel of engineApi.getKernelsForBackend('cpu')) {
+    if (have.has(cpuKernel.kernelName)) continue;
+    const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
+      const cpu = tf.findBackend('cpu') as unknown as KernelBackendLike;
+      const cpuInputs: Record<string, TensorInfo> = {};
+      const created: object[] = [];
+      try {
+        for (const [name, t] of Object.entries(inputs)) {
+          if (!t) continue;
+          const dataId = cpu.write(backend.readSync(t.dataId) as ArrayLike<number>, t.shape, t.dtype);
+          created.push(dataId);
+          cpuInputs[name] = { dataId, shape: t.shape, dtype: t.dtype };
+        }
+        const out = cpuKernel.kernelFunc({ inputs: cpuInputs, backend: cpu, attrs });
+        const outs = Array.isArray(out) ? out : [out];
+        const results = outs.map((o) => {
+          const values = cpu.readSync(o.dataId) as ArrayLike<number>;
+          cpu.disposeData(o.dataId, true);
+          return { dataId: backend.write(values, o.shape, o.dtype), shape: o.shape, dtype: o.dtype };
+        });
+        return Array.isArray(out) ? results : results[0];
+      } finally {
+        for (const dataId of created) cpu.disposeData(dataId, true);
+      }
+    };
+    engineApi.registerKernel({ kernelName: cpuKernel.kernelName, backendName, kernelFunc });
+    added.push(cpuKernel.kernelName);
+  }
+  return added;
+}
