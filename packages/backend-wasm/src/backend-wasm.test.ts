@@ -1,0 +1,94 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { tf, Model, lenet5, charTransformer, computeGradients, softmaxCrossEntropy, disposeGradients } from '@rs/core';
+import { install as installCpu } from '@rs/backend-cpu';
+import { install, threadsCount } from './index';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+beforeAll(async () => {
+  await installCpu({ activate: false });
+  await install({ threads: 2 });
+});
+
+/** Runs `body` on `backend`, returning plain arrays. */
+async function on<T>(backend: string, body: () => T): Promise<T> {
+  const previous = tf.getBackend();
+  await tf.setBackend(backend);
+  try {
+    return body();
+  } finally {
+    await tf.setBackend(previous);
+  }
+}
+
+describe('@rs/backend-wasm', () => {
+  it('runs threaded in Node', () => {
+    expect(tf.getBackend()).toBe('wasm');
+    expect(threadsCount()).toBe(2);
+  });
+
+  it('transposed matmuls (the fast path rewrite) equal cpu (rtol 1e-4, atol 1e-4)', async () => {
+    const values = Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.37));
+    const other = Array.from({ length: 48 * 40 }, (_, i) => Math.cos(i * 0.11));
+    for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+      const run = () =>
+        tf.tidy(() => {
+          const a = tf.tensor2d(values, ta ? [40, 48] : [48, 40]);
+          const b = tf.tensor2d(other, tb ? [48, 40] : [40, 48]);
+          return Array.from(tf.matMul(a, b, ta, tb).dataSync());
+        });
+      const got = await on('wasm', run);
+      const want = await on('cpu', run);
+      // |wasm - cpu| <= atol + rtol * |cpu|, with atol for entries that cancel to near zero.
+      const bad = got.filter((g, i) => Math.abs(g - want[i]) > 1e-4 + 1e-4 * Math.abs(want[i]));
+      expect(bad, `transposeA=${ta} transposeB=${tb}`).toEqual([]);
+    }
+  });
+
+  it('trains conv nets and embeddings: gradients that need filled-in kernels equal cpu', async () => {
+    const gradients = (graph: ReturnType<typeof lenet5>, x: () => tf.Tensor, y: () => tf.Tensor) => {
+      const model = Model.create(graph, { seed: 1 });
+      try {
+        const g = tf.tidy(() => {
+          const g = computeGradients(model, [x()], y(), softmaxCrossEntropy);
+          const out = Object.fromEntries([...g.grads].map(([k, t]) => [k, Array.from(t.dataSync())]));
+          disposeGradients(g);
+          return out as never;
+        }) as unknown as Record<string, number[]>;
+        return g;
+      } finally {
+        model.dispose();
+      }
+    };
+    const conv = lenet5({ filters: [3, 4], hidden: [8, 8] });
+    const cx = () => tf.tensor4d(Array.from({ length: 2 * 28 * 28 }, (_, i) => Math.sin(i)), [2, 28, 28, 1]);
+    const cy = () => tf.tensor1d([3, 7], 'int32');
+    const text = charTransformer({ vocabSize: 13, context: 6, dim: 8, heads: 2, layers: 1 });
+    const tx = () => tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32');
+    const ty = () => tf.tensor2d([[2, 3, 4, 5, 6, 7], [5, 4, 3, 2, 1, 0]], [2, 6], 'int32');
+    for (const [graph, x, y] of [[conv, cx, cy], [text, tx, ty]] as const) {
+      const got = await on('wasm', () => gradients(graph, x, y));
+      const want = await on('cpu', () => gradients(graph, x, y));
+      for (const key of Object.keys(want)) {
+        const worst = Math.max(...got[key].map((g, i) => Math.abs(g - want[key][i]) / (1e-4 + Math.abs(want[key][i]))));
+        expect(worst, key).toBeLessThan(1e-3);
+      }
+    }
+  });
+
+  it('a Node process using wasm threads exits by itself', () => {
+    // The child runs the built package (the test command builds every package first).
+    const child = spawnSync(process.execPath, [join(here, '..', 'test', 'exit-child.mjs')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      cwd: join(here, '..'),
+    });
+    expect(child.error, 'the child did not exit within 60 s').toBeUndefined();
+    expect(child.status, child.stderr).toBe(0);
+    const report = JSON.parse(child.stdout.trim().split('\n').pop() as string);
+    expect(report).toMatchObject({ backend: 'wasm', threads: 2 });
+  });
+});
