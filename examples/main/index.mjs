@@ -3,24 +3,28 @@
 // Later steps of the library (pruning, early exit) extend this job.
 //
 //   npm run main                  # from the repository root
-//   node examples/main/index.mjs --epochs 10 --backend cpu
+//   node examples/main/index.mjs --backend cpu   (default: wasm on all cores; 20 epochs, batch 128, Adam 2e-3)
 import { parseArgs } from 'node:util';
 import { Model, lenet300100, fit, evaluate, adam, tf, useBackend } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
+import { install as installWasm } from '@rs/backend-wasm';
 import { loadMnist } from '@rs/datasets';
 
 const { values: args } = parseArgs({
   options: {
-    epochs: { type: 'string', default: '10' },
-    'batch-size': { type: 'string', default: '64' },
-    'learning-rate': { type: 'string', default: '0.001' },
+    epochs: { type: 'string', default: '20' },
+    'batch-size': { type: 'string', default: '128' },
+    'learning-rate': { type: 'string', default: '0.002' },
+    'weight-decay': { type: 'string', default: '0' },
     seed: { type: 'string', default: '0' },
-    backend: { type: 'string', default: 'cpu' },
+    backend: { type: 'string', default: 'wasm' },
+    threads: { type: 'string' },
   },
 });
 
 const started = Date.now();
 await installCpu({ activate: false });
+if (args.backend === 'wasm') await installWasm({ activate: false, threads: args.threads ? Number(args.threads) : undefined });
 await useBackend(args.backend);
 
 const mnist = loadMnist();
@@ -40,7 +44,7 @@ console.log(`LeNet-300-100: ${counts.params.toLocaleString('en-US')} parameters,
 
 await fit(model, train, {
   loss: 'softmaxCrossEntropy',
-  optimizer: adam({ learningRate: Number(args['learning-rate']) }),
+  optimizer: adam({ learningRate: Number(args['learning-rate']), weightDecay: Number(args['weight-decay']) }),
   epochs: Number(args.epochs),
   batchSize: Number(args['batch-size']),
   seed: Number(args.seed),
