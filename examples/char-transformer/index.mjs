@@ -5,15 +5,20 @@
 //   node examples/char-transformer/index.mjs --steps 300
 import { parseArgs } from 'node:util';
 import { Model, charTransformer, trainStep, adam, softmaxCrossEntropy, tf, createRng } from '@rs/core';
-import { install } from '@rs/backend-cpu';
+import { install as installCpu } from '@rs/backend-cpu';
+import { install as installWasm } from '@rs/backend-wasm';
 import { loadMobyDick, charBatches } from '@rs/datasets';
 
 const { values: args } = parseArgs({
   options: {
-    steps: { type: 'string', default: '300' },
-    context: { type: 'string', default: '48' },
-    'batch-size': { type: 'string', default: '16' },
-    dim: { type: 'string', default: '64' },
+    steps: { type: 'string', default: '3000' },
+    minutes: { type: 'string', default: '9.5' },
+    context: { type: 'string', default: '64' },
+    'batch-size': { type: 'string', default: '32' },
+    dim: { type: 'string', default: '128' },
+    'learning-rate': { type: 'string', default: '0.003' },
+    'eval-every': { type: 'string', default: '100' },
+    backend: { type: 'string', default: 'wasm' },
     layers: { type: 'string', default: '2' },
     heads: { type: 'string', default: '4' },
     prompt: { type: 'string', default: 'Call me Ishmael. ' },
@@ -22,7 +27,8 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '0' },
   },
 });
-await install();
+await installCpu({ activate: args.backend === 'cpu' });
+if (args.backend === 'wasm') await installWasm();
 const corpus = loadMobyDick();
 const context = Number(args.context);
 const batchSize = Number(args['batch-size']);
@@ -33,21 +39,36 @@ const model = Model.create(
 console.log(`Moby Dick: ${corpus.text.length.toLocaleString('en-US')} characters, vocabulary ${corpus.vocab.length}; model ${model.counts().params.toLocaleString('en-US')} parameters`);
 
 const train = charBatches(corpus.train, { context, batchSize, seed: Number(args.seed) });
-const held = charBatches(corpus.validation, { context, batchSize: 64, seed: 1 }).sample(0);
-const vx = tf.tensor2d(held.x, [64, context], 'int32');
-const vy = tf.tensor2d(held.y, [64, context], 'int32');
-const validationLoss = () => tf.tidy(() => softmaxCrossEntropy(model.apply(vx), vy).dataSync()[0]);
-console.log(`step 0: validation loss ${validationLoss().toFixed(3)} nats/char (uniform: ${Math.log(corpus.vocab.length).toFixed(3)})`);
-const optimizer = adam({ learningRate: 3e-3 });
+// Validation: 128 fixed windows from the held-out last 10% of the book.
+const held = charBatches(corpus.validation, { context, batchSize: 128, seed: 1 }).sample(0);
+const vx = tf.tensor2d(held.x, [128, context], 'int32');
+const vy = tf.tensor2d(held.y, [128, context], 'int32');
+const validationLoss = () => tf.tidy(() => softmaxCrossEntropy(model.predict(vx, { batchSize: 32 }), vy).dataSync()[0]);
+console.log(`backend ${tf.getBackend()}; step 0: validation loss ${validationLoss().toFixed(3)} nats/char (uniform: ${Math.log(corpus.vocab.length).toFixed(3)})`);
+const optimizer = adam({ learningRate: Number(args['learning-rate']) });
 const steps = Number(args.steps);
+const budgetMs = Number(args.minutes) * 60_000;
+const evalEvery = Number(args['eval-every']);
+const started = performance.now();
+const curve = [];
 for (let step = 1; step <= steps; step++) {
   const batch = train.sample(step);
   const x = tf.tensor2d(batch.x, [batchSize, context], 'int32');
   const y = tf.tensor2d(batch.y, [batchSize, context], 'int32');
   const { loss } = trainStep(model, [x], y, softmaxCrossEntropy, optimizer);
   tf.dispose([x, y]);
-  if (step % 50 === 0 || step === steps) console.log(`step ${step}: train loss ${loss.toFixed(3)}, validation loss ${validationLoss().toFixed(3)}`);
+  const elapsed = performance.now() - started;
+  const last = step === steps || elapsed > budgetMs;
+  if (step % evalEvery === 0 || last) {
+    const point = { step, seconds: Math.round(elapsed / 1000), train: loss, validation: validationLoss() };
+    curve.push(point);
+    console.log(`step ${step} (${point.seconds} s): train loss ${loss.toFixed(3)}, validation loss ${point.validation.toFixed(3)}`);
+  }
+  if (last) break;
 }
+const best = Math.min(...curve.map((p) => p.validation));
+console.log(`loss curve (step: validation): ${curve.map((p) => `${p.step}: ${p.validation.toFixed(2)}`).join(', ')}`);
+console.log(`best validation loss ${best.toFixed(3)} nats/char in ${curve[curve.length - 1].seconds} s`);
 
 // Sampling: feed the last `context` characters, draw the next one from softmax(logits / T).
 const rng = createRng(Number(args.seed) + 1);

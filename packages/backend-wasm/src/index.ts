@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { fillMissingKernels, patchTransposedMatMul } from './kernels';
+import { fillMissingKernels, patchTransposedMatMul, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -91,6 +91,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     threads = options.threads ?? defaultThreads();
   }
   const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
+  if (!options.stockKernels) registerSegmentSum('wasm');
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm');
   installed = {
     name: 'wasm',

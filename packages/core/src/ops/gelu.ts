@@ -17,7 +17,7 @@ export const gelu: OpSchema<Record<string, never>> = {
   arity: 1,
   infer: elementwiseInfer,
   forward([x]) {
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), SQRT_2_OVER_PI);
+    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), SQRT_2_OVER_PI);
     return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
   },
   units: 'elementwise',
