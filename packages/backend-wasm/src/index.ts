@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { fillMissingKernels, patchTransposedMatMul, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, patchTransposedMatMul, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -92,7 +92,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
   }
   const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
   if (!options.stockKernels) registerSegmentSum('wasm');
-  const filled = options.stockKernels ? [] : fillMissingKernels('wasm');
+  const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
   installed = {
     name: 'wasm',
     package: '@rs/backend-wasm',

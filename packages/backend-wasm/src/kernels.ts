@@ -68,12 +68,20 @@ export function patchTransposedMatMul(backendName: string): string[] {
 }
 
 /**
+ * Stock wasm kernels that give wrong results, found by the conformance suite; they are
+ * replaced by the cpu bridge below. MaxPoolGrad drops the gradient of partial windows at the
+ * right/bottom edge under 'same' padding (cpu, like TensorFlow, routes it to the window's max).
+ */
+export const WRONG_ON_WASM = ['MaxPoolGrad'] as const;
+
+/**
  * Registers, for `backendName`, every kernel the cpu backend has and it lacks (for training:
  * Conv2DBackpropFilter, the depthwise backprops, UnsortedSegmentSum...). Each one copies its
  * inputs to the cpu backend, runs the cpu kernel, and writes the result back; values match cpu
  * exactly because they are cpu's.
  */
-export function fillMissingKernels(backendName: string): string[] {
+export function fillMissingKernels(backendName: string, replace: readonly string[] = []): string[] {
+  for (const name of replace) if (engineApi.getKernel(name, backendName)) engineApi.unregisterKernel(name, backendName);
   const have = new Set(engineApi.getKernelsForBackend(backendName).map((k) => k.kernelName));
   const added: string[] = [];
   for (const cpuKernel of engineApi.getKernelsForBackend('cpu')) {

@@ -6,6 +6,8 @@ import { tf, type Tensor } from './tf';
 
 export { randomGraph } from './testing/random-graphs';
 export type { RandomGraphOptions } from './testing/random-graphs';
+export { conformanceCases, checkConformance } from './testing/conformance';
+export type { ConformanceCase, ConformanceResult } from './testing/conformance';
 
 /**
  * Largest absolute elementwise difference between two tensors of the same shape.
