@@ -14,7 +14,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '3000' },
     minutes: { type: 'string', default: '9.5' },
     context: { type: 'string', default: '64' },
-    'batch-size': { type: 'string', default: '32' },
+    'batch-size': { type: 'string', default: '16' },
     dim: { type: 'string', default: '128' },
     'learning-rate': { type: 'string', default: '0.003' },
     'eval-every': { type: 'string', default: '100' },

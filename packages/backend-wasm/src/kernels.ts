@@ -143,3 +143,43 @@ export function registerSegmentSum(backendName: string): void {
   if (engineApi.getKernel('UnsortedSegmentSum', backendName)) engineApi.unregisterKernel('UnsortedSegmentSum', backendName);
   engineApi.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName, kernelFunc });
 }
+
+/**
+ * Batched matmuls (a batch dimension > 1, e.g. attention scores `[batch*heads, T, T]`) miss
+ * XNNPACK's path, which takes 2-D operands only, and run on the wasm backend's naive loop. For
+ * those, this kernel computes each product with a row-major i-k-j loop over the operands' data
+ * in JavaScript, which V8 runs about twice as fast as that loop. 2-D products keep XNNPACK.
+ */
+export function patchBatchedMatMul(backendName: string): void {
+  const original = engineApi.getKernel('BatchMatMul', backendName);
+  if (!original) return;
+  const kernelFunc: KernelFunc = (args) => {
+    const { a, b } = args.inputs;
+    const attrs = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    const batchA = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+    const sameBatch = a.shape.length === b.shape.length && a.shape.slice(0, -2).every((d, i) => d === b.shape[i]);
+    if (batchA <= 1 || !sameBatch || attrs.transposeA || attrs.transposeB || a.dtype !== 'float32') return original.kernelFunc(args);
+    const [m, k] = a.shape.slice(-2);
+    const n = b.shape[b.shape.length - 1];
+    const av = args.backend.readSync(a.dataId) as Float32Array;
+    const bv = args.backend.readSync(b.dataId) as Float32Array;
+    const out = new Float32Array(batchA * m * n);
+    for (let batch = 0; batch < batchA; batch++) {
+      const aBase = batch * m * k;
+      const bBase = batch * k * n;
+      const cBase = batch * m * n;
+      for (let i = 0; i < m; i++) {
+        const cRow = cBase + i * n;
+        for (let p = 0; p < k; p++) {
+          const scale = av[aBase + i * k + p];
+          const bRow = bBase + p * n;
+          for (let j = 0; j < n; j++) out[cRow + j] += scale * bv[bRow + j];
+        }
+      }
+    }
+    const shape = [...a.shape.slice(0, -2), m, n];
+    return { dataId: args.backend.write(out, shape, 'float32'), shape, dtype: 'float32' };
+  };
+  engineApi.unregisterKernel('BatchMatMul', backendName);
+  engineApi.registerKernel({ ...original, kernelFunc });
+}
