@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, patchBatchedMatMul, patchTransposedMatMul, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, patchTransposedMatMul, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -90,9 +90,6 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
   } else {
     threads = options.threads ?? defaultThreads();
   }
-  // Order matters: the transposing wrapper goes outside, so batched products reach the
-  // batched kernel with plain operands.
-  if (!options.stockMatMul) patchBatchedMatMul('wasm');
   const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
   if (!options.stockKernels) registerSegmentSum('wasm');
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
