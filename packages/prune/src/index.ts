@@ -1,0 +1,14 @@
+/**
+ * @rs/prune: decide (scores), apply (masks / removal through @rs/core edits), materialize.
+ */
+export { l1, l2, taylor, snip, random, ScoreRegistry, createScoreRegistry, defaultScores } from './scores';
+export type { ImportanceScore, ScoreContext, ScoreBatch } from './scores';
+export { groupUnitScores } from './group-scores';
+export { pruneWeights, pruneUnits, materialize, prunableParams } from './prune';
+export type { PruneWeightsOptions, PruneUnitsOptions, Scope } from './prune';
+export { polynomialSparsity, gradualPruning, iterativeSchedule } from './schedule';
+export type { PolynomialOptions } from './schedule';
+export { findLotteryTicket } from './lottery';
+export type { LotteryOptions, LotteryRow } from './lottery';
+export { pruneReport, formatReport } from './report';
+export type { PruneReport, LayerReport } from './report';

@@ -1,0 +1,154 @@
+import { RsError, computeGradients, createRng, tf, type LossFn, type LossName, type Model, type Tensor } from '@rs/core';
+import { resolveLoss } from '@rs/core/extend';
+
+/** A batch of data for data-driven scores (Taylor, SNIP). */
+export interface ScoreBatch {
+  x: Tensor | Tensor[];
+  y: Tensor;
+}
+
+/** What a score needs besides the model. */
+export interface ScoreContext {
+  /** Batches for gradient-based scores. Taylor accumulates over all; SNIP uses the first. */
+  batches?: ScoreBatch[];
+  loss?: LossName | LossFn;
+  /** Seed for `random`. */
+  seed?: number;
+}
+
+/**
+ * An importance score: a non-negative value per weight of each requested parameter (same
+ * shape). Higher means more important. Scores are plugins: register your own in a registry.
+ */
+export interface ImportanceScore {
+  readonly name: string;
+  /** Whether the score needs `context.batches`. */
+  readonly needsData: boolean;
+  /** Per-weight scores for `params` (keys `node/name`); the caller disposes the tensors. */
+  weights(model: Model, params: string[], context: ScoreContext): Map<string, Tensor>;
+}
+
+function masked(model: Model, key: string): Tensor {
+  const entry = model.param(key);
+  return entry.mask ? tf.mul(entry.value, entry.mask) : tf.clone(entry.value);
+}
+
+/** |w| (L1 magnitude). */
+export const l1: ImportanceScore = {
+  name: 'l1',
+  needsData: false,
+  weights: (model, params) => new Map(params.map((k) => [k, tf.tidy(() => tf.abs(masked(model, k)))])),
+};
+
+/** w^2 (L2 magnitude; for groups, the sum is the squared L2 norm). */
+export const l2: ImportanceScore = {
+  name: 'l2',
+  needsData: false,
+  weights: (model, params) => new Map(params.map((k) => [k, tf.tidy(() => tf.square(masked(model, k)))])),
+};
+
+function needBatches(context: ScoreContext, name: string): ScoreBatch[] {
+  if (!context.batches || context.batches.length === 0) {
+    throw new RsError('INVALID_ARGUMENT', `Score '${name}' needs data: pass { batches: [{ x, y }] } (and a loss, default softmaxCrossEntropy).`);
+  }
+  return context.batches;
+}
+
+function gradientTimesWeight(model: Model, params: string[], batches: ScoreBatch[], loss: LossFn): Map<string, Tensor> {
+  const sums = new Map<string, Tensor>();
+  for (const batch of batches) {
+    const xs = Array.isArray(batch.x) ? batch.x : [batch.x];
+    const g = computeGradients(model, xs, batch.y, loss, { params, training: false });
+    for (const key of params) {
+      const term = tf.tidy(() => tf.abs(tf.mul(g.grads.get(key) as Tensor, masked(model, key))));
+      const previous = sums.get(key);
+      sums.set(key, previous ? tf.tidy(() => tf.add(previous, term)) : term);
+      if (previous) {
+        previous.dispose();
+        term.dispose();
+      }
+    }
+    for (const t of [...g.grads.values(), ...g.activations.values(), ...g.activationGrads.values(), ...g.state.values()]) t.dispose();
+  }
+  return sums;
+}
+
+/**
+ * First-order Taylor importance |w * dL/dw| accumulated over batches (Molchanov et al. 2019).
+ */
+export const taylor: ImportanceScore = {
+  name: 'taylor',
+  needsData: true,
+  weights: (model, params, context) => gradientTimesWeight(model, params, needBatches(context, 'taylor'), resolveLoss(context.loss ?? 'softmaxCrossEntropy')),
+};
+
+/**
+ * SNIP connection sensitivity |g * w| on one batch at initialisation (Lee et al. 2019),
+ * normalised to sum to 1 over the scored parameters.
+ */
+export const snip: ImportanceScore = {
+  name: 'snip',
+  needsData: true,
+  weights: (model, params, context) => {
+    const [first] = needBatches(context, 'snip');
+    const raw = gradientTimesWeight(model, params, [first], resolveLoss(context.loss ?? 'softmaxCrossEntropy'));
+    const total = tf.tidy(() => tf.addN([...raw.values()].map((t) => tf.sum(t))).dataSync()[0]) || 1;
+    return new Map([...raw].map(([k, t]) => {
+      const normalised = tf.div(t, total);
+      t.dispose();
+      return [k, normalised];
+    }));
+  },
+};
+
+/** Uniform random scores (the control every score should beat). Seeded. */
+export const random: ImportanceScore = {
+  name: 'random',
+  needsData: false,
+  weights: (model, params, context) => {
+    const rng = createRng(context.seed ?? 0);
+    return new Map(params.map((k) => [k, tf.tidy(() => tf.randomUniform(model.param(k).value.shape, 0, 1, 'float32', rng.seed()))]));
+  },
+};
+
+/**
+ * Scores by name. `register` adds a third-party score; a duplicate name is an error unless
+ * `{ override: true }`.
+ *
+ * @example
+ * const scores = createScoreRegistry().register(myScore);
+ * pruneWeights(model, { sparsity: 0.9, score: 'mine', scores });
+ */
+export class ScoreRegistry {
+  private readonly table = new Map<string, ImportanceScore>();
+
+  register(score: ImportanceScore, options: { override?: boolean } = {}): this {
+    if (!score || typeof score.name !== 'string' || typeof score.weights !== 'function') {
+      throw new RsError('INVALID_ARGUMENT', 'A score needs a `name` and a `weights(model, params, context)` function.');
+    }
+    if (this.table.has(score.name) && !options.override) {
+      throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' is already registered; pass { override: true } to replace it.`);
+    }
+    this.table.set(score.name, score);
+    return this;
+  }
+
+  get(name: string | ImportanceScore): ImportanceScore {
+    if (typeof name !== 'string') return name;
+    const score = this.table.get(name);
+    if (!score) throw new RsError('INVALID_ARGUMENT', `Unknown score '${name}'. Registered: ${[...this.table.keys()].join(', ')}.`, { score: name });
+    return score;
+  }
+
+  names(): string[] {
+    return [...this.table.keys()];
+  }
+}
+
+/** A registry with the built-in scores l1, l2, taylor, snip, random. */
+export function createScoreRegistry(): ScoreRegistry {
+  return new ScoreRegistry().register(l1).register(l2).register(taylor).register(snip).register(random);
+}
+
+/** The registry used when none is given. */
+export const defaultScores = createScoreRegistry();
