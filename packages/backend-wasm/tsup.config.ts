@@ -1,17 +1,4 @@
-import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ['esm', 'cjs'],
-  target: 'es2022',
-  platform: 'neutral',
-  dts: false,
-  sourcemap: true,
-  clean: false,
-  splitting: false,
-  outDir: 'dist',
-  // Keep every package external except tfjs' gradient registrations, which plain Node cannot
-  // import from its deep path (see shared/notes/tensorflow-js.md); bundling them inlines it.
-  noExternal: [/register_all_gradients/],
-  shims: true,
-});
+// shims: import.meta.url in the CJS build (the Node loader finds the wasm runtime's files with it).
+export default packageBuild({ shims: true });

@@ -1,16 +1,5 @@
-import { defineConfig } from 'tsup';
+import { packageBuild } from '../../tsup.shared';
 
-export default defineConfig({
-  entry: ["src/index.ts"],
-  format: ['esm', 'cjs'],
-  target: 'es2022',
-  // Node only: the data sets are read from dependencies with node:fs.
-  platform: 'node',
-  // The CJS build has no import.meta.url; the shim derives it from __filename.
-  shims: true,
-  dts: false,
-  sourcemap: true,
-  clean: false,
-  splitting: false,
-  outDir: 'dist',
-});
+// Node only (the data sets are read from dependencies with node:fs); shims give the CJS build
+// an import.meta.url.
+export default packageBuild({ platform: 'node', shims: true });

@@ -1,15 +1,7 @@
 import { tf } from '../tf';
-import type { OpSchema } from './schema';
-import { checkPadding, checkPair, inferWindow, pair } from './spatial';
-import type { Padding, Pair } from './spatial';
+import { pool2dSchema, type Pool2dAttrs } from './pool2d';
 
-export interface MaxPool2dAttrs {
-  poolSize: Pair;
-  /** Default: `poolSize`. */
-  strides?: Pair;
-  /** Default 'valid'. */
-  padding?: Padding;
-}
+export type MaxPool2dAttrs = Pool2dAttrs;
 
 /**
  * Maximum over `poolSize` windows of an NHWC input, per channel. Units pass through unchanged.
@@ -17,26 +9,4 @@ export interface MaxPool2dAttrs {
  * @example
  * { id: 'p1', op: 'maxPool2d', inputs: ['c1'], attrs: { poolSize: 2 } }
  */
-export const maxPool2d: OpSchema<MaxPool2dAttrs> = {
-  name: 'maxPool2d',
-  arity: 1,
-  infer(attrs, [x], ctx) {
-    const window = checkPair(ctx, 'poolSize', attrs.poolSize);
-    const strides = checkPair(ctx, 'strides', attrs.strides, window);
-    const padding = checkPadding(ctx, attrs.padding);
-    const { ho, wo, c } = inferWindow(ctx, x, window, strides, padding, 'pool window');
-    return { shape: [x.shape[0], ho, wo, c], dtype: 'float32' };
-  },
-  forward([x], _params, attrs) {
-    const window = pair(attrs.poolSize, [1, 1]);
-    return tf.maxPool(x as tf.Tensor4D, window, pair(attrs.strides, window), attrs.padding ?? 'valid');
-  },
-  // Pooling is per channel, so the output channels are the input's.
-  units: (u) => u.input(0),
-  // One comparison / addition per window element of every output element.
-  flops(attrs, _inputs, output) {
-    const [ph, pw] = pair(attrs.poolSize, [1, 1]);
-    const [, ho, wo, c] = output.shape as number[];
-    return ho * wo * c * ph * pw;
-  },
-};
+export const maxPool2d = pool2dSchema('maxPool2d', tf.maxPool);
