@@ -46,8 +46,8 @@ if (process.argv[2] === '--child') {
     if (child.status !== 0) throw new Error(child.stderr);
     return JSON.parse(child.stdout.trim().split('\n').pop());
   };
-  const wasm = run('wasm', 60, 5);
-  const cpu = run('cpu', 12, 2);
+  const wasm = run('wasm', 400, 1);
+  const cpu = run('cpu', 30, 1);
   writeResult(
     'engine-overhead',
     {
