@@ -1,19 +1,30 @@
 import { tf, type Tensor } from '../tf';
-import { RsError, formatShape } from '../errors';
-import type { GraphDef, ParamRole } from '../ir/types';
-import { validateGraph } from '../ir/validate';
+import { RsError, formatShape, isRsError } from '../errors';
+import type { GraphDef, ParamRole, ParamSpec } from '../ir/types';
+import { validateGraph, type ValidatedGraph } from '../ir/validate';
 import { defaultRegistry, type OpRegistry } from '../ops/registry';
 import { Model, type ParamEntry } from '../model';
 import type { JournalEntry } from '../edit/journal';
-import { crc32, decodeSafetensors, encodeSafetensors, type RawTensor } from './safetensors';
+import { HOST_IS_LITTLE_ENDIAN, crc32, decodeSafetensors, encodeSafetensors, swapBytes4, type RawTensor } from './safetensors';
+
+/*
+ * File format (`.rsm`): one safetensors buffer.
+ * - tensors: every parameter value under its key (`fc1/kernel`, F32), its mask under
+ *   `<key>::mask` (F32), and with `includeOptimizerState` each optimizer slot under
+ *   `<key>::slot::<name>` (`fc1/kernel::slot::m`), in that order, parameters in graph order.
+ * - `__metadata__`: `format` = "rs-model", `version` = "1", `graph` (JSON GraphDef), `params`
+ *   (JSON: key -> { trainable, role, hasMask }), `journal` (JSON array of JournalEntry) and
+ *   `checksum` (CRC-32 of the whole data section, 8 lowercase hex digits).
+ */
 
 const FORMAT = 'rs-model';
 const VERSION = '1';
-const MASK = '::mask';
-const SLOT = '::slot::';
+const MASK_SUFFIX = '::mask';
+const SLOT_INFIX = '::slot::';
+const ROLES: readonly ParamRole[] = ['weight', 'bias', 'arch', 'state'];
 
 export interface SaveOptions {
-  /** Also save optimizer state (Adam moments), to resume training exactly. Default false. */
+  /** Also save optimizer state (Adam moments...), to resume training exactly. Default false. */
   includeOptimizerState?: boolean;
 }
 
@@ -27,47 +38,57 @@ export interface LoadOptions {
 interface ParamMeta {
   trainable: boolean;
   role: ParamRole;
-  mask: boolean;
+  hasMask: boolean;
 }
 
-function raw(t: Tensor): RawTensor {
-  // dataSync copies into a fresh typed array; its bytes are the tensor's values exactly.
-  let values = t.dataSync() as Float32Array | Int32Array;
-  // Some kernels (a cast from bool) keep another typed array behind a float32 tensor.
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** The tensor's values as file bytes (little-endian), copied exactly. Call outside tf.tidy. */
+function rawOf(t: Tensor, name: string): RawTensor {
+  if (t.dtype !== 'float32' && t.dtype !== 'int32') {
+    throw new RsError('INVALID_ARGUMENT', `Cannot save '${name}': its dtype is ${t.dtype}; only float32 and int32 tensors can be saved.`, { tensor: name });
+  }
+  let values = t.dataSync() as ArrayLike<number> as Float32Array | Int32Array;
+  // A backend may keep another typed array behind a tensor (a cast from bool): convert.
+  if (t.dtype === 'float32' && !(values instanceof Float32Array)) values = Float32Array.from(values);
   if (t.dtype === 'int32' && !(values instanceof Int32Array)) values = Int32Array.from(values);
-  if (t.dtype !== 'int32' && !(values instanceof Float32Array)) values = Float32Array.from(values);
-  return { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: [...t.shape], data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+  let data = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+  if (!HOST_IS_LITTLE_ENDIAN) {
+    data = data.slice();
+    swapBytes4(data);
+  }
+  return { dtype: t.dtype === 'int32' ? 'I32' : 'F32', shape: [...t.shape], data };
 }
 
 /**
  * Serialises graph, parameters, masks, journal (and optionally optimizer state) into one
- * safetensors buffer. Works in Node and in browsers.
+ * safetensors buffer. Synchronous; works in Node and in browsers.
  *
  * @example
  * const bytes = saveToBuffer(model);
  * const copy = loadFromBuffer(bytes);
  */
-export function saveToBuffer(model: Model, options: SaveOptions = {}): Uint8Array {
+export function saveToBuffer(model: Model, options: SaveOptions = {}): ArrayBuffer {
   const state = model.internalState;
   const tensors = new Map<string, RawTensor>();
   const params: Record<string, ParamMeta> = {};
   for (const [key, entry] of state.params) {
-    tensors.set(key, raw(entry.value));
-    if (entry.mask) tensors.set(key + MASK, raw(entry.mask));
-    params[key] = { trainable: entry.trainable, role: entry.role, mask: entry.mask !== undefined };
+    tensors.set(key, rawOf(entry.value, key));
+    if (entry.mask) tensors.set(key + MASK_SUFFIX, rawOf(entry.mask, key + MASK_SUFFIX));
+    params[key] = { trainable: entry.trainable, role: entry.role, hasMask: entry.mask !== undefined };
   }
   if (options.includeOptimizerState) {
-    for (const [key, slots] of state.slots) for (const [name, t] of slots) tensors.set(`${key}${SLOT}${name}`, raw(t));
+    for (const [key, slots] of state.slots) {
+      if (!state.params.has(key)) continue;
+      for (const [name, t] of slots) tensors.set(key + SLOT_INFIX + name, rawOf(t, key + SLOT_INFIX + name));
+    }
   }
-  let total = 0;
-  for (const t of tensors.values()) total += t.data.byteLength;
-  const data = new Uint8Array(total);
-  let at = 0;
-  for (const t of tensors.values()) {
-    data.set(t.data, at);
-    at += t.data.byteLength;
-  }
-  return encodeSafetensors({
+  // The data section is the tensors back to back in this order: checksum it piece by piece.
+  let checksum = 0;
+  for (const t of tensors.values()) checksum = crc32(t.data, checksum);
+  const bytes = encodeSafetensors({
     tensors,
     metadata: {
       format: FORMAT,
@@ -75,122 +96,204 @@ export function saveToBuffer(model: Model, options: SaveOptions = {}): Uint8Arra
       graph: JSON.stringify(state.graph),
       params: JSON.stringify(params),
       journal: JSON.stringify(state.journal),
-      checksum: crc32(data).toString(16),
+      checksum: checksum.toString(16).padStart(8, '0'),
     },
   });
+  // encodeSafetensors allocates exactly the file's size.
+  return bytes.buffer as ArrayBuffer;
 }
 
-function parseJson<T>(text: string | undefined, what: string): T {
+function parseJson(text: string | undefined, what: string): unknown {
   if (text === undefined) throw new RsError('IO_CORRUPT', `The file has no ${what} in its metadata.`);
   try {
-    return JSON.parse(text) as T;
+    return JSON.parse(text);
   } catch {
     throw new RsError('IO_CORRUPT', `The ${what} in the file's metadata is not valid JSON.`);
   }
+}
+
+function parseParamTable(text: string | undefined): Map<string, ParamMeta> {
+  const table = parseJson(text, 'parameter table');
+  if (typeof table !== 'object' || table === null || Array.isArray(table)) throw new RsError('IO_CORRUPT', 'The parameter table in the file is not a JSON object.');
+  const out = new Map<string, ParamMeta>();
+  for (const [key, value] of Object.entries(table)) {
+    const v = value as Partial<ParamMeta> | null;
+    if (typeof v !== 'object' || v === null || typeof v.trainable !== 'boolean' || typeof v.hasMask !== 'boolean' || !ROLES.includes(v.role as ParamRole)) {
+      throw new RsError('IO_CORRUPT', `The parameter table entry for '${key}' is malformed: ${JSON.stringify(value)} (expected { trainable, role, hasMask }).`, { param: key });
+    }
+    out.set(key, { trainable: v.trainable, role: v.role as ParamRole, hasMask: v.hasMask });
+  }
+  return out;
+}
+
+function checkGraph(graph: unknown, registry: OpRegistry): ValidatedGraph {
+  try {
+    return validateGraph(graph as GraphDef, registry);
+  } catch (error) {
+    // An op this registry does not know keeps its own code: the fix is to register a plugin.
+    if (isRsError(error, 'UNKNOWN_OP')) throw error;
+    if (isRsError(error)) {
+      throw new RsError('IO_MISMATCH', `The saved graph is not valid with this registry: ${error.message}`, { cause: error.code, ...error.details });
+    }
+    throw new RsError('IO_CORRUPT', `The saved graph is malformed (${(error as Error)?.message ?? String(error)}).`);
+  }
+}
+
+function mismatch(message: string, details: Record<string, unknown>): RsError {
+  return new RsError('IO_MISMATCH', message, details);
 }
 
 /**
  * Reads a model saved by `saveToBuffer`. Everything is checked before any tensor is created:
  * truncated (`IO_TRUNCATED`), corrupt (`IO_CORRUPT`, including a CRC32 of the data), not a model
  * (`IO_NOT_A_MODEL`), other version (`IO_UNSUPPORTED_VERSION`), weights that do not fit the
- * graph (`IO_MISMATCH`); graph errors keep their own codes (`UNKNOWN_OP`...).
+ * graph (`IO_MISMATCH`); ops unknown to the registry raise `UNKNOWN_OP`. A failed load leaves no
+ * tensor behind.
  *
  * @example
  * const model = loadFromBuffer(await (await fetch('/model.rsm')).arrayBuffer());
  */
 export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOptions = {}): Model {
-  const bytes = buffer instanceof Uint8Array ? buffer : new Uint8Array(buffer);
-  const { tensors, metadata, dataStart } = decodeSafetensors(bytes);
+  const { tensors, metadata, data } = decodeSafetensors(buffer);
   if (metadata.format !== FORMAT) {
-    throw new RsError('IO_NOT_A_MODEL', `This safetensors file is not an rs model (metadata format ${JSON.stringify(metadata.format ?? null)}, expected "${FORMAT}").`);
-  }
-  if (metadata.version !== VERSION) {
-    throw new RsError('IO_UNSUPPORTED_VERSION', `The file has format version ${JSON.stringify(metadata.version)}; this @rs/core reads version ${VERSION}.`);
-  }
-  const expected = parseInt(metadata.checksum ?? '', 16);
-  const actual = crc32(bytes.subarray(dataStart));
-  if (!Number.isFinite(expected) || expected !== actual) {
-    throw new RsError('IO_CORRUPT', `The data section's checksum does not match (stored ${metadata.checksum}, computed ${actual.toString(16)}): the file is corrupt.`);
-  }
-  const graph = parseJson<GraphDef>(metadata.graph, 'graph');
-  const meta = parseJson<Record<string, ParamMeta>>(metadata.params, 'parameter table');
-  const journal = parseJson<JournalEntry[]>(metadata.journal, 'journal');
-  if (!Array.isArray(journal)) throw new RsError('IO_CORRUPT', 'The journal in the file is not an array.');
-  const registry = options.registry ?? defaultRegistry;
-  const validated = validateGraph(graph, registry);
-
-  const used = new Set<string>();
-  for (const [key, spec] of validated.paramSpecs) {
-    const t = tensors.get(key);
-    if (!t) throw new RsError('IO_MISMATCH', `The graph needs parameter '${key}' ${formatShape(spec.shape)}, which the file does not have.`, { param: key });
-    if (t.shape.join(',') !== spec.shape.join(',')) {
-      throw new RsError('IO_MISMATCH', `Parameter '${key}' has shape ${formatShape(t.shape)} in the file but the graph needs ${formatShape(spec.shape)}.`, { param: key });
-    }
-    if (t.dtype !== 'F32') throw new RsError('IO_MISMATCH', `Parameter '${key}' must be F32, the file has ${t.dtype}.`, { param: key });
-    used.add(key);
-    const info = meta[key];
-    if (!info) throw new RsError('IO_MISMATCH', `The parameter table has no entry for '${key}'.`, { param: key });
-    if (info.mask) {
-      const mask = tensors.get(key + MASK);
-      if (!mask || mask.shape.join(',') !== spec.shape.join(',')) {
-        throw new RsError('IO_MISMATCH', `The mask of '${key}' is missing or has shape ${mask ? formatShape(mask.shape) : 'none'} instead of ${formatShape(spec.shape)}.`, { param: key });
-      }
-      used.add(key + MASK);
-    }
-  }
-  for (const name of tensors.keys()) {
-    if (used.has(name)) continue;
-    const slotAt = name.indexOf(SLOT);
-    const owner = slotAt >= 0 ? name.slice(0, slotAt) : undefined;
-    if (owner === undefined || !validated.paramSpecs.has(owner)) {
-      throw new RsError('IO_MISMATCH', `The file has tensor '${name}', which the graph does not use.`, { tensor: name });
-    }
-    if (tensors.get(name)?.shape.join(',') !== validated.paramSpecs.get(owner)?.shape.join(',')) {
-      throw new RsError('IO_MISMATCH', `Optimizer slot '${name}' does not have the shape of '${owner}'.`, { tensor: name });
-    }
-  }
-
-  // Every check passed: now create tensors.
-  const make = (t: RawTensor): Tensor => {
-    const aligned = t.data.slice();
-    const values = t.dtype === 'F32' ? new Float32Array(aligned.buffer) : new Int32Array(aligned.buffer);
-    return tf.keep(tf.tensor(values, t.shape, t.dtype === 'F32' ? 'float32' : 'int32'));
-  };
-  const params = new Map<string, ParamEntry>();
-  const slots = new Map<string, Map<string, Tensor>>();
-  for (const key of validated.paramSpecs.keys()) {
-    const info = meta[key];
-    params.set(key, {
-      value: make(tensors.get(key) as RawTensor),
-      trainable: info.trainable,
-      role: info.role,
-      ...(info.mask ? { mask: make(tensors.get(key + MASK) as RawTensor) } : {}),
+    throw new RsError('IO_NOT_A_MODEL', `This safetensors file is not an rs model (metadata format ${JSON.stringify(metadata.format ?? null)}, expected "${FORMAT}").`, {
+      format: metadata.format ?? null,
     });
   }
-  for (const [name, t] of tensors) {
-    const slotAt = name.indexOf(SLOT);
-    if (slotAt < 0) continue;
-    const owner = name.slice(0, slotAt);
-    const map = slots.get(owner) ?? new Map<string, Tensor>();
-    map.set(name.slice(slotAt + SLOT.length), make(t));
-    slots.set(owner, map);
+  if (metadata.version !== VERSION) {
+    throw new RsError('IO_UNSUPPORTED_VERSION', `The file has format version ${JSON.stringify(metadata.version ?? null)}; this @rs/core reads version "${VERSION}".`, {
+      version: metadata.version ?? null,
+      supported: [VERSION],
+    });
   }
-  return Model.fromState({ graph, params, slots, journal }, registry, options.seed ?? 0);
+  const stored = metadata.checksum;
+  if (typeof stored !== 'string' || !/^[0-9a-f]{8}$/i.test(stored)) throw new RsError('IO_CORRUPT', `The file has no valid checksum (${JSON.stringify(stored ?? null)}).`);
+  const actual = crc32(data);
+  if (parseInt(stored, 16) !== actual) {
+    throw new RsError('IO_CORRUPT', `The data section's CRC32 does not match (stored ${stored}, computed ${actual.toString(16).padStart(8, '0')}): the file is corrupt.`, {
+      stored,
+      computed: actual.toString(16).padStart(8, '0'),
+    });
+  }
+  const graph = parseJson(metadata.graph, 'graph');
+  if (typeof graph !== 'object' || graph === null || Array.isArray(graph)) throw new RsError('IO_CORRUPT', 'The graph in the file is not a JSON object.');
+  const meta = parseParamTable(metadata.params);
+  const journal = parseJson(metadata.journal, 'journal');
+  if (!Array.isArray(journal) || journal.some((e) => typeof e !== 'object' || e === null || Array.isArray(e))) {
+    throw new RsError('IO_CORRUPT', 'The journal in the file is not an array of entries.');
+  }
+  const registry = options.registry ?? defaultRegistry;
+  const validated = checkGraph(graph, registry);
+  const specs: Map<string, ParamSpec> = validated.paramSpecs;
+
+  // Parameters and masks: exactly those of the graph, with the graph's shapes.
+  const used = new Set<string>();
+  for (const [key, spec] of specs) {
+    const t = tensors.get(key);
+    if (!t) throw mismatch(`The graph needs parameter '${key}' ${formatShape(spec.shape)}, which the file does not have.`, { param: key, expected: spec.shape });
+    if (!sameShape(t.shape, spec.shape)) {
+      throw mismatch(`Parameter '${key}' has shape ${formatShape(t.shape)} in the file but the graph needs ${formatShape(spec.shape)}.`, { param: key, actual: t.shape, expected: spec.shape });
+    }
+    if (t.dtype !== 'F32') throw mismatch(`Parameter '${key}' must be F32; the file has ${t.dtype}.`, { param: key, dtype: t.dtype });
+    used.add(key);
+    const info = meta.get(key);
+    if (!info) throw mismatch(`The file's parameter table has no entry for '${key}'.`, { param: key });
+    const mask = tensors.get(key + MASK_SUFFIX);
+    if (info.hasMask) {
+      if (!mask) throw mismatch(`The mask of '${key}' is missing from the file.`, { param: key });
+      if (!sameShape(mask.shape, spec.shape)) {
+        throw mismatch(`The mask of '${key}' has shape ${formatShape(mask.shape)} but the parameter has shape ${formatShape(spec.shape)}.`, {
+          param: key,
+          actual: mask.shape,
+          expected: spec.shape,
+        });
+      }
+      if (mask.dtype !== 'F32') throw mismatch(`The mask of '${key}' must be F32; the file has ${mask.dtype}.`, { param: key, dtype: mask.dtype });
+      used.add(key + MASK_SUFFIX);
+    } else if (mask) {
+      throw mismatch(`The file has a mask for '${key}' but its parameter table says it has none.`, { param: key });
+    }
+  }
+  for (const key of meta.keys()) {
+    if (!specs.has(key)) throw mismatch(`The file's parameter table lists '${key}', which the graph does not have.`, { param: key });
+  }
+  // Everything else must be an optimizer slot of a known parameter, with that parameter's shape.
+  const slotTensors: [owner: string, name: string, t: RawTensor][] = [];
+  for (const [name, t] of tensors) {
+    if (used.has(name)) continue;
+    const at = name.lastIndexOf(SLOT_INFIX);
+    const owner = at >= 0 ? name.slice(0, at) : undefined;
+    const spec = owner === undefined ? undefined : specs.get(owner);
+    if (owner === undefined || !spec) {
+      const what = owner === undefined ? `parameter '${name}'` : `optimizer slot '${name}' of '${owner}'`;
+      throw mismatch(`The file has ${what} ${formatShape(t.shape)}, which the graph does not have.`, { tensor: name, actual: t.shape });
+    }
+    if (!sameShape(t.shape, spec.shape)) {
+      throw mismatch(`Optimizer slot '${name}' has shape ${formatShape(t.shape)} but its parameter '${owner}' has shape ${formatShape(spec.shape)}.`, {
+        tensor: name,
+        actual: t.shape,
+        expected: spec.shape,
+      });
+    }
+    if (t.dtype !== 'F32') throw mismatch(`Optimizer slot '${name}' must be F32; the file has ${t.dtype}.`, { tensor: name, dtype: t.dtype });
+    slotTensors.push([owner, name.slice(at + SLOT_INFIX.length), t]);
+  }
+
+  // Every check passed: create tensors, disposing them all if anything still fails.
+  const created: Tensor[] = [];
+  const make = (t: RawTensor): Tensor => {
+    const bytes = t.data.slice(); // own, aligned copy of the file's bytes
+    if (!HOST_IS_LITTLE_ENDIAN) swapBytes4(bytes);
+    const values = t.dtype === 'F32' ? new Float32Array(bytes.buffer) : new Int32Array(bytes.buffer);
+    // keep: a load inside a caller's tf.tidy must not lose the model's tensors.
+    const tensor = tf.keep(tf.tensor(values, t.shape, t.dtype === 'F32' ? 'float32' : 'int32'));
+    created.push(tensor);
+    return tensor;
+  };
+  try {
+    const params = new Map<string, ParamEntry>();
+    for (const key of specs.keys()) {
+      const info = meta.get(key) as ParamMeta;
+      const entry: ParamEntry = { value: make(tensors.get(key) as RawTensor), trainable: info.trainable, role: info.role };
+      if (info.hasMask) entry.mask = make(tensors.get(key + MASK_SUFFIX) as RawTensor);
+      params.set(key, entry);
+    }
+    const slots = new Map<string, Map<string, Tensor>>();
+    for (const [owner, name, t] of slotTensors) {
+      const map = slots.get(owner) ?? new Map<string, Tensor>();
+      map.set(name, make(t));
+      slots.set(owner, map);
+    }
+    return Model.fromState({ graph: graph as GraphDef, params, slots, journal: journal as JournalEntry[] }, registry, options.seed ?? 0);
+  } catch (error) {
+    tf.dispose(created);
+    throw error;
+  }
 }
 
 /**
- * Saves to a file (Node only).
+ * Saves to a file (Node only). The model is read synchronously when `save` is called; the file
+ * is written to a temporary name first and then renamed, so a crash never leaves half a file.
  *
  * @example
  * await save(model, 'lenet.rsm');
  */
 export async function save(model: Model, path: string, options: SaveOptions = {}): Promise<void> {
+  const bytes = new Uint8Array(saveToBuffer(model, options));
   const fs = await import('node:fs/promises');
-  await fs.writeFile(path, saveToBuffer(model, options));
+  const temporary = `${path}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}.tmp`;
+  try {
+    await fs.writeFile(temporary, bytes);
+    await fs.rename(temporary, path);
+  } catch (error) {
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    throw error;
+  }
 }
 
 /**
- * Loads a file written by `save` (Node only).
+ * Loads a file written by `save` (Node only). Errors as `loadFromBuffer`; file-system errors
+ * (a missing file: `ENOENT`) are Node's own.
  *
  * @example
  * const model = await load('lenet.rsm');
