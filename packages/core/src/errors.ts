@@ -28,7 +28,8 @@ export type RsErrorCode =
   | 'IO_MISMATCH'
   | 'IO_UNSUPPORTED_VERSION'
   | 'IO_NOT_A_MODEL'
-  | 'DATA_MISMATCH';
+  | 'DATA_MISMATCH'
+  | 'BUDGET_EXCEEDED';
 
 /**
  * The one error class of @rs packages. It carries a stable `code` and structured `details`.

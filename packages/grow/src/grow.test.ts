@@ -1,0 +1,150 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { Model, tf, fit, adam, isRsError, lenet300100, lenet5, computeGradients, disposeGradients, softmaxCrossEntropy, type GraphDef } from '@rs/core';
+import { maxAbsDiff } from '@rs/core/testing';
+import { install } from '@rs/backend-cpu';
+import { widen, deepen } from './net2net';
+import { growGradMax } from './gradmax';
+import { growOnPlateau, checkBudget } from './plateau';
+
+beforeAll(async () => {
+  await install();
+});
+
+const data = (n: number, d: number, seed: number) =>
+  tf.tidy(() => {
+    const x = tf.randomNormal([n, d], 0, 1, 'float32', seed);
+    const y = tf.reshape(tf.cast(tf.greater(tf.sum(tf.slice(x, [0, 0], [-1, 2]), 1), 0), 'int32'), [n]);
+    return { x, y };
+  });
+
+describe('Net2Net', () => {
+  it('widen preserves the function (dense chain, residual, conv -> flatten -> dense)', () => {
+    const residual: GraphDef = {
+      inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
+      nodes: [
+        { id: 'a', op: 'dense', inputs: ['x'], attrs: { units: 5 } },
+        { id: 'ra', op: 'relu', inputs: ['a'], attrs: {} },
+        { id: 'b', op: 'dense', inputs: ['ra'], attrs: { units: 5 } },
+        { id: 'sum', op: 'add', inputs: ['ra', 'b'], attrs: {} },
+        { id: 'out', op: 'dense', inputs: ['sum'], attrs: { units: 2 } },
+      ],
+      outputs: ['out'],
+    };
+    const cases: [GraphDef, string, tf.Tensor][] = [
+      [lenet300100({ inputs: 8, hidden: [6, 4], classes: 3 }), 'fc1', tf.randomNormal([4, 8], 0, 1, 'float32', 1)],
+      [residual, 'a', tf.randomNormal([4, 6], 0, 1, 'float32', 2)],
+      [lenet5({ filters: [3, 4], hidden: [8, 6] }), 'conv2', tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 3)],
+    ];
+    for (const [graph, group, x] of cases) {
+      const model = Model.create(graph, { seed: 1 });
+      const before = model.apply(x);
+      const size = model.group(group).size;
+      widen(model, group, 5, { seed: 2 });
+      expect(model.group(group).size).toBe(size + 5);
+      expect(maxAbsDiff(before, model.apply(x)), group).toBeLessThanOrEqual(1e-5);
+      expect(model.journal.at(-1)?.technique).toBe('grow');
+      model.dispose();
+    }
+  });
+
+  it('deepen inserts an identity layer (dense and conv) that preserves the function', () => {
+    for (const [graph, after, x] of [
+      [lenet300100({ inputs: 8, hidden: [6, 4], classes: 3 }), 'relu1', tf.randomNormal([4, 8], 0, 1, 'float32', 4)],
+      [lenet5({ filters: [3, 4], hidden: [8, 6] }), 'relu1', tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 5)],
+    ] as [GraphDef, string, tf.Tensor][]) {
+      const model = Model.create(graph, { seed: 1 });
+      const before = model.apply(x);
+      const { nodes } = deepen(model, after);
+      expect(nodes).toHaveLength(2);
+      expect(maxAbsDiff(before, model.apply(x))).toBeLessThanOrEqual(1e-5);
+      model.dispose();
+    }
+  });
+});
+
+describe('GradMax', () => {
+  it('preserves the function to 1e-5 and gives the new fan-in a larger gradient than random fan-out of the same norm', () => {
+    const { x, y } = data(64, 10, 6);
+    // tanh: the new units' pre-activation is 0 and tanh'(0) = 1 (ReLU's gradient at 0 is 0).
+    const graph = lenet300100({ inputs: 10, hidden: [6, 5], classes: 2 });
+    graph.nodes = graph.nodes.map((n) => (n.op === 'relu' ? { ...n, op: 'tanh' } : n));
+    const model = Model.create(graph, { seed: 2 });
+    const before = model.apply(x);
+    growGradMax(model, 'fc1', 2, { batch: { x, y }, scale: 1 });
+    expect(maxAbsDiff(before, model.apply(x))).toBeLessThanOrEqual(1e-5);
+    const gradNorm = (m: Model) => {
+      const g = computeGradients(m, [x], y, softmaxCrossEntropy, { training: false });
+      const norm = tf.tidy(() => tf.norm(tf.slice(g.grads.get('fc1/kernel') as tf.Tensor, [0, 6], [-1, 2])).dataSync()[0]);
+      disposeGradients(g);
+      return norm;
+    };
+    const random = Model.create(graph, { seed: 2 });
+    const outgoing = tf.tidy(() => {
+      const r = tf.randomNormal([2, 5], 0, 1, 'float32', 9);
+      return tf.div(r, tf.norm(r, 'euclidean', 1, true));
+    });
+    random.edit((tx) => tx.insertUnits('fc1', 2, { incoming: 'zeros', values: { 'fc2/kernel': outgoing } }));
+    expect(gradNorm(model)).toBeGreaterThan(gradNorm(random));
+    tf.dispose([x, y, before, outgoing]);
+    model.dispose();
+    random.dispose();
+  });
+});
+
+describe('growth and training', () => {
+  it('optimizer state follows growth: new units start with zero moments and training continues', async () => {
+    const { x, y } = data(32, 10, 7);
+    const model = Model.create(lenet300100({ inputs: 10, hidden: [6, 5], classes: 2 }), { seed: 3 });
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam(), epochs: 2, batchSize: 8 });
+    const before = (model.internalState.slots.get('fc2/kernel')?.get('m') as tf.Tensor).arraySync() as number[][];
+    widen(model, 'fc1', 3, { seed: 1 });
+    const after = (model.internalState.slots.get('fc2/kernel')?.get('m') as tf.Tensor).arraySync() as number[][];
+    expect(after).toHaveLength(9);
+    expect(after.slice(0, 6)).toEqual(before);
+    expect(after.slice(6)).toEqual([[0, 0, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0, 0]]);
+    const live = tf.memory().numTensors;
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 1, batchSize: 8 });
+    expect(tf.memory().numTensors).toBe(live);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('grows on plateau within the budget', async () => {
+    const { x, y } = data(64, 10, 8);
+    const model = Model.create(lenet300100({ inputs: 10, hidden: [2, 2], classes: 2 }), { seed: 4 });
+    const grow = growOnPlateau({ groups: ['fc1', 'fc2'], step: 2, patience: 1, minDelta: 10, budget: { units: 6 }, batch: { x, y } });
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 8, batchSize: 16, validation: { x, y }, callbacks: [grow] });
+    expect(grow.history.length).toBe(3);
+    expect(model.group('fc1').size + model.group('fc2').size).toBe(4 + 6);
+    expect(model.journal.filter((e) => e.technique === 'grow')).toHaveLength(3);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('bad input gives typed errors and leaves the model unchanged', () => {
+    const model = Model.create(lenet300100({ inputs: 10, hidden: [4, 3], classes: 2 }), { seed: 5 });
+    const graph = JSON.stringify(model.graph);
+    const tensors = tf.memory().numTensors;
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isRsError(e) ? e.code : String(e);
+      }
+      return 'no error';
+    };
+    expect(code(() => widen(model, 'fc1', 0))).toBe('INVALID_ARGUMENT');
+    expect(code(() => widen(model, 'fc1', -2))).toBe('INVALID_ARGUMENT');
+    expect(code(() => widen(model, 'fc3', 2))).toBe('FROZEN_GROUP');
+    // relu has no units of its own and no parameters: nothing to grow there.
+    expect(code(() => deepen(model, 'nope'))).toBe('UNKNOWN_NODE');
+    expect(code(() => widen(model, 'input:x', 1))).toBe('FROZEN_GROUP');
+    expect(code(() => checkBudget(model, { params: 70 }, 0, { units: 1, params: 10, flops: 20 }))).toBe('BUDGET_EXCEEDED');
+    expect(code(() => checkBudget(model, { units: 4 }, 3, { units: 2, params: 10, flops: 20 }))).toBe('BUDGET_EXCEEDED');
+    expect(code(() => growGradMax(model, 'fc1', 0, { batch: { x: tf.zeros([1, 10]), y: tf.zeros([1], 'int32') } }))).toBe('INVALID_ARGUMENT');
+    expect(JSON.stringify(model.graph)).toBe(graph);
+    expect(model.journal).toHaveLength(0);
+    expect(tf.memory().numTensors).toBe(tensors + 2); // the two tensors the last call's arguments created
+    model.dispose();
+  });
+});

@@ -1,0 +1,8 @@
+/**
+ * @rs/grow: function-preserving and gradient-guided growth of @rs/core models.
+ */
+export { widen, deepen } from './net2net';
+export { growGradMax } from './gradmax';
+export type { GradMaxOptions } from './gradmax';
+export { growOnPlateau, checkBudget } from './plateau';
+export type { PlateauOptions, GrowthBudget } from './plateau';

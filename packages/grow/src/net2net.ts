@@ -1,0 +1,135 @@
+import { RsError, createRng, tf, type Model, type UnitGroup } from '@rs/core';
+import { blockStarts } from '@rs/core/extend';
+
+function editableGroup(model: Model, groupId: string): UnitGroup {
+  const group = model.group(groupId);
+  if (group.frozen) throw new RsError('FROZEN_GROUP', `Group '${group.id}' cannot grow: ${group.frozen.join('; ')}.`, { group: group.id });
+  if (group.params.length === 0) throw new RsError('INVALID_ARGUMENT', `Group '${group.id}' has no parameters to grow.`, { group: group.id });
+  return group;
+}
+
+export function checkCount(count: unknown, what = 'count'): number {
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
+    throw new RsError('INVALID_ARGUMENT', `${what} must be a positive integer, got ${String(count)}.`, { [what]: count });
+  }
+  return count;
+}
+
+/**
+ * Net2WiderNet (Chen et al. 2016): adds `count` units to a group, each a copy of a randomly
+ * chosen existing unit; the outgoing weights of a unit and its copies are divided by the number
+ * of copies, so the function is preserved exactly (noise off, the default).
+ *
+ * @example
+ * widen(model, 'fc1', 100, { seed: 1 });
+ */
+export function widen(model: Model, groupId: string, count: number, options: { seed?: number; noise?: number; reason?: string } = {}): { sources: number[] } {
+  const group = editableGroup(model, groupId);
+  checkCount(count);
+  const noise = options.noise ?? 0;
+  if (!(noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
+  const rng = createRng(options.seed ?? 0);
+  const sources = Array.from({ length: count }, () => rng.int(group.size));
+  const copies = new Float32Array(group.size).fill(1);
+  for (const s of sources) copies[s] += 1;
+  const n = group.size;
+  const keys = [...new Set(group.params.map((p) => p.param))];
+  model.edit(
+    (tx) => {
+      // Grow with placeholders, then rewrite every coupled parameter as a gather of itself:
+      // along each of its unit axes, a new unit's positions read those of the unit it copies;
+      // outgoing (`in`) axes are divided by the number of copies of each unit.
+      tx.insertUnits(group.id, count);
+      const grown = tx.group(group.id);
+      const source = (u: number) => (u < n ? u : sources[u - n]);
+      for (const key of keys) {
+        const value = tf.tidy(() => {
+          let v = tx.param(key).value;
+          const members = grown.params.filter((m) => m.param === key);
+          for (const axis of [...new Set(members.map((m) => m.axis))]) {
+            const length = tx.param(key).value.shape[axis];
+            const index = Int32Array.from({ length }, (_, p) => p);
+            const scale = new Float32Array(length).fill(1);
+            for (const m of members.filter((mm) => mm.axis === axis)) {
+              blockStarts(m).forEach((start) => {
+                for (let u = 0; u < grown.size; u++) {
+                  for (let i = 0; i < m.inner; i++) {
+                    index[start + u * m.inner + i] = start + source(u) * m.inner + i;
+                    if (m.role === 'in' && v.rank >= 2) scale[start + u * m.inner + i] = 1 / copies[source(u)];
+                  }
+                }
+              });
+            }
+            v = tf.gather(v, tf.tensor1d(index, 'int32'), axis);
+            v = tf.mul(v, tf.reshape(tf.tensor(scale), v.shape.map((d, a) => (a === axis ? d : 1))));
+            const isOut = members.some((m) => m.axis === axis && m.role === 'out');
+            if (isOut && noise > 0) {
+              const fresh = new Float32Array(length);
+              for (let u = n; u < grown.size; u++) for (const m of members.filter((mm) => mm.axis === axis)) for (const start of blockStarts(m)) for (let i = 0; i < m.inner; i++) fresh[start + u * m.inner + i] = 1;
+              const mask = tf.reshape(tf.tensor(fresh), v.shape.map((d, a) => (a === axis ? d : 1)));
+              v = tf.add(v, tf.mul(tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', rng.seed()), noise), mask));
+            }
+          }
+          return v;
+        });
+        tx.setParam(key, value);
+        value.dispose();
+      }
+    },
+    { technique: 'grow', reason: options.reason ?? `Net2WiderNet: ${count} unit(s) copied into '${group.id}'`, details: { method: 'net2wider', sources } },
+  );
+  return { sources };
+}
+
+/**
+ * Net2DeeperNet: inserts an identity-initialised layer after `after` (a dense layer on a 2-D
+ * activation, or a 'same'-padded conv on NHWC) followed by ReLU. Exact when `after`'s output is
+ * non-negative (e.g. it is a ReLU), as in Chen et al.
+ *
+ * @example
+ * deepen(model, 'relu1'); // relu1 -> fc1_deep (identity) -> fc1_deep_relu -> ...
+ */
+export function deepen(model: Model, after: string, options: { id?: string; kernelSize?: number; activation?: 'relu' | null; reason?: string } = {}): { nodes: string[] } {
+  const info = model.validated.infos.get(after);
+  if (!info) throw new RsError('UNKNOWN_NODE', `deepen: no node '${after}'.`, { node: after });
+  const id = options.id ?? `${after}.deep`;
+  const width = info.shape[info.shape.length - 1];
+  if (typeof width !== 'number') throw new RsError('SHAPE_MISMATCH', `deepen: '${after}' has no known feature width.`);
+  const nodes = [id];
+  model.edit(
+    (tx) => {
+      if (info.shape.length === 2) {
+        const eye = tf.eye(width);
+        const zeros = tf.zeros([width]);
+        try {
+          tx.insertNode({ id, op: 'dense', inputs: [after], attrs: { units: width } }, { after, params: { kernel: eye, bias: zeros } });
+        } finally {
+          tf.dispose([eye, zeros]);
+        }
+      } else if (info.shape.length === 4) {
+        const k = options.kernelSize ?? 3;
+        if (k % 2 !== 1) throw new RsError('INVALID_ARGUMENT', `deepen: kernelSize must be odd for an identity conv, got ${k}.`);
+        const kernel = tf.tidy(() => {
+          const values = new Float32Array(k * k * width * width);
+          const centre = (k - 1) / 2;
+          for (let c = 0; c < width; c++) values[((centre * k + centre) * width + c) * width + c] = 1;
+          return tf.tensor4d(values, [k, k, width, width]);
+        });
+        const zeros = tf.zeros([width]);
+        try {
+          tx.insertNode({ id, op: 'conv2d', inputs: [after], attrs: { filters: width, kernelSize: k, padding: 'same' } }, { after, params: { kernel, bias: zeros } });
+        } finally {
+          tf.dispose([kernel, zeros]);
+        }
+      } else {
+        throw new RsError('SHAPE_MISMATCH', `deepen: '${after}' has shape of rank ${info.shape.length}; dense (rank 2) and conv (rank 4) are supported.`);
+      }
+      if (options.activation !== null) {
+        tx.insertNode({ id: `${id}.relu`, op: 'relu', inputs: [id], attrs: {} }, { after: id });
+        nodes.push(`${id}.relu`);
+      }
+    },
+    { technique: 'grow', reason: options.reason ?? `Net2DeeperNet: identity layer after '${after}'`, details: { method: 'net2deeper' } },
+  );
+  return { nodes };
+}

@@ -1,0 +1,107 @@
+import { RsError, computeGradients, disposeGradients, tf, type Callback, type EpochInfo, type Model, type Tensor } from '@rs/core';
+import { resolveLoss } from '@rs/core/extend';
+import { growGradMax } from './gradmax';
+import { widen, checkCount } from './net2net';
+
+/** A limit on growth: total units added, parameters, or FLOPs per sample of the model. */
+export interface GrowthBudget {
+  units?: number;
+  params?: number;
+  flops?: number;
+}
+
+export interface PlateauOptions {
+  /** Groups that may grow (dense groups for GradMax). */
+  groups: string[];
+  /** Units added per growth step (default 16). */
+  step?: number;
+  /** Epochs without improvement of the validation loss by `minDelta` before growing (default 2). */
+  patience?: number;
+  minDelta?: number;
+  /** How new units start: `gradmax` (default) or `net2net` (copies). */
+  method?: 'gradmax' | 'net2net';
+  budget: GrowthBudget;
+  /** Batch used to score groups (gradient norm) and for GradMax statistics. */
+  batch: { x: Tensor; y: Tensor };
+  seed?: number;
+}
+
+/** Why a growth could not happen. */
+export function checkBudget(model: Model, budget: GrowthBudget, grownUnits: number, extra: { units: number; params: number; flops: number }): void {
+  const counts = model.counts();
+  const over: string[] = [];
+  if (budget.units !== undefined && grownUnits + extra.units > budget.units) over.push(`units ${grownUnits + extra.units} > ${budget.units}`);
+  if (budget.params !== undefined && counts.params + extra.params > budget.params) over.push(`parameters ${counts.params + extra.params} > ${budget.params}`);
+  if (budget.flops !== undefined && counts.flops + extra.flops > budget.flops) over.push(`FLOPs ${counts.flops + extra.flops} > ${budget.flops}`);
+  if (over.length > 0) throw new RsError('BUDGET_EXCEEDED', `Growth would exceed the budget: ${over.join(', ')}.`, { budget, over });
+}
+
+/** Parameters and FLOPs one more unit of `groupId` costs (measured on the graph's shapes). */
+function unitCost(model: Model, groupId: string): { params: number; flops: number } {
+  const group = model.group(groupId);
+  let params = 0;
+  for (const m of group.params) {
+    const shape = model.param(m.param).value.shape;
+    params += shape.reduce((a, b, i) => (i === m.axis ? a : a * b), 1) * m.inner * m.outer.reduce((a, [c]) => a * c, 1);
+  }
+  // FLOPs per sample: a multiply-add per weight of a dense layer.
+  return { params, flops: 2 * params };
+}
+
+/**
+ * Grows the network when validation loss stalls: picks the group whose parameters have the
+ * largest gradient norm per unit on `batch` (where capacity is needed), and adds `step` units
+ * there (GradMax by default), as long as the budget allows. A `fit` callback (needs `validation`).
+ *
+ * @example
+ * const grow = growOnPlateau({ groups: ['fc1', 'fc2'], budget: { params: 270_000 }, batch });
+ * await fit(model, train, { loss, epochs: 30, validation, callbacks: [grow] });
+ */
+export function growOnPlateau(options: PlateauOptions): Callback & { history: { epoch: number; group: string; units: number; params: number }[] } {
+  const step = checkCount(options.step ?? 16, 'step');
+  const patience = options.patience ?? 2;
+  const minDelta = options.minDelta ?? 1e-3;
+  let best = Infinity;
+  let waited = 0;
+  let grown = 0;
+  const history: { epoch: number; group: string; units: number; params: number }[] = [];
+  return {
+    history,
+    onEpochEnd(info: EpochInfo) {
+      if (info.valLoss === undefined) throw new RsError('INVALID_ARGUMENT', 'growOnPlateau watches the validation loss: pass `validation` to fit.');
+      if (info.valLoss < best - minDelta) {
+        best = info.valLoss;
+        waited = 0;
+        return;
+      }
+      waited += 1;
+      if (waited < patience) return;
+      waited = 0;
+      const model = info.model;
+      // Capacity score: gradient norm of each group's parameters, per unit.
+      const g = computeGradients(model, [options.batch.x], options.batch.y, resolveLoss('softmaxCrossEntropy'), { training: false });
+      const scores = options.groups.map((id) => {
+        const group = model.group(id);
+        const keys = [...new Set(group.params.map((p) => p.param))];
+        const norm = tf.tidy(() => Math.sqrt(tf.addN(keys.map((k) => tf.sum(tf.square(g.grads.get(k) as Tensor)))).dataSync()[0]));
+        return { id, score: norm / group.size };
+      });
+      disposeGradients(g);
+      scores.sort((a, b) => b.score - a.score);
+      for (const { id } of scores) {
+        const cost = unitCost(model, id);
+        try {
+          checkBudget(model, options.budget, grown, { units: step, params: cost.params * step, flops: cost.flops * step });
+        } catch {
+          continue;
+        }
+        if (options.method === 'net2net') widen(model, id, step, { seed: (options.seed ?? 0) + history.length, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
+        else growGradMax(model, id, step, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
+        grown += step;
+        best = Infinity;
+        history.push({ epoch: info.epoch, group: id, units: model.group(id).size, params: model.counts().params });
+        return;
+      }
+    },
+  };
+}
