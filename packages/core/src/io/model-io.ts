@@ -242,7 +242,7 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
   // Every check passed: create tensors, disposing them all if anything still fails.
   const created: Tensor[] = [];
   const make = (t: RawTensor): Tensor => {
-    const bytes = t.data.slice(); // own, aligned copy of the file's bytes
+    const bytes = new Uint8Array(t.data); // own, aligned copy of the file's bytes
     if (!HOST_IS_LITTLE_ENDIAN) swapBytes4(bytes);
     const values = t.dtype === 'F32' ? new Float32Array(bytes.buffer) : new Int32Array(bytes.buffer);
     // keep: a load inside a caller's tf.tidy must not lose the model's tensors.

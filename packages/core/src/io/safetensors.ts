@@ -23,7 +23,7 @@ export interface RawTensor {
 }
 
 export interface SafetensorsContent {
-  /** Tensors in file order. */
+  /** Tensors in data order (the order they are written in, and read back in). */
   tensors: Map<string, RawTensor>;
   /** The `__metadata__` table (string to string). */
   metadata: Record<string, string>;
@@ -109,7 +109,8 @@ export function encodeSafetensors(content: SafetensorsContent): Uint8Array {
  * what its header announces, `IO_CORRUPT` for anything malformed.
  */
 export function decodeSafetensors(input: Uint8Array | ArrayBuffer): DecodedSafetensors {
-  const bytes = input instanceof Uint8Array ? input : new Uint8Array(input);
+  // A plain Uint8Array view (a Node Buffer's slice() would not copy).
+  const bytes = input instanceof Uint8Array ? new Uint8Array(input.buffer, input.byteOffset, input.byteLength) : new Uint8Array(input);
   if (bytes.byteLength < 8) {
     throw new RsError('IO_TRUNCATED', `The buffer has ${bytes.byteLength} bytes; a safetensors file starts with an 8-byte header length.`, { bytes: bytes.byteLength });
   }
@@ -181,7 +182,7 @@ export function decodeSafetensors(input: Uint8Array | ArrayBuffer): DecodedSafet
 
   const data = bytes.subarray(dataStart);
   const tensors = new Map<string, RawTensor>();
-  for (const e of entries) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: data.subarray(e.begin, e.end) });
+  for (const e of byOffset) tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: data.subarray(e.begin, e.end) });
   return { tensors, metadata: { ...(metadataRaw as Record<string, string>) }, dataStart, data };
 }
 
