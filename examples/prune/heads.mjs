@@ -49,13 +49,18 @@ const rng = createRng(5);
 const randomOrder = [...heads].map((h) => ({ h, r: rng.next() })).sort((a, b) => a.r - b.r).map((e) => e.h);
 const saved = saveToBuffer(model);
 
+// Each layer keeps at least one head: a head whose removal would empty its layer is skipped.
+function removable(order) {
+  const left = new Map(headGroups.map((g) => [g.id, g.size]));
+  return order.filter((h) => (left.get(h.group) > 1 ? (left.set(h.group, left.get(h.group) - 1), true) : false));
+}
+
 function curve(order) {
   const points = [{ removed: 0, loss: base }];
-  for (let k = 1; k < heads.length; k++) {
-    const chosen = order.slice(0, k);
-    const perGroup = Object.groupBy ? Object.groupBy(chosen, (h) => h.group) : chosen.reduce((acc, h) => ((acc[h.group] ??= []).push(h), acc), {});
-    // Each layer keeps at least one head.
-    if (Object.entries(perGroup).some(([id, hs]) => hs.length >= headGroups.find((g) => g.id === id).size)) break;
+  const sequence = removable(order);
+  for (let k = 1; k <= sequence.length; k++) {
+    const chosen = sequence.slice(0, k);
+    const perGroup = chosen.reduce((acc, h) => ((acc[h.group] ??= []).push(h), acc), {});
     const copy = loadFromBuffer(saved);
     copy.edit((tx) => {
       for (const [id, hs] of Object.entries(perGroup)) tx.removeUnits(id, hs.map((h) => h.unit));
@@ -68,7 +73,7 @@ function curve(order) {
 const importance = curve(byImportance);
 const control = curve(randomOrder);
 console.log('heads removed: validation loss (Taylor order | random order)');
-for (let i = 0; i < importance.length; i++) console.log(`${importance[i].removed}: ${importance[i].loss.toFixed(3)} | ${control[i]?.loss.toFixed(3) ?? '-'}`);
+for (let i = 0; i < Math.max(importance.length, control.length); i++) console.log(`${i}: ${importance[i]?.loss.toFixed(3) ?? '-'} | ${control[i]?.loss.toFixed(3) ?? '-'}`);
 const half = importance.find((p) => p.removed === heads.length / 2);
 console.log(`removing half the heads (${heads.length / 2} of ${heads.length}) by importance: ${base.toFixed(3)} -> ${half.loss.toFixed(3)} nats/char (+${(half.loss - base).toFixed(3)})`);
 writeFileSync(new URL('../../bench/results/prune-heads.json', import.meta.url), JSON.stringify({
