@@ -12,14 +12,14 @@ import { maxAbsDiff } from '@rs/core/testing';
 import { widen, deepen } from '@rs/grow';
 import { setup } from '../prune/mnist.mjs';
 
-const { values: args } = parseArgs({ options: { epochs: { type: 'string', default: '3' }, backend: { type: 'string', default: 'wasm' } } });
+const { values: args } = parseArgs({ options: { epochs: { type: 'string', default: '3' }, 'teacher-epochs': { type: 'string', default: '10' }, 'learning-rate': { type: 'string', default: '0.0005' }, backend: { type: 'string', default: 'wasm' } } });
 const epochs = Number(args.epochs);
 const data = await setup(args.backend);
-const train = (model, seed) => fit(model, data.train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 1e-3 }), epochs, batchSize: 128, seed });
+const train = (model, seed) => fit(model, data.train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: Number(args['learning-rate']) }), epochs, batchSize: 128, seed });
 const validation = (model) => evaluate(model, data.test);
 
 const teacher = Model.create(lenet300100({ hidden: [64, 32] }), { seed: 0 });
-await fit(teacher, data.train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 2e-3 }), epochs: 5, batchSize: 128 });
+await fit(teacher, data.train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 2e-3 }), epochs: Number(args['teacher-epochs']), batchSize: 128 });
 const teacherScore = validation(teacher);
 const teacherBytes = saveToBuffer(teacher);
 const teacherOut = teacher.predict(data.test.x);
@@ -40,7 +40,7 @@ async function run(name, kind, build) {
 
 await run('net2net', 'wider', () => {
   const m = loadFromBuffer(teacherBytes);
-  widen(m, 'fc1', 64, { seed: 1 });
+  widen(m, 'fc1', 64, { seed: 1, split: 'random' });
   return m;
 });
 await run('random-pad', 'wider', () => {

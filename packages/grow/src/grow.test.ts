@@ -39,7 +39,7 @@ describe('Net2Net', () => {
       const model = Model.create(graph, { seed: 1 });
       const before = model.apply(x);
       const size = model.group(group).size;
-      widen(model, group, 5, { seed: 2 });
+      widen(model, group, 5, { seed: 2, split: group === 'a' ? 'random' : 'even' });
       expect(model.group(group).size).toBe(size + 5);
       expect(maxAbsDiff(before, model.apply(x)), group).toBeLessThanOrEqual(1e-5);
       expect(model.journal.at(-1)?.technique).toBe('grow');

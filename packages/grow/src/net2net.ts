@@ -23,7 +23,12 @@ export function checkCount(count: unknown, what = 'count'): number {
  * @example
  * widen(model, 'fc1', 100, { seed: 1 });
  */
-export function widen(model: Model, groupId: string, count: number, options: { seed?: number; noise?: number; reason?: string } = {}): { sources: number[] } {
+export function widen(
+  model: Model,
+  groupId: string,
+  count: number,
+  options: { seed?: number; noise?: number; split?: 'even' | 'random'; reason?: string } = {},
+): { sources: number[] } {
   const group = editableGroup(model, groupId);
   checkCount(count);
   const noise = options.noise ?? 0;
@@ -32,6 +37,19 @@ export function widen(model: Model, groupId: string, count: number, options: { s
   const sources = Array.from({ length: count }, () => rng.int(group.size));
   const copies = new Float32Array(group.size).fill(1);
   for (const s of sources) copies[s] += 1;
+  // Share of the outgoing weights each unit keeps (original units first, then the new ones).
+  // `even` (the paper): 1 / copies. `random`: random positive shares summing to 1 per source,
+  // still exact, but copies get different outgoing weights, hence different gradients, which
+  // breaks their symmetry without noise.
+  const share = new Float32Array(group.size + count);
+  if (options.split === 'random') {
+    const raw = Array.from({ length: group.size + count }, () => 0.5 + rng.next());
+    const totals = new Float32Array(group.size);
+    raw.forEach((r, u) => (totals[u < group.size ? u : sources[u - group.size]] += r));
+    raw.forEach((r, u) => (share[u] = r / totals[u < group.size ? u : sources[u - group.size]]));
+  } else {
+    for (let u = 0; u < share.length; u++) share[u] = 1 / copies[u < group.size ? u : sources[u - group.size]];
+  }
   const n = group.size;
   const keys = [...new Set(group.params.map((p) => p.param))];
   model.edit(
@@ -55,7 +73,7 @@ export function widen(model: Model, groupId: string, count: number, options: { s
                 for (let u = 0; u < grown.size; u++) {
                   for (let i = 0; i < m.inner; i++) {
                     index[start + u * m.inner + i] = start + source(u) * m.inner + i;
-                    if (m.role === 'in' && v.rank >= 2) scale[start + u * m.inner + i] = 1 / copies[source(u)];
+                    if (m.role === 'in' && v.rank >= 2) scale[start + u * m.inner + i] = share[u];
                   }
                 }
               });
