@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, patchTransposedMatMul, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchTransposedMatMul, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -91,7 +91,10 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     threads = options.threads ?? defaultThreads();
   }
   const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
-  if (!options.stockKernels) registerSegmentSum('wasm');
+  if (!options.stockKernels) {
+    registerSegmentSum('wasm');
+    patchConv2D('wasm');
+  }
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
   installed = {
     name: 'wasm',

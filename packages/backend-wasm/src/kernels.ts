@@ -67,6 +67,33 @@ export function patchTransposedMatMul(backendName: string): string[] {
   return patched;
 }
 
+/** A kernel that runs `cpuKernel` on copies of its inputs and writes the results back. */
+function cpuBridge(cpuKernel: KernelConfig): KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const cpu = tf.findBackend('cpu') as unknown as KernelBackendLike;
+    const cpuInputs: Record<string, TensorInfo> = {};
+    const created: object[] = [];
+    try {
+      for (const [name, t] of Object.entries(inputs)) {
+        if (!t) continue;
+        const dataId = cpu.write(backend.readSync(t.dataId) as ArrayLike<number>, t.shape, t.dtype);
+        created.push(dataId);
+        cpuInputs[name] = { dataId, shape: t.shape, dtype: t.dtype };
+      }
+      const out = cpuKernel.kernelFunc({ inputs: cpuInputs, backend: cpu, attrs });
+      const outs = Array.isArray(out) ? out : [out];
+      const results = outs.map((o) => {
+        const values = cpu.readSync(o.dataId) as ArrayLike<number>;
+        cpu.disposeData(o.dataId, true);
+        return { dataId: backend.write(values, o.shape, o.dtype), shape: o.shape, dtype: o.dtype };
+      });
+      return Array.isArray(out) ? results : results[0];
+    } finally {
+      for (const dataId of created) cpu.disposeData(dataId, true);
+    }
+  };
+}
+
 /**
  * Stock wasm kernels that give wrong results, found by the conformance suite; they are
  * replaced by the cpu bridge below. MaxPoolGrad drops the gradient of partial windows at the
@@ -86,29 +113,7 @@ export function fillMissingKernels(backendName: string, replace: readonly string
   const added: string[] = [];
   for (const cpuKernel of engineApi.getKernelsForBackend('cpu')) {
     if (have.has(cpuKernel.kernelName)) continue;
-    const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
-      const cpu = tf.findBackend('cpu') as unknown as KernelBackendLike;
-      const cpuInputs: Record<string, TensorInfo> = {};
-      const created: object[] = [];
-      try {
-        for (const [name, t] of Object.entries(inputs)) {
-          if (!t) continue;
-          const dataId = cpu.write(backend.readSync(t.dataId) as ArrayLike<number>, t.shape, t.dtype);
-          created.push(dataId);
-          cpuInputs[name] = { dataId, shape: t.shape, dtype: t.dtype };
-        }
-        const out = cpuKernel.kernelFunc({ inputs: cpuInputs, backend: cpu, attrs });
-        const outs = Array.isArray(out) ? out : [out];
-        const results = outs.map((o) => {
-          const values = cpu.readSync(o.dataId) as ArrayLike<number>;
-          cpu.disposeData(o.dataId, true);
-          return { dataId: backend.write(values, o.shape, o.dtype), shape: o.shape, dtype: o.dtype };
-        });
-        return Array.isArray(out) ? results : results[0];
-      } finally {
-        for (const dataId of created) cpu.disposeData(dataId, true);
-      }
-    };
+    const kernelFunc = cpuBridge(cpuKernel);
     engineApi.registerKernel({ kernelName: cpuKernel.kernelName, backendName, kernelFunc });
     added.push(cpuKernel.kernelName);
   }
@@ -142,4 +147,24 @@ export function registerSegmentSum(backendName: string): void {
   };
   if (engineApi.getKernel('UnsortedSegmentSum', backendName)) engineApi.unregisterKernel('UnsortedSegmentSum', backendName);
   engineApi.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName, kernelFunc });
+}
+
+/**
+ * Stock wasm Conv2D is wrong with 'same' padding when a stride exceeds the kernel size along an
+ * axis (the padding it computes goes negative); found by the conformance suite. Those calls go
+ * to the cpu kernel, every other one stays on XNNPACK.
+ */
+export function patchConv2D(backendName: string): void {
+  const original = engineApi.getKernel('Conv2D', backendName);
+  const cpu = engineApi.getKernel('Conv2D', 'cpu');
+  if (!original || !cpu) return;
+  const bridged = cpuBridge(cpu);
+  const kernelFunc: KernelFunc = (args) => {
+    const attrs = (args.attrs ?? {}) as { pad?: unknown; strides?: number | [number, number] };
+    const [kh, kw] = args.inputs.filter.shape;
+    const [sh, sw] = typeof attrs.strides === 'number' ? [attrs.strides, attrs.strides] : (attrs.strides ?? [1, 1]);
+    return attrs.pad === 'same' && (sh > kh || sw > kw) ? bridged(args) : original.kernelFunc(args);
+  };
+  engineApi.unregisterKernel('Conv2D', backendName);
+  engineApi.registerKernel({ ...original, kernelFunc });
 }

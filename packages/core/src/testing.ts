@@ -7,7 +7,16 @@ import { tf, type Tensor } from './tf';
 export { randomGraph } from './testing/random-graphs';
 export type { RandomGraphOptions } from './testing/random-graphs';
 export { conformanceCases, checkConformance } from './testing/conformance';
-export type { ConformanceCase, ConformanceResult } from './testing/conformance';
+export type {
+  ConformanceCase,
+  ConformanceResult,
+  ConformanceInput,
+  ConformanceCaseSpec,
+  ConformanceGenerator,
+  ConformanceCasesOptions,
+  CheckConformanceOptions,
+  ConformanceTensorReport,
+} from './testing/conformance';
 
 /**
  * Largest absolute elementwise difference between two tensors of the same shape.
