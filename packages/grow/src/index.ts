@@ -6,3 +6,5 @@ export { growGradMax } from './gradmax';
 export type { GradMaxOptions } from './gradmax';
 export { growOnPlateau, checkBudget } from './plateau';
 export type { PlateauOptions, GrowthBudget } from './plateau';
+export { cascadeCorrelation } from './cascor';
+export type { CascorData, CascorOptions, CascorResult, CascorUnit, CascorNetwork } from './cascor';

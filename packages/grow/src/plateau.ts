@@ -95,7 +95,7 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
         } catch {
           continue;
         }
-        if (options.method === 'net2net') widen(model, id, step, { seed: (options.seed ?? 0) + history.length, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
+        if (options.method === 'net2net') widen(model, id, step, { seed: (options.seed ?? 0) + history.length, split: 'random', reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
         else growGradMax(model, id, step, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
         grown += step;
         best = Infinity;
