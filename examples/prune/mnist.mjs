@@ -1,15 +1,9 @@
-// Shared by the pruning scripts: MNIST tensors, backend choice, training and evaluation.
-import { tf, fit, evaluate, adam, useBackend } from '@rs/core';
-import { install as installCpu } from '@rs/backend-cpu';
+// Shared by the MNIST pruning scripts: tensors, training and evaluation.
+import { tf, fit, evaluate, adam } from '@rs/core';
 import { loadMnist } from '@rs/datasets';
+export { selectBackend, releaseBackend } from './backend.mjs';
 
-export async function setup(backend = 'wasm') {
-  await installCpu({ activate: false });
-  if (backend === 'wasm') {
-    const { install } = await import('@rs/backend-wasm');
-    await install({ activate: false });
-  }
-  await useBackend(backend);
+export function loadData() {
   const mnist = loadMnist();
   return {
     train: { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') },

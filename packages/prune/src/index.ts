@@ -1,13 +1,13 @@
 /**
  * @rs/prune: decide (scores), apply (masks / removal through @rs/core edits), materialize.
  */
-export { l1, l2, taylor, snip, random, ScoreRegistry, createScoreRegistry, defaultScores } from './scores';
+export { l1, l2, taylor, taylorGroup, snip, random, ScoreRegistry, createScoreRegistry, defaultScores } from './scores';
 export type { ImportanceScore, ScoreContext, ScoreBatch } from './scores';
 export { groupUnitScores } from './group-scores';
-export { pruneWeights, pruneUnits, materialize, prunableParams } from './prune';
-export type { PruneWeightsOptions, PruneUnitsOptions, Scope } from './prune';
-export { polynomialSparsity, gradualPruning, iterativeSchedule } from './schedule';
-export type { PolynomialOptions } from './schedule';
+export { pruneWeights, pruneUnits, removeUnits, materialize, prunableParams } from './prune';
+export type { PruneWeightsOptions, PruneUnitsOptions, MaterializeOptions, MaterializeResult, Scope } from './prune';
+export { polynomialSparsity, gradualPruning, iterativeSchedule, pruneIteratively } from './schedule';
+export type { PolynomialOptions, IterativeOptions, IterativeRound } from './schedule';
 export { findLotteryTicket } from './lottery';
 export type { LotteryOptions, LotteryRow } from './lottery';
 export { pruneReport, formatReport } from './report';

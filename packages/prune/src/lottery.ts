@@ -1,6 +1,8 @@
-import { RsError, tf, type Model, type Tensor } from '@rs/core';
+import { RsError, splitParamKey, tf, type Model, type Tensor } from '@rs/core';
 import { prunableParams } from './prune';
+import { readValues } from './read';
 
+/** Options of `findLotteryTicket`: how to build, train and evaluate the network, and the pruning rates. */
 export interface LotteryOptions {
   /** Builds the network (same seed each call gives the same initialisation). */
   create: (seed: number) => Model;
@@ -10,9 +12,11 @@ export interface LotteryOptions {
   evaluate: (model: Model) => number;
   /** Pruning rounds after the dense run. */
   rounds: number;
-  /** Fraction of each parameter's remaining weights pruned per round (default 0.2). */
+  /** Fraction of each hidden layer's remaining weights pruned per round (default 0.2, Frankle & Carbin). */
   rate?: number;
-  /** Per-parameter rates (Frankle & Carbin: 0.1 for the output layer). */
+  /** Rate for the weights of nodes that produce a graph output (default `rate / 2`: 0.1, Frankle & Carbin). */
+  outputRate?: number;
+  /** Per-parameter rates, overriding `rate` and `outputRate`. */
   ratePerParam?: Record<string, number>;
   /** `init` rewinds to the initial weights; a function trains up to iteration k and then snapshots (late rewinding). */
   rewind?: 'init' | ((model: Model) => Promise<void>);
@@ -23,6 +27,7 @@ export interface LotteryOptions {
   onRound?: (row: LotteryRow) => void;
 }
 
+/** One round of `findLotteryTicket`: the ticket's and the control's accuracy at a sparsity. */
 export interface LotteryRow {
   round: number;
   /** Fraction of prunable weights remaining. */
@@ -35,23 +40,53 @@ function snapshot(model: Model): Map<string, Tensor> {
   return new Map(model.paramKeys().map((k) => [k, tf.keep(tf.clone(model.param(k).value))]));
 }
 
+function checkRate(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value < 1)) throw new RsError('INVALID_ARGUMENT', `${name} must be in (0, 1), got ${String(value)}.`, { [name]: value });
+  return value;
+}
+
+/** Keeps the alive weights of `value` (under `mask`) except the `rate` fraction of smallest magnitude. */
+function nextMask(value: Tensor, mask: Tensor | undefined, rate: number): Float32Array {
+  const magnitude = readValues(() => tf.abs(value));
+  const keep = mask ? Float32Array.from(mask.dataSync()) : new Float32Array(magnitude.length).fill(1);
+  const alive: number[] = [];
+  for (let i = 0; i < keep.length; i++) if (keep[i] !== 0) alive.push(i);
+  alive.sort((a, b) => magnitude[a] - magnitude[b] || a - b);
+  const cut = Math.min(Math.floor(rate * alive.length), alive.length - 1);
+  for (let i = 0; i < cut; i++) keep[alive[i]] = 0;
+  return keep;
+}
+
 /**
  * Iterative magnitude pruning with rewinding (Frankle & Carbin 2019): train, prune `rate` of
  * the remaining weights of each layer by magnitude, rewind the survivors to their initial (or
  * iteration-k) values, repeat. The control trains the same masks from a fresh random init.
  *
  * @example
- * const table = await findLotteryTicket({ create, train, evaluate, rounds: 10, ratePerParam: { 'fc3/kernel': 0.1 } });
+ * // 20% of hidden-layer and 10% of output-layer weights per round: 10.7% of hidden weights left after 10 rounds.
+ * const { rows, model } = await findLotteryTicket({ create: (seed) => Model.create(lenet300100(), { seed }), train, evaluate, rounds: 10, control: true });
  */
 export async function findLotteryTicket(options: LotteryOptions): Promise<{ rows: LotteryRow[]; model: Model }> {
   if (!(Number.isInteger(options.rounds) && options.rounds >= 1)) throw new RsError('INVALID_ARGUMENT', `rounds must be a positive integer, got ${options.rounds}.`);
-  const rate = options.rate ?? 0.2;
-  if (!(rate > 0 && rate < 1)) throw new RsError('INVALID_ARGUMENT', `rate must be in (0, 1), got ${rate}.`);
+  const rate = checkRate('rate', options.rate ?? 0.2);
+  const outputRate = checkRate('outputRate', options.outputRate ?? rate / 2);
+  for (const [key, value] of Object.entries(options.ratePerParam ?? {})) checkRate(`ratePerParam['${key}']`, value);
+  if (options.rewind !== undefined && options.rewind !== 'init' && typeof options.rewind !== 'function') {
+    throw new RsError('INVALID_ARGUMENT', `rewind must be 'init' or a function that trains to iteration k, got ${String(options.rewind)}.`);
+  }
   const seed = options.seed ?? 0;
   const model = options.create(seed);
-  if (typeof options.rewind === 'function') await options.rewind(model);
-  const start = snapshot(model);
+  let start: Map<string, Tensor> = new Map();
+  try {
+    if (typeof options.rewind === 'function') await options.rewind(model);
+    start = snapshot(model);
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
   const params = prunableParams(model);
+  const outputs = new Set(model.graph.outputs);
+  const rates = new Map(params.map((k) => [k, options.ratePerParam?.[k] ?? (outputs.has(splitParamKey(k)[0]) ? outputRate : rate)]));
   const total = params.reduce((n, k) => n + model.param(k).value.size, 0);
   const rows: LotteryRow[] = [];
   try {
@@ -80,29 +115,21 @@ export async function findLotteryTicket(options: LotteryOptions): Promise<{ rows
         (tx) => {
           for (const key of params) {
             const entry = model.param(key);
-            const r = options.ratePerParam?.[key] ?? rate;
-            const mask = tf.tidy(() => {
-              const magnitude = tf.abs(entry.value);
-              const alive = entry.mask ?? tf.onesLike(entry.value);
-              const values = tf.where(tf.greater(alive, 0), magnitude, tf.fill(magnitude.shape, Infinity)).dataSync();
-              const aliveCount = tf.sum(alive).dataSync()[0];
-              const cut = Math.floor(r * aliveCount);
-              const order = Array.from(values.keys()).sort((a, b) => values[a] - values[b]);
-              const keep = new Float32Array(values.length).fill(1);
-              const aliveValues = tf.tensor(alive.dataSync());
-              const aliveFlags = aliveValues.dataSync();
-              for (let i = 0; i < keep.length; i++) if (aliveFlags[i] === 0) keep[i] = 0;
-              for (let i = 0; i < cut; i++) keep[order[i]] = 0;
-              return tf.tensor(keep, entry.value.shape);
-            });
-            tx.setMask(key, mask);
-            mask.dispose();
+            const mask = tf.tensor(nextMask(entry.value, entry.mask, rates.get(key) as number), entry.value.shape);
+            try {
+              tx.setMask(key, mask);
+            } finally {
+              mask.dispose();
+            }
           }
           for (const [key, value] of start) tx.setParam(key, value);
         },
-        { technique: 'prune', reason: `lottery ticket round ${round + 1}: prune ${rate * 100}% of remaining weights per layer, rewind` },
+        { technique: 'prune', reason: `lottery ticket round ${round + 1}: prune ${rate * 100}% of each layer's remaining weights (output ${outputRate * 100}%), rewind to ${options.rewind === undefined || options.rewind === 'init' ? 'initialisation' : 'iteration k'}`, details: { round: round + 1, rates: Object.fromEntries(rates) } },
       );
     }
+  } catch (error) {
+    model.dispose();
+    throw error;
   } finally {
     for (const t of start.values()) t.dispose();
   }

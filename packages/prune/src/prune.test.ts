@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Model, tf, fit, isRsError, lenet300100, lenet5, charTransformer, type GraphDef, type UnitGroup } from '@rs/core';
 import { maxAbsDiff } from '@rs/core/testing';
+import { unitPositions } from '@rs/core/extend';
 import { install } from '@rs/backend-cpu';
 import { pruneUnits, pruneWeights, materialize, prunableParams } from './prune';
 import { polynomialSparsity, gradualPruning, iterativeSchedule } from './schedule';
@@ -13,14 +14,15 @@ beforeAll(async () => {
   await install();
 });
 
-/** Masks the weights that produce `units` of `group` (its `out` members). */
+/** Masks every weight that produces `units` of `group` (its `out` members), at the units' positions. */
 function maskUnits(model: Model, group: UnitGroup, units: number[]): void {
   model.edit((tx) => {
     for (const member of group.params.filter((p) => p.role === 'out')) {
-      const shape = tx.param(member.param).value.shape;
+      const entry = tx.param(member.param);
+      const shape = entry.value.shape;
       const keep = new Float32Array(shape[member.axis]).fill(1);
-      for (const u of units) for (let i = 0; i < member.inner; i++) keep[u * member.inner + i] = 0;
-      const mask = tf.tidy(() => tf.mul(tf.ones(shape), tf.reshape(tf.tensor(keep), shape.map((d, a) => (a === member.axis ? d : 1)))));
+      for (const u of units) for (const p of unitPositions(member, u)) keep[p] = 0;
+      const mask = tf.tidy(() => tf.mul(entry.mask ?? tf.ones(shape), tf.reshape(tf.tensor(keep), shape.map((d, a) => (a === member.axis ? d : 1)))));
       tx.setMask(member.param, mask);
       mask.dispose();
     }
@@ -88,22 +90,24 @@ describe('structured pruning equals the masked model (1e-5)', () => {
 
   it('attention heads', () => {
     const graph = charTransformer({ vocabSize: 11, context: 6, dim: 16, heads: 4, layers: 1 });
-    const x = tf.tensor2d([[1, 2, 3, 4, 5, 6]], [1, 6], 'int32');
-    // Masking a head's q/k/v columns is not removal (softmax of zero scores is uniform, not
-    // absent), so the check masks the head's output projection rows instead: the `in` member.
+    const x = tf.tensor2d([[1, 2, 3, 4, 5, 6], [6, 5, 4, 3, 2, 1]], [2, 6], 'int32');
+    // Masking a head's q, k and v weights zeroes its output (uniform attention over zero
+    // values), which is what removing the head does.
     const pruned = Model.create(graph, { seed: 3 });
     const { removed } = pruneUnits(pruned, { fraction: 0.5, score: 'l2', groups: ['block0.attn:heads'] });
-    const masked = Model.create(graph, { seed: 3 });
-    const wo = masked.group('block0.attn:heads').params.find((p) => p.param === 'block0.attn/wo');
-    masked.edit((tx) => {
-      const keep = new Float32Array(16).fill(1);
-      for (const u of removed['block0.attn:heads']) for (let i = 0; i < 4; i++) keep[u * 4 + i] = 0;
-      const mask = tf.tidy(() => tf.mul(tf.ones([16, 16]), tf.reshape(tf.tensor(keep), [16, 1])));
-      tx.setMask(wo?.param as string, mask);
-      mask.dispose();
-    });
+    expect(removed['block0.attn:heads']).toHaveLength(2);
     expect(pruned.graph.nodes.find((n) => n.id === 'block0.attn')?.attrs.numHeads).toBe(2);
+    const masked = Model.create(graph, { seed: 3 });
+    maskUnits(masked, masked.group('block0.attn:heads'), removed['block0.attn:heads']);
     expect(maxAbsDiff(pruned.apply(x), masked.apply(x))).toBeLessThanOrEqual(1e-5);
+    // materialize finds the same heads dead and removes them: the same function again.
+    const before = masked.apply(x);
+    expect(materialize(masked).removed).toEqual({ 'block0.attn:heads': removed['block0.attn:heads'] });
+    expect(maxAbsDiff(before, masked.apply(x))).toBeLessThanOrEqual(1e-5);
+    expect(masked.counts().params).toBe(pruned.counts().params);
+    tf.dispose([x, before]);
+    pruned.dispose();
+    masked.dispose();
   });
 });
 
@@ -256,21 +260,33 @@ describe('scope, schedules and errors', () => {
     const x = tf.randomNormal([32, 10], 0, 1, 'float32', 8);
     const y = tf.reshape(tf.cast(tf.greater(tf.slice(x, [0, 0], [-1, 1]), 0), 'int32'), [32]);
     const initial = create(0);
+    // Every training run of the ticket starts from the initial weights under the current mask.
+    const starts: { model: Model; distance: number }[] = [];
     const { rows, model } = await findLotteryTicket({
       create,
-      train: async (m) => void (await fit(m, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 2, batchSize: 8 })),
+      train: async (m) => {
+        const mask = m.param('fc1/kernel').mask;
+        if (mask) starts.push({ model: m, distance: maxAbsDiff(m.param('fc1/kernel').value, tf.mul(initial.param('fc1/kernel').value, mask)) });
+        await fit(m, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 2, batchSize: 8 });
+      },
       evaluate: () => 1,
       rounds: 2,
-      ratePerParam: { 'fc3/kernel': 0.1 },
       control: true,
     });
+    const ticket = starts.filter((s) => s.model === model);
+    expect(ticket.map((s) => s.distance)).toEqual([0, 0]);
+    // The control starts from a fresh initialisation under the same mask.
+    expect(starts.filter((s) => s.model !== model).every((s) => s.distance > 0)).toBe(true);
     expect(rows.map((r) => r.round)).toEqual([0, 1, 2]);
     expect(rows[2].remaining).toBeLessThan(rows[1].remaining);
+    // Default rates (Frankle & Carbin): 20% of each hidden layer's remaining weights per round,
+    // 10% of the output layer's (fc3 produces the graph output).
     const fc1 = model.param('fc1/kernel').mask as tf.Tensor;
     expect(tf.sum(fc1).dataSync()[0]).toBe(120 - Math.floor(0.2 * 120) - Math.floor(0.2 * (120 - 24)));
     const fc3 = model.param('fc3/kernel').mask as tf.Tensor;
     expect(tf.sum(fc3).dataSync()[0]).toBe(16 - 1 - 1);
     expect(rows[1].controlAccuracy).toBe(1);
+    expect(model.journal.filter((e) => e.technique === 'prune')).toHaveLength(2);
     initial.dispose();
     model.dispose();
     tf.dispose([x, y]);

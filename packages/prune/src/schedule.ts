@@ -1,4 +1,4 @@
-import { RsError, type Callback } from '@rs/core';
+import { RsError, type Callback, type Model } from '@rs/core';
 import { pruneWeights, type PruneWeightsOptions } from './prune';
 
 /** TF-MOT's PolynomialDecay parameters (Zhu & Gupta 2017). */
@@ -70,4 +70,50 @@ export function iterativeSchedule(finalSparsity: number, rounds: number): number
   if (!(finalSparsity >= 0 && finalSparsity < 1)) throw new RsError('INVALID_ARGUMENT', `finalSparsity must be in [0, 1), got ${finalSparsity}.`);
   if (!(Number.isInteger(rounds) && rounds > 0)) throw new RsError('INVALID_ARGUMENT', `rounds must be a positive integer, got ${rounds}.`);
   return Array.from({ length: rounds }, (_, r) => 1 - (1 - finalSparsity) ** ((r + 1) / rounds));
+}
+
+/** Options of `pruneIteratively`: `pruneWeights` options plus the final targets, rounds and retraining. */
+export interface IterativeOptions extends Omit<PruneWeightsOptions, 'sparsity' | 'sparsityPerParam'> {
+  /** Sparsity after the last round, in [0, 1). */
+  finalSparsity: number;
+  /** Final sparsity per parameter (layer scope), e.g. a lower one for the output layer. */
+  finalSparsityPerParam?: Record<string, number>;
+  rounds: number;
+  /** Retrains after each round's pruning (pruned weights stay at zero). */
+  retrain: (model: Model, round: number) => Promise<void> | void;
+}
+
+/** One round of `pruneIteratively`. */
+export interface IterativeRound {
+  round: number;
+  /** Target of the round (the same fraction of the remaining weights each round). */
+  target: number;
+  /** Fraction of the pruned parameters' weights that are zero after the round. */
+  sparsity: Record<string, number>;
+}
+
+/**
+ * Iterative pruning with retraining (Han et al. 2015): `rounds` times, prune to the next target
+ * of `iterativeSchedule(finalSparsity, rounds)`, then `retrain`. Each round is one journaled edit.
+ *
+ * @example
+ * await pruneIteratively(model, { finalSparsity: 0.9, rounds: 3, scope: 'layer', retrain: (m) => fit(m, data, options) });
+ */
+export async function pruneIteratively(model: Model, options: IterativeOptions): Promise<IterativeRound[]> {
+  const targets = iterativeSchedule(options.finalSparsity, options.rounds);
+  const perParam = Object.entries(options.finalSparsityPerParam ?? {}).map(([key, value]) => [key, iterativeSchedule(value, options.rounds)] as const);
+  const { finalSparsity: _final, finalSparsityPerParam: _perParam, rounds: _rounds, retrain, ...rest } = options;
+  const history: IterativeRound[] = [];
+  for (let round = 0; round < options.rounds; round++) {
+    const target = targets[round];
+    const { sparsity } = pruneWeights(model, {
+      ...rest,
+      sparsity: target,
+      sparsityPerParam: perParam.length > 0 ? Object.fromEntries(perParam.map(([key, values]) => [key, values[round]])) : undefined,
+      reason: options.reason ?? `iterative pruning, round ${round + 1} of ${options.rounds}: ${(100 * target).toFixed(1)}% sparsity`,
+    });
+    await retrain(model, round);
+    history.push({ round, target, sparsity });
+  }
+  return history;
 }

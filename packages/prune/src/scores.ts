@@ -24,6 +24,13 @@ export interface ImportanceScore {
   readonly name: string;
   /** Whether the score needs `context.batches`. */
   readonly needsData: boolean;
+  /**
+   * When true, `weights` returns signed per-weight contributions: a weight's importance is the
+   * absolute value of its contribution, a unit's is the absolute value of the sum over the
+   * unit's coupled weights (so contributions of opposite sign cancel, as in a first-order
+   * estimate of removing the whole unit).
+   */
+  readonly signed?: boolean;
   /** Per-weight scores for `params` (keys `node/name`); the caller disposes the tensors. */
   weights(model: Model, params: string[], context: ScoreContext): Map<string, Tensor>;
 }
@@ -33,14 +40,24 @@ function masked(model: Model, key: string): Tensor {
   return entry.mask ? tf.mul(entry.value, entry.mask) : tf.clone(entry.value);
 }
 
-/** |w| (L1 magnitude). */
+/**
+ * |w| (L1 magnitude; Han et al. 2015).
+ *
+ * @example
+ * pruneWeights(model, { sparsity: 0.9, score: 'l1' });
+ */
 export const l1: ImportanceScore = {
   name: 'l1',
   needsData: false,
   weights: (model, params) => new Map(params.map((k) => [k, tf.tidy(() => tf.abs(masked(model, k)))])),
 };
 
-/** w^2 (L2 magnitude; for groups, the sum is the squared L2 norm). */
+/**
+ * w^2 (L2 magnitude; for groups, the sum is the squared L2 norm of the unit's coupled weights).
+ *
+ * @example
+ * pruneUnits(model, { fraction: 0.5, score: 'l2', groups: ['conv2'] });
+ */
 export const l2: ImportanceScore = {
   name: 'l2',
   needsData: false,
@@ -54,13 +71,16 @@ function needBatches(context: ScoreContext, name: string): ScoreBatch[] {
   return context.batches;
 }
 
-function gradientTimesWeight(model: Model, params: string[], batches: ScoreBatch[], loss: LossFn): Map<string, Tensor> {
+function gradientTimesWeight(model: Model, params: string[], batches: ScoreBatch[], loss: LossFn, signed = false): Map<string, Tensor> {
   const sums = new Map<string, Tensor>();
   for (const batch of batches) {
     const xs = Array.isArray(batch.x) ? batch.x : [batch.x];
     const g = computeGradients(model, xs, batch.y, loss, { params, training: false });
     for (const key of params) {
-      const term = tf.tidy(() => tf.abs(tf.mul(g.grads.get(key) as Tensor, masked(model, key))));
+      const term = tf.tidy(() => {
+        const product = tf.mul(g.grads.get(key) as Tensor, masked(model, key));
+        return signed ? product : tf.abs(product);
+      });
       const previous = sums.get(key);
       sums.set(key, previous ? tf.tidy(() => tf.add(previous, term)) : term);
       if (previous) {
@@ -74,7 +94,10 @@ function gradientTimesWeight(model: Model, params: string[], batches: ScoreBatch
 }
 
 /**
- * First-order Taylor importance |w * dL/dw| accumulated over batches (Molchanov et al. 2019).
+ * First-order Taylor importance |w * dL/dw| accumulated over batches (Molchanov et al. 2017/2019).
+ *
+ * @example
+ * pruneUnits(model, { fraction: 0.25, score: 'taylor', context: { batches: [{ x, y }, { x: x2, y: y2 }] } });
  */
 export const taylor: ImportanceScore = {
   name: 'taylor',
@@ -83,8 +106,26 @@ export const taylor: ImportanceScore = {
 };
 
 /**
+ * First-order Taylor estimate for groups (Molchanov et al. 2019): signed w * dL/dw summed over
+ * batches; a unit's importance is |sum over its coupled weights|, the first-order change of the
+ * loss when the whole unit (a neuron, a channel, an attention head) is removed.
+ *
+ * @example
+ * pruneUnits(model, { fraction: 0.5, score: 'taylorGroup', groups: ['block0.attn:heads'], context: { batches } });
+ */
+export const taylorGroup: ImportanceScore = {
+  name: 'taylorGroup',
+  needsData: true,
+  signed: true,
+  weights: (model, params, context) => gradientTimesWeight(model, params, needBatches(context, 'taylorGroup'), resolveLoss(context.loss ?? 'softmaxCrossEntropy'), true),
+};
+
+/**
  * SNIP connection sensitivity |g * w| on one batch at initialisation (Lee et al. 2019),
  * normalised to sum to 1 over the scored parameters.
+ *
+ * @example
+ * pruneWeights(freshModel, { sparsity: 0.95, score: 'snip', scope: 'global', context: { batches: [{ x, y }] } });
  */
 export const snip: ImportanceScore = {
   name: 'snip',
@@ -101,7 +142,12 @@ export const snip: ImportanceScore = {
   },
 };
 
-/** Uniform random scores (the control every score should beat). Seeded. */
+/**
+ * Uniform random scores in [0, 1) (the control every score should beat), seeded by `context.seed`.
+ *
+ * @example
+ * pruneUnits(model, { fraction: 0.5, score: 'random', context: { seed: 1 } });
+ */
 export const random: ImportanceScore = {
   name: 'random',
   needsData: false,
@@ -134,7 +180,10 @@ export class ScoreRegistry {
   }
 
   get(name: string | ImportanceScore): ImportanceScore {
-    if (typeof name !== 'string') return name;
+    if (typeof name !== 'string') {
+      if (!name || typeof name.weights !== 'function') throw new RsError('INVALID_ARGUMENT', 'A score is a registered name or an object with `name` and `weights(model, params, context)`.');
+      return name;
+    }
     const score = this.table.get(name);
     if (!score) throw new RsError('INVALID_ARGUMENT', `Unknown score '${name}'. Registered: ${[...this.table.keys()].join(', ')}.`, { score: name });
     return score;
@@ -145,10 +194,20 @@ export class ScoreRegistry {
   }
 }
 
-/** A registry with the built-in scores l1, l2, taylor, snip, random. */
+/**
+ * A registry with the built-in scores l1, l2, taylor, taylorGroup, snip, random.
+ *
+ * @example
+ * const scores = createScoreRegistry().register(myScore);
+ */
 export function createScoreRegistry(): ScoreRegistry {
-  return new ScoreRegistry().register(l1).register(l2).register(taylor).register(snip).register(random);
+  return new ScoreRegistry().register(l1).register(l2).register(taylor).register(taylorGroup).register(snip).register(random);
 }
 
-/** The registry used when none is given. */
+/**
+ * The registry used when none is given (built-ins; registering here reaches every call).
+ *
+ * @example
+ * defaultScores.names(); // ['l1', 'l2', 'taylor', 'taylorGroup', 'snip', 'random']
+ */
 export const defaultScores = createScoreRegistry();
