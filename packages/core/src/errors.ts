@@ -29,7 +29,11 @@ export type RsErrorCode =
   | 'IO_UNSUPPORTED_VERSION'
   | 'IO_NOT_A_MODEL'
   | 'DATA_MISMATCH'
-  | 'BUDGET_EXCEEDED';
+  | 'BUDGET_EXCEEDED'
+  | 'INVALID_ARCHITECTURE'
+  | 'EMPTY_SPACE'
+  | 'INVALID_BUDGET'
+  | 'UNKNOWN_STRATEGY';
 
 /**
  * The one error class of @rs packages. It carries a stable `code` and structured `details`.
