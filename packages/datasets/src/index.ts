@@ -13,3 +13,5 @@ export { loadMobyDick } from './moby-dick.js';
 export type { LoadMobyDickOptions, MobyDick } from './moby-dick.js';
 export { charBatches } from './char-batches.js';
 export type { CharBatch, CharBatchOptions, CharBatcher } from './char-batches.js';
+export { loadNasBench201 } from './nas-bench-201.js';
+export type { NasBench201, NasBench201Row } from './nas-bench-201.js';
