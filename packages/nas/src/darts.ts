@@ -45,6 +45,8 @@ export interface DartsOptions {
   archOptimizer?: Optimizer;
   /** xi: learning rate of the virtual step of second-order DARTS. Default 0.01. */
   unrolledLearningRate?: number;
+  /** Scale of the finite-difference step of the Hessian-vector product: eps = r / |v|. Default 0.01 (DARTS). */
+  hessianStep?: number;
   seed?: number;
   /** Called every step with the losses. */
   onStep?: (info: { step: number; trainLoss: number; validationLoss: number }) => void;
@@ -76,6 +78,12 @@ function gradientsAt(model: Model, data: { x: Tensor; y: Tensor }, params: strin
   for (const t of g.activations.values()) t.dispose();
   for (const t of g.activationGrads.values()) t.dispose();
   return { loss: g.loss, grads: g.grads, state: g.state };
+}
+
+function readScalar(t: Tensor): number {
+  const value = t.dataSync()[0];
+  t.dispose();
+  return value;
 }
 
 function disposeMap(map: Map<string, Tensor>): void {
@@ -117,7 +125,7 @@ export function darts(model: Model, options: DartsOptions): DartsResult {
         archGrads = g.grads;
         validationLoss = g.loss;
       } else {
-        ({ grads: archGrads, loss: validationLoss } = unrolledArchGradients(model, trainBatch, validationBatch, weightKeys, archKeys, xi));
+        ({ grads: archGrads, loss: validationLoss } = unrolledArchGradients(model, trainBatch, validationBatch, weightKeys, archKeys, xi, options.hessianStep ?? 0.01));
       }
       archOptimizer.step(model, archGrads);
       disposeMap(archGrads);
@@ -145,6 +153,7 @@ function unrolledArchGradients(
   weightKeys: string[],
   archKeys: string[],
   xi: number,
+  r: number,
 ): { grads: Map<string, Tensor>; loss: number } {
   const original = new Map(weightKeys.map((k) => [k, tf.clone(model.param(k).value)]));
   const setWeights = (make: (key: string, w: Tensor) => Tensor): void => {
@@ -157,8 +166,8 @@ function unrolledArchGradients(
     disposeMap(gTrain.grads);
     const gVal = gradientsAt(model, validationBatch, [...weightKeys, ...archKeys]);
     disposeMap(gVal.state);
-    const norm = Math.sqrt(weightKeys.reduce((sum, k) => sum + tf.tidy(() => tf.sum(tf.square(gVal.grads.get(k) as Tensor))).dataSync()[0], 0));
-    const eps = 0.01 / Math.max(norm, 1e-12);
+    const norm = Math.sqrt(weightKeys.reduce((sum, k) => sum + readScalar(tf.tidy(() => tf.sum(tf.square(gVal.grads.get(k) as Tensor)))), 0));
+    const eps = r / Math.max(norm, 1e-12);
     const archAt = (sign: number): Map<string, Tensor> => {
       setWeights((k, w) => tf.add(w, tf.mul(gVal.grads.get(k) as Tensor, sign * eps)));
       const g = gradientsAt(model, trainBatch, archKeys);
@@ -187,7 +196,9 @@ export function architectureWeights(model: Model): Record<string, number[]> {
   const weights: Record<string, number[]> = {};
   for (const { id } of mixedNodes(model)) {
     const alpha = model.param(`${id}/alpha`).value;
-    weights[id] = Array.from(tf.tidy(() => tf.softmax(alpha)).dataSync());
+    const softmax = tf.softmax(alpha);
+    weights[id] = Array.from(softmax.dataSync());
+    softmax.dispose();
   }
   return weights;
 }

@@ -100,7 +100,8 @@ export function cellNetwork(edgeOps: ReadonlyArray<readonly string[]>, options: 
         const ops = edgeOps[e];
         if (ops.length === 1) {
           if (source === null || ops[0] === 'none') return;
-          incoming.push(opNode(nodes, `c${cell}.e${to}${from}`, ops[0], source, channels));
+          // Named like a supernet candidate, so a discretized supernet and a built cell coincide.
+          incoming.push(opNode(nodes, `c${cell}.e${to}${from}.${ops[0]}`, ops[0], source, channels));
           return;
         }
         // A supernet edge: every candidate, mixed. Its source always exists (node 0, or mixed nodes).
