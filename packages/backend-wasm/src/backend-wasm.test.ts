@@ -30,6 +30,32 @@ describe('@rs/backend-wasm', () => {
     expect(threadsCount()).toBe(2);
   });
 
+  it('the Conv2DBackpropFilter loop equals the cpu kernel (strides, paddings, kernel sizes)', async () => {
+    const cases: Array<{ x: number[]; k: [number, number, number, number]; strides: [number, number]; pad: 'same' | 'valid' | number }> = [
+      { x: [2, 9, 9, 3], k: [3, 3, 3, 4], strides: [1, 1], pad: 'same' },
+      { x: [2, 9, 7, 3], k: [3, 3, 3, 4], strides: [2, 2], pad: 'same' },
+      { x: [1, 10, 10, 2], k: [5, 3, 2, 3], strides: [2, 1], pad: 'valid' },
+      { x: [3, 8, 8, 4], k: [1, 1, 4, 5], strides: [1, 1], pad: 'same' },
+      { x: [1, 11, 11, 2], k: [3, 3, 2, 2], strides: [3, 3], pad: 'same' },
+      { x: [2, 6, 6, 2], k: [3, 3, 2, 3], strides: [1, 1], pad: 1 },
+    ];
+    for (const c of cases) {
+      const run = () =>
+        tf.tidy(() => {
+          const size = c.x.reduce((a, b) => a * b, 1);
+          const x = tf.tensor(Array.from({ length: size }, (_, i) => (i % 7 === 0 ? 0 : Math.sin(i * 0.7))), c.x);
+          const y = tf.conv2d(x as tf.Tensor4D, tf.zeros(c.k) as tf.Tensor4D, c.strides, c.pad);
+          const dy = tf.tensor(Array.from({ length: y.size }, (_, i) => Math.cos(i * 0.3)), y.shape);
+          const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: undefined, filterShape: c.k };
+          const engine = tf.engine() as unknown as { runKernel(name: string, inputs: object, attrs: object): tf.Tensor };
+          return Array.from(engine.runKernel('Conv2DBackpropFilter', { x, dy }, attrs).dataSync());
+        });
+      const [wasm, cpu] = [await on('wasm', run), await on('cpu', run)];
+      expect(wasm.length).toBe(cpu.length);
+      for (let i = 0; i < cpu.length; i++) expect(Math.abs(wasm[i] - cpu[i]), JSON.stringify(c)).toBeLessThan(1e-4 * (1 + Math.abs(cpu[i])));
+    }
+  });
+
   it('transposed matmuls (the fast path rewrite) equal cpu (rtol 1e-4, atol 1e-4)', async () => {
     const values = Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.37));
     const other = Array.from({ length: 48 * 40 }, (_, i) => Math.cos(i * 0.11));

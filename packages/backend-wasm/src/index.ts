@@ -1,6 +1,6 @@
 /**
  * @rs/backend-wasm: TensorFlow.js' WASM-SIMD backend made fit for training:
- * - every kernel the cpu backend has and wasm lacks is filled in (Conv2DBackpropFilter, the
+ * - every kernel the cpu backend has and wasm lacks is filled in (the depthwise backprops,
  *   depthwise backprops, UnsortedSegmentSum for embedding gradients...), so every built-in op
  *   and its gradient runs;
  * - matmuls with a transposed operand take XNNPACK's fast path (every matmul gradient has one);
@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchTransposedMatMul, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchTransposedMatMul, registerConv2DBackpropFilter, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -94,6 +94,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
   if (!options.stockKernels) {
     registerSegmentSum('wasm');
     patchConv2D('wasm');
+    if (registerConv2DBackpropFilter('wasm')) patched.push('Conv2DBackpropFilter');
   }
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
   installed = {
