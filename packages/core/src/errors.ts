@@ -33,7 +33,8 @@ export type RsErrorCode =
   | 'INVALID_ARCHITECTURE'
   | 'EMPTY_SPACE'
   | 'INVALID_BUDGET'
-  | 'UNKNOWN_STRATEGY';
+  | 'UNKNOWN_STRATEGY'
+  | 'UNKNOWN_TASK';
 
 /**
  * The one error class of @rs packages. It carries a stable `code` and structured `details`.

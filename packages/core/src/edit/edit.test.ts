@@ -252,4 +252,27 @@ describe('transactions', () => {
     y.dispose();
     model.dispose();
   });
+
+  it('setOutputs adds an output (journaled); unknown ids are typed errors that change nothing', () => {
+    const model = Model.create(lenet300100({ hidden: [8, 4] }), { seed: 0 });
+    const x = tf.randomNormal([2, 784], 0, 1, 'float32', 3);
+    const entry = model.edit((tx) => tx.setOutputs(['fc3', 'relu2']), { technique: 'test', reason: 'two outputs' });
+    expect(entry.changes[0].kind).toBe('setOutputs');
+    expect(model.graph.outputs).toEqual(['fc3', 'relu2']);
+    const run = model.run(x);
+    expect(run.outputs.map((t) => t.shape)).toEqual([[2, 10], [2, 4]]);
+    for (const t of run.outputs) t.dispose();
+    const tensors = tf.memory().numTensors;
+    let error: unknown;
+    try {
+      model.edit((tx) => tx.setOutputs(['fc3', 'nope']));
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error, 'UNKNOWN_NODE')).toBe(true);
+    expect(model.graph.outputs).toEqual(['fc3', 'relu2']);
+    expect(tf.memory().numTensors).toBe(tensors);
+    x.dispose();
+    model.dispose();
+  });
 });

@@ -9,7 +9,8 @@ export interface EditChange {
     | 'replaceNode'
     | 'setTrainable'
     | 'setMask'
-    | 'setParam';
+    | 'setParam'
+    | 'setOutputs';
   /** Group id, node id or parameter key the change applies to. */
   target: string;
   /** Human-readable summary, e.g. `removed 2 of 300 units [3, 7]`. */

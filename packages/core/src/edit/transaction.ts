@@ -380,6 +380,30 @@ export class Transaction {
     return this;
   }
 
+  /**
+   * Sets the graph's outputs (node or input ids, in order), e.g. to add a head per task.
+   * `model.apply` returns the first; `model.run` returns all.
+   *
+   * @example
+   * tx.setOutputs([...model.graph.outputs, 'task1/head']);
+   */
+  setOutputs(ids: string[]): this {
+    this.open();
+    if (!Array.isArray(ids) || ids.length === 0 || ids.some((id) => typeof id !== 'string')) {
+      throw new RsError('INVALID_ARGUMENT', 'setOutputs takes a non-empty array of node ids.');
+    }
+    for (const id of ids) {
+      if (!this.graph.nodes.some((n) => n.id === id) && !this.graph.inputs.some((i) => i.id === id)) {
+        throw new RsError('UNKNOWN_NODE', `setOutputs: '${id}' is not a node or input of the graph.`, { node: id });
+      }
+    }
+    const before = this.graph.outputs.join(', ');
+    this.graph.outputs = [...ids];
+    this.changes.push({ kind: 'setOutputs', target: ids.join(','), summary: `outputs [${before}] -> [${ids.join(', ')}]` });
+    this.refresh();
+    return this;
+  }
+
   /** Freezes or unfreezes a parameter (`fc1/kernel`) or all parameters of a node (`fc1`). */
   setTrainable(target: string, trainable: boolean): this {
     this.open();
