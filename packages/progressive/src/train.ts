@@ -1,0 +1,151 @@
+import { tf, RsError, adam, permutation, createRng, validateGraph, type Dataset, type Model, type Optimizer, type Tensor } from '@rs/core';
+import { compile, runPlan, resolveLoss, type Plan } from '@rs/core/extend';
+
+/** Options of column training. */
+export interface TrainOptions {
+  /** Passes over the data. Default 1. */
+  epochs?: number;
+  /** Default 32. */
+  batchSize?: number;
+  /** Stop after this many steps. */
+  maxSteps?: number;
+  /** Default: Adam, learning rate 1e-3. */
+  optimizer?: Optimizer;
+  /** Seeds shuffling and dropout. Default 0. */
+  seed?: number;
+  /** Called after every step; may be async (e.g. to evaluate). `stop()` ends training. */
+  onStep?: (info: { step: number; loss: number; stop(): void }) => void | Promise<void>;
+}
+
+/** What training did. */
+export interface TrainHistory {
+  steps: number;
+  losses: number[];
+}
+
+/** The plan of the part of `model`'s graph that computes `output` (other heads are not run). */
+export function planFor(model: Model, output: string): Plan {
+  const graph = model.graph;
+  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
+  const needed = new Set<string>();
+  const stack = [output];
+  while (stack.length > 0) {
+    const id = stack.pop() as string;
+    if (needed.has(id)) continue;
+    needed.add(id);
+    for (const input of byId.get(id)?.inputs ?? []) stack.push(input);
+  }
+  const sub = { inputs: graph.inputs, nodes: graph.nodes.filter((n) => needed.has(n.id)), outputs: [output] };
+  return compile(sub, validateGraph(sub, model.registry), model.registry);
+}
+
+/** Parameter keys used by a plan. */
+export function planParams(plan: Plan): string[] {
+  return plan.steps.flatMap((s) => s.paramNames.map((name) => `${s.node.id}/${name}`));
+}
+
+function maskedParams(model: Model, keys: string[], given?: Map<string, Tensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const key of keys) {
+    const entry = model.param(key);
+    const value = given?.get(key) ?? entry.value;
+    out.set(key, entry.mask ? tf.mul(value, entry.mask) : value);
+  }
+  return out;
+}
+
+/** Runs a plan in inference mode, in batches; the caller owns the result. */
+export function predictPlan(model: Model, plan: Plan, x: Tensor, batchSize = 512): Tensor {
+  const keys = planParams(plan);
+  const run = (input: Tensor): Tensor =>
+    tf.tidy(() => {
+      const result = runPlan(plan, [input], maskedParams(model, keys), { training: false, rng: model.rng });
+      for (const t of result.state.values()) t.dispose();
+      return result.outputs[0];
+    });
+  const n = x.shape[0];
+  if (n <= batchSize) return run(x);
+  const parts: Tensor[] = [];
+  for (let start = 0; start < n; start += batchSize) parts.push(tf.tidy(() => run(tf.slice(x, start, Math.min(batchSize, n - start)))));
+  const out = tf.concat(parts, 0);
+  for (const p of parts) p.dispose();
+  return out;
+}
+
+/** Classification accuracy of a plan's output (argmax vs int32 labels). */
+export function accuracyOf(model: Model, plan: Plan, data: Dataset, batchSize = 512): number {
+  const x = Array.isArray(data.x) ? data.x[0] : data.x;
+  const n = x.shape[0];
+  let correct = 0;
+  for (let start = 0; start < n; start += batchSize) {
+    const size = Math.min(batchSize, n - start);
+    correct += tf.tidy(() => {
+      const out = predictPlan(model, plan, tf.slice(x, start, size), batchSize);
+      const hits = tf.equal(tf.argMax(out, -1), tf.cast(tf.reshape(tf.slice(data.y, start, size), [-1]), 'int32'));
+      return tf.sum(tf.cast(hits, 'float32')).dataSync()[0];
+    });
+  }
+  return correct / n;
+}
+
+/**
+ * Trains the trainable parameters among `plan`'s on softmax cross-entropy. Running statistics
+ * (`state` params) are only written for keys that `ownsState` accepts, so frozen columns stay
+ * exactly as they were.
+ */
+export async function trainPlan(model: Model, plan: Plan, data: Dataset, options: TrainOptions = {}, ownsState: (key: string) => boolean = () => true): Promise<TrainHistory> {
+  const all = planParams(plan);
+  const keys = all.filter((k) => model.param(k).trainable);
+  if (keys.length === 0) throw new RsError('INVALID_ARGUMENT', 'Nothing to train: every parameter this output depends on is frozen.', {});
+  const x = Array.isArray(data.x) ? data.x[0] : data.x;
+  const n = x.shape[0];
+  if (data.y.shape[0] !== n || n === 0) throw new RsError('DATA_MISMATCH', `Inputs have ${n} rows and targets ${data.y.shape[0]}; they must match and be non-empty.`, {});
+  const epochs = options.epochs ?? 1;
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(epochs) || epochs < 1) throw new RsError('INVALID_ARGUMENT', `epochs must be a positive integer, got ${String(epochs)}.`, {});
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(batchSize)}.`, {});
+  const optimizer = options.optimizer ?? adam();
+  const lossFn = resolveLoss('softmaxCrossEntropy');
+  const rng = createRng(options.seed ?? 0);
+  const history: TrainHistory = { steps: 0, losses: [] };
+  let stopped = false;
+  const stop = (): void => {
+    stopped = true;
+  };
+  for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
+    const order = permutation(n, rng);
+    for (let start = 0; start < n && !stopped; start += batchSize) {
+      const index = tf.tensor1d(order.subarray(start, Math.min(n, start + batchSize)), 'int32');
+      const bx = tf.gather(x, index);
+      const by = tf.gather(data.y, index);
+      index.dispose();
+      let state = new Map<string, Tensor>();
+      const { value, grads } = tf.tidy(() => {
+        const f = (...args: Tensor[]): Tensor => {
+          const params = maskedParams(model, all, new Map(keys.map((k, i) => [k, args[i]])));
+          const result = runPlan(plan, [bx], params, { training: true, rng });
+          state = result.state;
+          return lossFn(result.outputs[0], by);
+        };
+        return tf.valueAndGrads(f)(keys.map((k) => model.param(k).value));
+      });
+      bx.dispose();
+      by.dispose();
+      const loss = value.dataSync()[0];
+      value.dispose();
+      optimizer.step(model, new Map(keys.map((k, i) => [k, grads[i]])));
+      for (const g of grads) g.dispose();
+      const own = new Map<string, Tensor>();
+      for (const [key, t] of state) {
+        if (ownsState(key)) own.set(key, t);
+        else t.dispose();
+      }
+      if (own.size > 0) model.setParamValues(own);
+      history.steps += 1;
+      history.losses.push(loss);
+      await options.onStep?.({ step: history.steps, loss, stop });
+      if (options.maxSteps !== undefined && history.steps >= options.maxSteps) stopped = true;
+    }
+  }
+  return history;
+}
