@@ -24,6 +24,12 @@ export interface CellNetworkOptions {
   /** Stride of the 3x3 stem convolution. Default 2. */
   stemStride?: number;
   classes?: number;
+  /**
+   * Head: 'global' (NAS-Bench-201: global average pooling, then the classifier) or 'flatten'
+   * (2x2 average pooling, then flatten and the classifier: keeps spatial detail, better for
+   * small networks on digits). Default 'global'.
+   */
+  head?: 'global' | 'flatten';
 }
 
 function formatNb201(arch: Architecture): string {
@@ -121,10 +127,11 @@ export function cellNetwork(edgeOps: ReadonlyArray<readonly string[]>, options: 
   }
   const side = Math.ceil(h / stride);
   const sideW = Math.ceil(w / stride);
+  const pool = options.head === 'flatten' ? { poolSize: 2, padding: 'valid' } : { poolSize: [side, sideW], padding: 'valid' };
   nodes.push(
     { id: 'head.bn', op: 'batchNorm', inputs: [previous], attrs: {} },
     { id: 'head.relu', op: 'relu', inputs: ['head.bn'], attrs: {} },
-    { id: 'head.pool', op: 'avgPool2d', inputs: ['head.relu'], attrs: { poolSize: [side, sideW], padding: 'valid' } },
+    { id: 'head.pool', op: 'avgPool2d', inputs: ['head.relu'], attrs: pool },
     { id: 'head.flatten', op: 'flatten', inputs: ['head.pool'], attrs: {} },
     { id: 'head.fc', op: 'dense', inputs: ['head.flatten'], attrs: { units: options.classes ?? 10 } },
   );
