@@ -66,8 +66,9 @@ function activate(x: Tensor, kind: 'relu' | 'gelu'): Tensor {
  * per expert), and the results are combined with the gate values (through which the router
  * gets its gradient). Tokens over an expert's capacity are dropped: their output is zero, so in
  * a residual branch they pass through unchanged (Fedus 2021). Reports the balance and z losses
- * (`node/balance`, `node/z`) and metrics `dropped`, `entropy`, `imbalance`, `balance_unscaled`,
- * `z_unscaled`, and `load.<i>` (fraction of tokens whose first choice is expert i).
+ * (`node/balance`, `node/z`) and metrics `balance_unscaled`, `z_unscaled`, `entropy` while
+ * training, and `dropped`, `imbalance` and `load.<i>` (fraction of tokens whose first choice is
+ * expert i) in every pass.
  *
  * Parameters: `router` [d, E], `routerBias` [E], `gateOffset` [E] (not trained), `noise` [d, E] (noisy only), `w1` [E, d, h],
  * `b1` [E, h], `w2` [E, h, out], `b2` [E, out]. Unit groups: `node:experts`, `node:hidden`, and
@@ -147,15 +148,18 @@ export const moe: OpSchema<MoeAttrs> = {
       dropless: a.dropless,
     });
 
-    // Metrics and auxiliary losses (reported every step; the losses are trained on).
-    const unscaled = balanceLoss(probs, r.firstChoice);
-    const z = routerZLoss(logits);
-    if (a.balanceCoef > 0) ctx.addLoss('balance', tf.mul(unscaled, a.balanceCoef));
-    if (a.zCoef > 0) ctx.addLoss('z', tf.mul(z, a.zCoef));
-    ctx.addMetric('balance_unscaled', unscaled);
-    ctx.addMetric('z_unscaled', z);
+    // Metrics and auxiliary losses (reported every training step; the losses are trained on).
+    // Outside training only the host-side routing metrics are reported (no extra tensor work).
+    if (ctx.training) {
+      const unscaled = balanceLoss(probs, r.firstChoice);
+      const z = routerZLoss(logits);
+      if (a.balanceCoef > 0) ctx.addLoss('balance', tf.mul(unscaled, a.balanceCoef));
+      if (a.zCoef > 0) ctx.addLoss('z', tf.mul(z, a.zCoef));
+      ctx.addMetric('balance_unscaled', unscaled);
+      ctx.addMetric('z_unscaled', z);
+      ctx.addMetric('entropy', routerEntropy(probs));
+    }
     ctx.addMetric('dropped', tf.scalar(r.requested > 0 ? r.dropped / r.requested : 0));
-    ctx.addMetric('entropy', routerEntropy(probs));
     let busiest = 0;
     for (let e = 0; e < experts; e++) {
       busiest = Math.max(busiest, r.firstChoice[e]);
@@ -177,19 +181,26 @@ export const moe: OpSchema<MoeAttrs> = {
     }
 
     // Sparse dispatch: one gather of the routed rows (grouped by expert), then a pair of 2-D
-    // matmuls per expert that received tokens. Unstacking the expert weights (gradient: one
-    // stack) avoids a per-expert slice whose gradient would pad a full [E, ...] tensor.
-    const w1 = tf.unstack(p.w1);
-    const b1 = tf.unstack(p.b1);
-    const w2 = tf.unstack(p.w2);
-    const b2 = tf.unstack(p.b2);
+    // matmuls per expert that received tokens. The weights of those experts are unstacked once
+    // (gradient: one stack; when some experts are idle, a gather of the active ones first, whose
+    // gradient is one scatter) rather than sliced per expert, whose gradients would each pad a
+    // full [E, ...] tensor.
     const active: number[] = [];
     for (let e = 0; e < experts; e++) if (r.counts[e] > 0) active.push(e);
+    // (One piece: a reshape, because tfjs hands a single-output Unpack gradient a bare tensor.)
+    const pick = (w: Tensor): Tensor[] => {
+      if (active.length === 1) return [tf.reshape(experts === 1 ? w : tf.gather(w, tf.tensor1d(active, 'int32')), w.shape.slice(1))];
+      return tf.unstack(active.length === experts ? w : tf.gather(w, tf.tensor1d(active, 'int32')));
+    };
+    const w1 = pick(p.w1);
+    const b1 = pick(p.b1);
+    const w2 = pick(p.w2);
+    const b2 = pick(p.b2);
     const routed = tf.gather(flat, tokenIndex);
     const parts = active.length === 1 ? [routed] : tf.split(routed, active.map((e) => r.counts[e]));
-    const outputs = active.map((e, i) => {
-      const h = activate(tf.add(tf.matMul(parts[i] as tf.Tensor2D, w1[e] as tf.Tensor2D), b1[e]), a.activation);
-      return tf.add(tf.matMul(h as tf.Tensor2D, w2[e] as tf.Tensor2D), b2[e]);
+    const outputs = active.map((_, i) => {
+      const h = activate(tf.add(tf.matMul(parts[i] as tf.Tensor2D, w1[i] as tf.Tensor2D), b1[i]), a.activation);
+      return tf.add(tf.matMul(h as tf.Tensor2D, w2[i] as tf.Tensor2D), b2[i]);
     });
     const y = outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0);
     const combined = tf.unsortedSegmentSum(tf.mul(y, tf.expandDims(gate, 1)), tokenIndex, tokens);

@@ -25,7 +25,7 @@ describe('MoE in a transformer block and in an MLP', () => {
     const losses: number[] = [];
     const tensors = tf.memory().numTensors;
     let steady = 0;
-    for (let step = 0; step < 25; step++) {
+    for (let step = 0; step < 12; step++) {
       const result = trainStep(model, [x], y, softmaxCrossEntropy, optimizer);
       if (step === 0) steady = tf.memory().numTensors;
       expect(Object.keys(result.losses).sort()).toEqual(['block0.moe/balance', 'block0.moe/z', 'block1.moe/balance', 'block1.moe/z']);
@@ -37,7 +37,7 @@ describe('MoE in a transformer block and in an MLP', () => {
     }
     expect(tf.memory().numTensors).toBe(steady);
     expect(steady).toBeGreaterThan(tensors); // Adam moments were created on the first step
-    expect(losses[24]).toBeLessThan(losses[0] - 0.5);
+    expect(losses[11]).toBeLessThan(losses[0] - 0.3);
     model.dispose();
   });
 
