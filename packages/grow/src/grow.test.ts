@@ -121,6 +121,49 @@ describe('growth and training', () => {
     model.dispose();
   });
 
+  it("grows every group at a plateau with select 'all', per-group steps, up to maxSize", async () => {
+    const { x, y } = data(64, 10, 9);
+    const model = Model.create(lenet300100({ inputs: 10, hidden: [2, 1], classes: 2 }), { seed: 6 });
+    // minDelta 10: every epoch is a plateau; after a growth the next epoch sets the new best.
+    const grow = growOnPlateau({ groups: ['fc1', 'fc2'], step: { fc1: 3, fc2: 2 }, maxSize: { fc1: 8, fc2: 4 }, select: 'all', patience: 1, minDelta: 10, method: 'net2net', budget: { params: 10_000 }, batch: { x, y } });
+    const optimizer = adam();
+    // One epoch first so that the optimizer's moments exist before tensors are counted.
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer, epochs: 1, batchSize: 16 });
+    const live = tf.memory().numTensors;
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer, epochs: 8, batchSize: 16, validation: { x, y }, callbacks: [grow] });
+    expect(tf.memory().numTensors).toBe(live);
+    // Epoch 0 sets the best loss, epoch 1 is a plateau: growth; epoch 2 sets a new best, epoch 3
+    // grows again; then both groups are at their cap. fc1 2 -> 5 -> 8 (cut to the cap), fc2 1 -> 3 -> 4 (cut).
+    expect(grow.history.map((h) => h.epoch)).toEqual([1, 1, 3, 3]);
+    const sizes = (group: string) => grow.history.filter((h) => h.group === group).map((h) => h.units);
+    expect(sizes('fc1')).toEqual([5, 8]);
+    expect(sizes('fc2')).toEqual([3, 4]);
+    expect([model.group('fc1').size, model.group('fc2').size]).toEqual([8, 4]);
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
+  it('rejects bad growth options with typed errors', () => {
+    const batch = { x: tf.zeros([1, 10]), y: tf.zeros([1], 'int32') };
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        return isRsError(e) ? e.code : String(e);
+      }
+      return 'no error';
+    };
+    const base = { groups: ['fc1', 'fc2'], budget: { units: 10 }, batch };
+    expect(code(() => growOnPlateau({ ...base, step: { fc3: 2 } }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, step: { fc1: 0 } }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, maxSize: { fc1: 1.5 } }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, maxSize: { nope: 4 } }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, select: 'best' as 'all' }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, noise: -1 }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, step: { fc1: 2 }, maxSize: { fc1: 4 }, select: 'all' }))).toBe('no error');
+    tf.dispose([batch.x, batch.y]);
+  });
+
   it('bad input gives typed errors and leaves the model unchanged', () => {
     const model = Model.create(lenet300100({ inputs: 10, hidden: [4, 3], classes: 2 }), { seed: 5 });
     const graph = JSON.stringify(model.graph);

@@ -13,13 +13,23 @@ export interface GrowthBudget {
 export interface PlateauOptions {
   /** Groups that may grow (dense groups for GradMax). */
   groups: string[];
-  /** Units added per growth step (default 16). */
-  step?: number;
+  /** Units added per growth step (default 16), or per group (`{ fc1: 64, fc2: 32 }`). */
+  step?: number | Record<string, number>;
+  /** Largest size of each listed group: a step is cut to reach it exactly, a group at it no longer grows. */
+  maxSize?: Record<string, number>;
+  /**
+   * Which groups grow at a plateau: `score` (default) the one with the largest gradient norm per
+   * unit that fits the budget; `all` every group below its `maxSize` that fits (uniform widening,
+   * as GradMax grows all layers at a growth step).
+   */
+  select?: 'score' | 'all';
   /** Epochs without improvement of the validation loss by `minDelta` before growing (default 2). */
   patience?: number;
   minDelta?: number;
   /** How new units start: `gradmax` (default) or `net2net` (copies). */
   method?: 'gradmax' | 'net2net';
+  /** Net2Net only: standard deviation of Gaussian noise added to the new units' incoming weights (default 0: exact). */
+  noise?: number;
   budget: GrowthBudget;
   /** Batch used to score groups (gradient norm) and for GradMax statistics. */
   batch: { x: Tensor; y: Tensor };
@@ -58,7 +68,32 @@ function unitCost(model: Model, groupId: string): { params: number; flops: numbe
  * await fit(model, train, { loss, epochs: 30, validation, callbacks: [grow] });
  */
 export function growOnPlateau(options: PlateauOptions): Callback & { history: { epoch: number; group: string; units: number; params: number }[] } {
-  const step = checkCount(options.step ?? 16, 'step');
+  const groups = options.groups;
+  const known = (what: string, record: Record<string, number> | undefined): void => {
+    for (const id of Object.keys(record ?? {})) {
+      if (!groups.includes(id)) throw new RsError('INVALID_ARGUMENT', `${what} names group '${id}', which is not in groups [${groups.join(', ')}].`, { group: id });
+    }
+  };
+  const stepOption = options.step ?? 16;
+  const steps = new Map<string, number>();
+  if (typeof stepOption === 'object' && stepOption !== null) {
+    known('step', stepOption);
+    for (const id of groups) if (stepOption[id] !== undefined) steps.set(id, checkCount(stepOption[id], `step of '${id}'`));
+  } else {
+    const step = checkCount(stepOption, 'step');
+    for (const id of groups) steps.set(id, step);
+  }
+  known('maxSize', options.maxSize);
+  for (const [id, size] of Object.entries(options.maxSize ?? {})) checkCount(size, `maxSize of '${id}'`);
+  if (options.noise !== undefined && !(options.noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
+  const select = options.select ?? 'score';
+  if (select !== 'score' && select !== 'all') throw new RsError('INVALID_ARGUMENT', `select must be 'score' or 'all', got ${String(select)}.`);
+  // Units a group would take at the next step (0: it cannot grow any more).
+  const nextStep = (model: Model, id: string): number => {
+    const step = steps.get(id) ?? 0;
+    const max = options.maxSize?.[id];
+    return max === undefined ? step : Math.max(0, Math.min(step, max - model.group(id).size));
+  };
   const patience = options.patience ?? 2;
   const minDelta = options.minDelta ?? 1e-3;
   let best = Infinity;
@@ -78,9 +113,11 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
       if (waited < patience) return;
       waited = 0;
       const model = info.model;
+      const candidates = groups.filter((id) => nextStep(model, id) > 0);
+      if (candidates.length === 0) return;
       // Capacity score: gradient norm of each group's parameters, per unit.
       const g = computeGradients(model, [options.batch.x], options.batch.y, resolveLoss('softmaxCrossEntropy'), { training: false });
-      const scores = options.groups.map((id) => {
+      const scores = candidates.map((id) => {
         const group = model.group(id);
         const keys = [...new Set(group.params.map((p) => p.param))];
         const norm = tf.tidy(() => Math.sqrt(tf.addN(keys.map((k) => tf.sum(tf.square(g.grads.get(k) as Tensor)))).dataSync()[0]));
@@ -88,20 +125,23 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
       });
       disposeGradients(g);
       scores.sort((a, b) => b.score - a.score);
+      let any = false;
       for (const { id } of scores) {
+        const count = nextStep(model, id);
         const cost = unitCost(model, id);
         try {
-          checkBudget(model, options.budget, grown, { units: step, params: cost.params * step, flops: cost.flops * step });
+          checkBudget(model, options.budget, grown, { units: count, params: cost.params * count, flops: cost.flops * count });
         } catch {
           continue;
         }
-        if (options.method === 'net2net') widen(model, id, step, { seed: (options.seed ?? 0) + history.length, split: 'random', reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
-        else growGradMax(model, id, step, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
-        grown += step;
-        best = Infinity;
+        if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: 'random', noise: options.noise, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
+        else growGradMax(model, id, count, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
+        grown += count;
+        any = true;
         history.push({ epoch: info.epoch, group: id, units: model.group(id).size, params: model.counts().params });
-        return;
+        if (select === 'score') break;
       }
+      if (any) best = Infinity;
     },
   };
 }
