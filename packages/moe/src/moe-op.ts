@@ -1,6 +1,7 @@
 import { tf, formatShape, type OpSchema, type Tensor, type ParamSpec } from '@rs/core';
 import { route, type Routing } from './routing';
 import { balanceLoss, routerEntropy, routerZLoss } from './losses';
+import { dispatchExperts } from './dispatch';
 
 /** Attributes of the `moe` op. Only `experts` and `hidden` are required. */
 export interface MoeAttrs {
@@ -51,15 +52,6 @@ export function resolveMoeAttrs(attrs: MoeAttrs): Required<Omit<MoeAttrs, 'units
 }
 
 const ROUTINGS: readonly Routing[] = ['switch', 'top2', 'topk', 'expertChoice'];
-const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
-
-function activate(x: Tensor, kind: 'relu' | 'gelu'): Tensor {
-  if (kind === 'relu') return tf.relu(x);
-  // Same tanh approximation as core's `gelu` op, so an upcycled FFN computes the same function.
-  const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), SQRT_2_OVER_PI);
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
-}
-
 /**
  * A mixture-of-experts FFN layer with sparse dispatch: an fp32 linear router picks experts per
  * token, only the routed tokens are gathered and run through each expert (one 2-D matmul pair
@@ -180,29 +172,19 @@ export const moe: OpSchema<MoeAttrs> = {
       gate = tf.div(gate, tf.gather(sums, tokenIndex));
     }
 
-    // Sparse dispatch: one gather of the routed rows (grouped by expert), then a pair of 2-D
-    // matmuls per expert that received tokens. The weights of those experts are unstacked once
-    // (gradient: one stack; when some experts are idle, a gather of the active ones first, whose
-    // gradient is one scatter) rather than sliced per expert, whose gradients would each pad a
-    // full [E, ...] tensor.
+    // Sparse dispatch: per active expert, a gather of its tokens and a pair of 2-D matmuls
+    // (dispatch.ts, with a hand-written backward that stays proportional to the routed tokens).
     const active: number[] = [];
-    for (let e = 0; e < experts; e++) if (r.counts[e] > 0) active.push(e);
-    // (One piece: a reshape, because tfjs hands a single-output Unpack gradient a bare tensor.)
-    const pick = (w: Tensor): Tensor[] => {
-      if (active.length === 1) return [tf.reshape(experts === 1 ? w : tf.gather(w, tf.tensor1d(active, 'int32')), w.shape.slice(1))];
-      return tf.unstack(active.length === experts ? w : tf.gather(w, tf.tensor1d(active, 'int32')));
-    };
-    const w1 = pick(p.w1);
-    const b1 = pick(p.b1);
-    const w2 = pick(p.w2);
-    const b2 = pick(p.b2);
-    const routed = tf.gather(flat, tokenIndex);
-    const parts = active.length === 1 ? [routed] : tf.split(routed, active.map((e) => r.counts[e]));
-    const outputs = active.map((_, i) => {
-      const h = activate(tf.add(tf.matMul(parts[i] as tf.Tensor2D, w1[i] as tf.Tensor2D), b1[i]), a.activation);
-      return tf.add(tf.matMul(h as tf.Tensor2D, w2[i] as tf.Tensor2D), b2[i]);
-    });
-    const y = outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0);
+    const lists: Int32Array[] = [];
+    let start = 0;
+    for (let e = 0; e < experts; e++) {
+      if (r.counts[e] > 0) {
+        active.push(e);
+        lists.push(r.tokens.subarray(start, start + r.counts[e]));
+      }
+      start += r.counts[e];
+    }
+    const y = dispatchExperts(flat, p.w1, p.b1, p.w2, p.b2, active, lists, a.activation);
     const combined = tf.unsortedSegmentSum(tf.mul(y, tf.expandDims(gate, 1)), tokenIndex, tokens);
     return x.rank === 2 ? combined : tf.reshape(combined, shapeOut);
   },
