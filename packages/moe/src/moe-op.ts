@@ -1,4 +1,4 @@
-import { tf, formatShape, type OpSchema, type Tensor, type ParamSpec } from '@rs/core';
+import { tf, formatShape, type OpSchema, type ParamSpec } from '@rs/core';
 import { route, type Routing } from './routing';
 import { balanceLoss, routerEntropy, routerZLoss } from './losses';
 import { dispatchExperts } from './dispatch';
