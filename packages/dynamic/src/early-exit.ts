@@ -1,0 +1,341 @@
+import { tf, RsError, softmaxCrossEntropy, type Model, type NodeDef, type Optimizer, type Tensor } from '@rs/core';
+import { execute, gradientsOf, trainableKeys, reachedNodes } from './execute';
+
+/** Where and how to attach an exit head. */
+export interface AddExitOptions {
+  /** The node whose output feeds the exit. */
+  at: string;
+  /** Id prefix of the head's nodes; the logits node is `${id}` itself. Default `exit:${at}`. */
+  id?: string;
+  classes: number;
+  /** Max-pool the input first with this pool size (rank-4 inputs only); keeps the head cheap. */
+  pool?: number;
+  /** Hidden dense layers (ReLU) before the logits. Default none. */
+  hidden?: number[];
+  reason?: string;
+}
+
+/**
+ * Attaches an exit head (optional pooling, flatten, dense layers, logits) at `at` and adds its
+ * logits as a graph output placed before the final output. One journaled transaction.
+ *
+ * @example
+ * const exitId = addExit(model, { at: 'pool1', classes: 10 }); // outputs: [exitId, 'fc3']
+ */
+export function addExit(model: Model, options: AddExitOptions): string {
+  const graph = model.graph;
+  const source = graph.nodes.find((n) => n.id === options.at) ?? graph.inputs.find((i) => i.id === options.at);
+  if (!source) {
+    throw new RsError('UNKNOWN_NODE', `addExit: no node '${options.at}' to attach an exit to. Nodes: ${graph.nodes.map((n) => n.id).join(', ')}.`, { node: options.at });
+  }
+  if (!Number.isInteger(options.classes) || options.classes < 2) {
+    throw new RsError('INVALID_ARGUMENT', `addExit: classes must be an integer >= 2, got ${String(options.classes)}.`);
+  }
+  const id = options.id ?? `exit:${options.at}`;
+  const rank = model.validated.infos.get(options.at)?.shape.length ?? 2;
+  const nodes: NodeDef[] = [];
+  let x = options.at;
+  const push = (suffix: string, op: string, attrs: Record<string, unknown>): void => {
+    const nodeId = `${id}.${suffix}`;
+    nodes.push({ id: nodeId, op, inputs: [x], attrs } as NodeDef);
+    x = nodeId;
+  };
+  if (options.pool !== undefined) {
+    if (rank !== 4) throw new RsError('INVALID_ARGUMENT', `addExit: pool needs a rank-4 input, '${options.at}' has rank ${rank}.`);
+    push('pool', 'maxPool2d', { poolSize: options.pool });
+  }
+  if (rank > 2) push('flatten', 'flatten', {});
+  (options.hidden ?? []).forEach((units, i) => {
+    push(`fc${i}`, 'dense', { units });
+    push(`relu${i}`, 'relu', {});
+  });
+  nodes.push({ id, op: 'dense', inputs: [x], attrs: { units: options.classes } } as NodeDef);
+  const outputs = graph.outputs;
+  model.edit(
+    (tx) => {
+      for (const node of nodes) tx.insertNode(node);
+      tx.setOutputs([...outputs.slice(0, -1), id, outputs[outputs.length - 1]]);
+    },
+    { technique: 'dynamic', reason: options.reason ?? `early exit at '${options.at}'` },
+  );
+  return id;
+}
+
+/** The graph outputs in execution order: early exits first, the final output last. */
+export function exitOrder(model: Model): string[] {
+  // An exit is earlier when fewer nodes feed it (exit heads are appended after the trunk).
+  const cost = new Map(model.plan.outputs.map((o) => [o, reachedNodes(model, [o]).size]));
+  return [...model.plan.outputs].sort((a, b) => (cost.get(a) as number) - (cost.get(b) as number));
+}
+
+/** Exit rules: `entropy` exits when the softmax entropy (nats) is <= threshold (BranchyNet); `confidence` when the max softmax probability is >= threshold. */
+export type ExitRule = 'entropy' | 'confidence';
+
+/** Per-row score of logits `[n, classes]` under `rule` (entropy in nats, or max probability). */
+export function exitScores(logits: Tensor, rule: ExitRule): Tensor {
+  return tf.tidy(() => {
+    const logp = tf.logSoftmax(logits);
+    if (rule === 'confidence') return tf.exp(tf.max(logp, -1));
+    return tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
+  });
+}
+
+/** Throws a typed error unless `threshold` is valid for `rule` with `classes` classes. */
+export function checkThreshold(rule: ExitRule, threshold: number, classes: number): void {
+  if (rule !== 'entropy' && rule !== 'confidence') throw new RsError('INVALID_ARGUMENT', `Unknown exit rule '${String(rule)}': use 'entropy' or 'confidence'.`);
+  const max = rule === 'entropy' ? Math.log(classes) : 1;
+  if (typeof threshold !== 'number' || !Number.isFinite(threshold) || threshold < 0 || threshold > max) {
+    throw new RsError(
+      'INVALID_ARGUMENT',
+      `Threshold ${String(threshold)} is out of range for rule '${rule}': it must lie in [0, ${max.toFixed(4)}]${rule === 'entropy' ? ` (entropy of ${classes} classes is at most ln ${classes})` : ''}.`,
+      { rule, threshold },
+    );
+  }
+}
+
+function passes(rule: ExitRule, score: number, threshold: number): boolean {
+  return rule === 'entropy' ? score <= threshold : score >= threshold;
+}
+
+/**
+ * One joint training step of a multi-exit network: the loss is `sum_i weights[i] * CE(exit_i)`
+ * over the exits in execution order (BranchyNet weighs the first exit highest, e.g. [1, 0.3]).
+ *
+ * @example
+ * const loss = multiExitStep(model, x, y, optimizer, [1, 0.3]);
+ */
+export function multiExitStep(model: Model, x: Tensor, y: Tensor, optimizer: Optimizer, weights?: number[]): number {
+  const exits = exitOrder(model);
+  const w = weights ?? exits.map(() => 1);
+  if (w.length !== exits.length || w.some((v) => !(v >= 0) || !Number.isFinite(v))) {
+    throw new RsError('INVALID_ARGUMENT', `multiExitStep: ${exits.length} exits need ${exits.length} non-negative finite weights, got [${w.join(', ')}].`);
+  }
+  const keys = trainableKeys(model, reachedNodes(model, exits));
+  const states = new Map<string, Tensor>();
+  const { loss, grads } = gradientsOf(model, keys, (params) => {
+    const outs = execute(model, [x], exits, {
+      training: true,
+      params,
+      onState: (k, v) => {
+        states.get(k)?.dispose();
+        states.set(k, tf.keep(v));
+      },
+    });
+    let total = tf.scalar(0);
+    outs.forEach((o, i) => {
+      if (w[i] > 0) total = tf.add(total, tf.mul(softmaxCrossEntropy(o, y), w[i]));
+    });
+    return total;
+  });
+  optimizer.step(model, grads);
+  for (const g of grads.values()) g.dispose();
+  if (states.size > 0) model.setParamValues(states);
+  return loss;
+}
+
+/** What `earlyExitPredict` returns. Dispose `logits`. */
+export interface EarlyExitResult {
+  /** Logits of the exit each row left at, in input order. */
+  logits: Tensor;
+  /** Index (in `exitOrder`) of the exit each row took. */
+  exitIndex: Int32Array;
+}
+
+/** Options of early-exit inference. */
+export interface EarlyExitOptions {
+  rule: ExitRule;
+  /** One threshold per early exit (all outputs but the last), or one for all. */
+  thresholds: number | number[];
+}
+
+function thresholdList(model: Model, options: EarlyExitOptions, exits: string[]): number[] {
+  const early = exits.length - 1;
+  const list = Array.isArray(options.thresholds) ? options.thresholds : exits.slice(0, -1).map(() => options.thresholds as number);
+  if (list.length !== early) throw new RsError('INVALID_ARGUMENT', `The model has ${early} early exit(s); got ${list.length} thresholds.`);
+  exits.slice(0, -1).forEach((e, i) => {
+    const shape = model.validated.infos.get(e)?.shape ?? [];
+    checkThreshold(options.rule, list[i], shape[shape.length - 1] as number);
+  });
+  return list;
+}
+
+/**
+ * Batched inference with per-sample early exit: after each exit, the rows that pass the rule
+ * leave the batch; the remaining rows are gathered and only they run the later layers.
+ * Results come back in input order.
+ *
+ * @example
+ * const { logits, exitIndex } = earlyExitPredict(model, x, { rule: 'entropy', thresholds: 0.05 });
+ */
+export function earlyExitPredict(model: Model, x: Tensor, options: EarlyExitOptions): EarlyExitResult {
+  const exits = exitOrder(model);
+  const thresholds = thresholdList(model, options, exits);
+  const n = x.shape[0];
+  const exitIndex = new Int32Array(n).fill(exits.length - 1);
+  const pieces: Tensor[] = [];
+  const order: number[] = [];
+  let rows = Array.from({ length: n }, (_, i) => i);
+  let values = new Map<string, Tensor>();
+  let current = x; // the input rows still in the batch
+  const params = model.maskedParams(); // masked products are owned here; the rest are the model's
+  const owned = new Set<Tensor>([...params.values()].filter((t) => !model.paramKeys().some((k) => model.param(k).value === t)));
+  try {
+    values.set(model.plan.inputs[0].id, x);
+    for (let e = 0; e < exits.length && rows.length > 0; e++) {
+      const id = exits[e];
+      const logits = tf.tidy(() => {
+        const out = execute(model, [current], [id], { values, params })[0];
+        for (const v of values.values()) tf.keep(v);
+        return out;
+      });
+      values.delete(id); // the logits are owned here from now on
+      if (e === exits.length - 1) {
+        pieces.push(logits);
+        order.push(...rows);
+        break;
+      }
+      const scores = exitScores(logits, options.rule);
+      const s = scores.dataSync();
+      scores.dispose();
+      const leave: number[] = [];
+      const stay: number[] = [];
+      for (let r = 0; r < rows.length; r++) (passes(options.rule, s[r], thresholds[e]) ? leave : stay).push(r);
+      if (leave.length > 0) {
+        pieces.push(leave.length === rows.length ? tf.clone(logits) : tf.tidy(() => tf.gather(logits, leave)));
+        for (const r of leave) {
+          order.push(rows[r]);
+          exitIndex[rows[r]] = e;
+        }
+      }
+      logits.dispose();
+      if (stay.length === rows.length) continue;
+      // Keep only the values that later exits still read, restricted to the rows that stay.
+      const later = reachedNodes(model, exits.slice(e + 1));
+      const needed = new Set<string>();
+      for (const step of model.plan.steps) {
+        if (!later.has(step.node.id) || values.has(step.node.id)) continue;
+        for (const input of step.node.inputs) if (values.has(input)) needed.add(input);
+      }
+      const next = new Map<string, Tensor>();
+      if (stay.length > 0) {
+        const idx = tf.tensor1d(stay, 'int32');
+        for (const [key, v] of values) {
+          if (key !== model.plan.inputs[0].id && needed.has(key)) next.set(key, tf.gather(v, idx));
+        }
+        const rest = tf.gather(current, idx);
+        next.set(model.plan.inputs[0].id, rest);
+        idx.dispose();
+        if (current !== x) current.dispose();
+        current = rest;
+      }
+      for (const [key, v] of values) if (v !== x && v !== current && key !== model.plan.inputs[0].id) v.dispose();
+      values = next;
+      rows = stay.map((r) => rows[r]);
+    }
+  } finally {
+    for (const v of new Set([...values.values(), current])) if (v !== x) v.dispose();
+    for (const t of owned) t.dispose();
+  }
+  return { logits: restoreOrder(pieces, order), exitIndex };
+}
+
+function restoreOrder(pieces: Tensor[], order: number[]): Tensor {
+  return tf.tidy(() => {
+    const all = pieces.length === 1 ? pieces[0] : tf.concat(pieces, 0);
+    const inverse = new Int32Array(order.length);
+    order.forEach((row, i) => (inverse[row] = i));
+    const out = tf.gather(all, tf.tensor1d(inverse, 'int32'));
+    for (const p of pieces) p.dispose();
+    return out;
+  });
+}
+
+/** One point of the accuracy / exit-rate trade-off. */
+export interface ThresholdPoint {
+  threshold: number;
+  accuracy: number;
+  /** Fraction of rows leaving at each exit (execution order). */
+  exitFractions: number[];
+  earlyExitRate: number;
+}
+
+/** Result of `calibrateThreshold`. */
+export interface Calibration {
+  rule: ExitRule;
+  threshold: number;
+  accuracy: number;
+  earlyExitRate: number;
+  /** Accuracy of the final exit alone on the same data. */
+  fullAccuracy: number;
+  curve: ThresholdPoint[];
+}
+
+/** Options of `calibrateThreshold`. */
+export interface CalibrateOptions {
+  rule: ExitRule;
+  /** Least accuracy allowed, absolute in [0, 1]; or use `maxDrop`. */
+  targetAccuracy?: number;
+  /** Largest accuracy drop below the final exit's accuracy allowed (e.g. 0.002). */
+  maxDrop?: number;
+  /** Candidate thresholds; default: 200 quantiles of the first exit's scores. */
+  candidates?: number[];
+}
+
+/**
+ * Picks the threshold (shared by all early exits) that lets the most rows exit early while the
+ * accuracy on validation data stays >= the target, and returns the whole accuracy curve.
+ * Uses full-network outputs of every exit computed once, so the sweep is cheap.
+ *
+ * @example
+ * const cal = calibrateThreshold(model, xVal, yVal, { rule: 'entropy', maxDrop: 0.002 });
+ */
+export function calibrateThreshold(model: Model, x: Tensor, y: Int32Array, options: CalibrateOptions): Calibration {
+  const exits = exitOrder(model);
+  if (exits.length < 2) throw new RsError('INVALID_ARGUMENT', 'calibrateThreshold: the model has no early exit (addExit first).');
+  if (options.targetAccuracy !== undefined && !(options.targetAccuracy >= 0 && options.targetAccuracy <= 1)) {
+    throw new RsError('INVALID_ARGUMENT', `targetAccuracy must lie in [0, 1], got ${String(options.targetAccuracy)}.`);
+  }
+  if (options.maxDrop !== undefined && !(options.maxDrop >= 0 && options.maxDrop <= 1)) {
+    throw new RsError('INVALID_ARGUMENT', `maxDrop must lie in [0, 1], got ${String(options.maxDrop)}.`);
+  }
+  checkThreshold(options.rule, 0, 2);
+  const n = y.length;
+  const outs = tf.tidy(() => execute(model, [x], exits));
+  const preds = outs.map((o) => tf.tidy(() => tf.argMax(o, -1)).dataSync() as Int32Array);
+  const scores = outs.map((o) => {
+    const s = exitScores(o, options.rule);
+    const a = s.dataSync().slice() as Float32Array;
+    s.dispose();
+    return a;
+  });
+  const classes = outs[0].shape[outs[0].shape.length - 1] as number;
+  tf.dispose(outs);
+  const correct = (p: Int32Array): number => p.reduce((acc, v, i) => acc + (v === y[i] ? 1 : 0), 0);
+  const fullAccuracy = correct(preds[preds.length - 1]) / n;
+  const target = options.targetAccuracy ?? fullAccuracy - (options.maxDrop ?? 0);
+  let candidates = options.candidates;
+  if (!candidates) {
+    const sorted = [...scores[0]].sort((a, b) => a - b);
+    candidates = [...new Set(Array.from({ length: 201 }, (_, i) => sorted[Math.min(n - 1, Math.floor((i / 200) * (n - 1)))]))];
+    candidates = candidates.map((c) => Math.min(Math.max(c, 0), options.rule === 'entropy' ? Math.log(classes) : 1));
+  }
+  for (const c of candidates) checkThreshold(options.rule, c, classes);
+  const curve: ThresholdPoint[] = candidates.map((threshold) => {
+    const counts = exits.map(() => 0);
+    let hits = 0;
+    for (let i = 0; i < n; i++) {
+      let e = 0;
+      while (e < exits.length - 1 && !passes(options.rule, scores[e][i], threshold)) e++;
+      counts[e]++;
+      if (preds[e][i] === y[i]) hits++;
+    }
+    const exitFractions = counts.map((c) => c / n);
+    return { threshold, accuracy: hits / n, exitFractions, earlyExitRate: 1 - exitFractions[exitFractions.length - 1] };
+  });
+  const ok = curve.filter((p) => p.accuracy >= target - 1e-12);
+  const best = ok.sort((a, b) => b.earlyExitRate - a.earlyExitRate || b.accuracy - a.accuracy)[0];
+  const fallback = { threshold: options.rule === 'entropy' ? 0 : 1, accuracy: fullAccuracy, earlyExitRate: 0 };
+  const pick = best ?? fallback;
+  curve.sort((a, b) => a.threshold - b.threshold);
+  return { rule: options.rule, threshold: pick.threshold, accuracy: pick.accuracy, earlyExitRate: pick.earlyExitRate, fullAccuracy, curve };
+}
