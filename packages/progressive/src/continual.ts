@@ -51,6 +51,12 @@ export interface ContinualTask {
   id: TaskId;
   train: Dataset;
   test: Dataset;
+  /** Architecture of this task's column (or network). Default: `options.graph`. */
+  graph?: GraphDef;
+  /** Epochs for this task. Default: `options.train.epochs`. */
+  epochs?: number;
+  /** Record this task's learning curve (with `options.curveEvery`). Default true. */
+  curve?: boolean;
 }
 
 /**
@@ -106,13 +112,17 @@ export async function runSequence(strategy: Strategy, tasks: ContinualTask[], op
   }
   if (!Array.isArray(tasks) || tasks.length === 0) throw new RsError('INVALID_ARGUMENT', 'runSequence needs at least one task.', {});
   const seed = options.seed ?? 0;
+  const graphOf = (task: ContinualTask): GraphDef => task.graph ?? options.graph;
+  if (strategy === 'finetune' && tasks.some((task) => JSON.stringify(graphOf(task)) !== JSON.stringify(graphOf(tasks[0])))) {
+    throw new RsError('INVALID_ARGUMENT', 'finetune trains one network across tasks: every task must use the same architecture.', {});
+  }
   const registry = progressiveRegistry(options.registry);
   const t = tasks.length;
   const matrix: (number | null)[][] = tasks.map(() => tasks.map(() => null));
   const curves: [number, number][][] = [];
   const steps: number[] = [];
   const baseline = tasks.map((task, j) => {
-    const fresh = ProgressiveNet.create(options.graph, { task: task.id, seed: seed + 1000 + j, registry });
+    const fresh = ProgressiveNet.create(task.graph ?? options.graph, { task: task.id, seed: seed + 1000 + j, registry });
     const a = fresh.evaluate(task.test, task.id);
     fresh.dispose();
     return a;
@@ -122,9 +132,10 @@ export async function runSequence(strategy: Strategy, tasks: ContinualTask[], op
   const evaluators: (() => number)[] = [];
   const learn = async (net: ProgressiveNet, task: ContinualTask, i: number): Promise<void> => {
     const curve: [number, number][] = [];
-    const every = options.curveEvery;
+    const every = task.curve === false ? undefined : options.curveEvery;
     const history = await net.train(task.id, task.train, {
       ...options.train,
+      ...(task.epochs !== undefined ? { epochs: task.epochs } : {}),
       optimizer: options.optimizer?.(),
       seed: seed + i,
       onStep: every
@@ -141,21 +152,22 @@ export async function runSequence(strategy: Strategy, tasks: ContinualTask[], op
     for (let i = 0; i < t; i++) {
       const task = tasks[i];
       if (strategy === 'progressive') {
-        if (!shared) shared = ProgressiveNet.create(options.graph, { task: task.id, seed, registry });
-        else shared.addColumn(task.id, { adapter: options.adapter });
+        if (!shared) shared = ProgressiveNet.create(graphOf(task), { task: task.id, seed, registry });
+        else shared.addColumn(task.id, { graph: graphOf(task), adapter: options.adapter });
         const net = shared;
         if (i > 0) matrix[i - 1][i] = net.evaluate(task.test, task.id);
         await learn(net, task, i);
         evaluators.push(() => net.evaluate(task.test, task.id));
       } else if (strategy === 'finetune') {
-        shared ??= ProgressiveNet.create(options.graph, { task: 'shared', seed, registry });
+        shared ??= ProgressiveNet.create(graphOf(task), { task: 'shared', seed, registry });
         const net = shared;
         if (i > 0) matrix[i - 1][i] = net.evaluate(task.test, 'shared');
         net.model.resetOptimizerState();
         const curve: [number, number][] = [];
-        const every = options.curveEvery;
+        const every = task.curve === false ? undefined : options.curveEvery;
         const history = await trainPlan(net.model, net.plan('shared'), task.train, {
           ...options.train,
+          ...(task.epochs !== undefined ? { epochs: task.epochs } : {}),
           optimizer: options.optimizer?.(),
           seed: seed + i,
           onStep: every ? ({ step }) => void (step % every === 0 && curve.push([step, net.evaluate(task.test, 'shared')])) : undefined,
@@ -164,8 +176,10 @@ export async function runSequence(strategy: Strategy, tasks: ContinualTask[], op
         steps.push(history.steps);
         evaluators.push(() => net.evaluate(task.test, 'shared'));
       } else {
-        let net = ProgressiveNet.create(options.graph, { task: strategy === 'randomFrozen' && i > 0 ? 'random' : task.id, seed: seed + i, registry });
-        if (strategy === 'randomFrozen' && i > 0) net.addColumn(task.id, { adapter: options.adapter });
+        // The random column has the first task's architecture, as the trained column it stands for.
+        const withRandom = strategy === 'randomFrozen' && i > 0;
+        let net = ProgressiveNet.create(withRandom ? graphOf(tasks[0]) : graphOf(task), { task: withRandom ? 'random' : task.id, seed: seed + i, registry });
+        if (withRandom) net.addColumn(task.id, { graph: graphOf(task), adapter: options.adapter });
         nets.push(net);
         if (i > 0) matrix[i - 1][i] = net.evaluate(task.test, task.id);
         await learn(net, task, i);
