@@ -6,7 +6,7 @@
 //   moe_over_dense = worst MoE time per token (any expert count) / dense FFN (bound <= 2.0)
 // Forward pass (inference, dropless so every token is computed by exactly one expert); the
 // training step (forward + backward + Adam) is reported in details with the same ratios.
-//   pnpm bench moe-scaling [--backend wasm|cpu] [--tokens 4096] [--dim 128] [--hidden 512] [--threads 1]
+//   pnpm bench moe-scaling [--backend wasm|cpu] [--tokens 16384] [--dim 128] [--hidden 512] [--threads 1]
 import { parseArgs } from 'node:util';
 import { tf, Model, createOpRegistry, trainStep, adam } from '@rs/core';
 import { registerMoe } from '@rs/moe';
@@ -16,7 +16,7 @@ import { writeResult, timeIt } from './lib/results.mjs';
 const { values: args } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
-    tokens: { type: 'string', default: '4096' },
+    tokens: { type: 'string', default: '16384' },
     dim: { type: 'string', default: '128' },
     hidden: { type: 'string', default: '512' },
     threads: { type: 'string' },
