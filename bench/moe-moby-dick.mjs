@@ -5,7 +5,7 @@
 // dense model with the same FFN width (same active FLOPs per token, up to the router), same
 // steps, batches and seeds. The same MoE without the balance loss is trained in the same run to
 // show the load imbalance it leads to. Writes bench/results/moe-moby-dick.json (table + curves).
-//   pnpm bench moe-moby-dick [--steps 300] [--seeds 3] [--backend wasm]
+//   pnpm bench moe-moby-dick [--steps 250] [--seeds 3] [--backend wasm] [--variants dense,switch] [--result moe-moby-dick-long]
 import { parseArgs } from 'node:util';
 import { tf, Model, createOpRegistry, charTransformer, trainStep, adam, softmaxCrossEntropy } from '@rs/core';
 import { registerMoe, moeGraph, moeMetrics } from '@rs/moe';
@@ -16,7 +16,7 @@ import { writeResult } from './lib/results.mjs';
 const { values: args } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
-    steps: { type: 'string', default: '300' },
+    steps: { type: 'string', default: '250' },
     seeds: { type: 'string', default: '3' },
     context: { type: 'string', default: '32' },
     dim: { type: 'string', default: '32' },
@@ -25,6 +25,8 @@ const { values: args } = parseArgs({
     'batch-size': { type: 'string', default: '16' },
     'eval-every': { type: 'string', default: '50' },
     'learning-rate': { type: 'string', default: '0.003' },
+    variants: { type: 'string', default: 'dense,switch,switch_no_balance' },
+    result: { type: 'string', default: 'moe-moby-dick' },
   },
 });
 await selectBackend(args.backend);
@@ -36,11 +38,12 @@ const experts = Number(args.experts);
 const book = loadMobyDick();
 const registry = registerMoe(createOpRegistry());
 const base = charTransformer({ vocabSize: book.vocab.length, context, dim: Number(args.dim), heads: 2, layers: 2, ffn: Number(args.ffn) });
-const variants = {
+const allVariants = {
   dense: base,
   switch: moeGraph(base, { experts, routing: 'switch', capacityFactor: 1.25, evalCapacityFactor: 2 }),
   switch_no_balance: moeGraph(base, { experts, routing: 'switch', capacityFactor: 1.25, evalCapacityFactor: 2, balanceCoef: 0 }),
 };
+const variants = Object.fromEntries(args.variants.split(',').map((v) => [v, allVariants[v]]));
 const held = charBatches(book.validation, { context, batchSize: 64, seed: 1 }).sample(0);
 const vx = tf.tensor2d(held.x, [64, context], 'int32');
 const vy = tf.tensor2d(held.y, [64, context], 'int32');
@@ -91,16 +94,19 @@ const mean = (xs) => xs.reduce((s, v) => s + v, 0) / xs.length;
 const of = (name) => runs.filter((r) => r.variant === name);
 const wins = of('switch').filter((r, i) => r.validationLoss < of('dense')[i].validationLoss).length;
 const maxImbalance = (name) => Math.max(...of(name).flatMap((r) => Object.values(r.routing).map((x) => x.imbalance)));
+const summary = {
+  dense_val_loss: mean(of('dense').map((r) => r.validationLoss)),
+  switch_val_loss: mean(of('switch').map((r) => r.validationLoss)),
+  switch_wins: `${wins}/${of('switch').length}`,
+  max_imbalance_balanced: maxImbalance('switch'),
+};
+if (of('switch_no_balance').length > 0) {
+  summary.max_imbalance_no_balance = maxImbalance('switch_no_balance');
+  summary.no_balance_val_loss = mean(of('switch_no_balance').map((r) => r.validationLoss));
+}
 writeResult(
-  'moe-moby-dick',
-  {
-    dense_val_loss: mean(of('dense').map((r) => r.validationLoss)),
-    switch_val_loss: mean(of('switch').map((r) => r.validationLoss)),
-    switch_wins: `${wins}/${of('switch').length}`,
-    max_imbalance_balanced: maxImbalance('switch'),
-    max_imbalance_no_balance: maxImbalance('switch_no_balance'),
-    no_balance_val_loss: mean(of('switch_no_balance').map((r) => r.validationLoss)),
-  },
+  args.result,
+  summary,
   {
     backend: tf.getBackend(),
     setup: { steps, context, batchSize, dim: Number(args.dim), ffn: Number(args.ffn), experts, layers: 2, heads: 2, learningRate: Number(args['learning-rate']), validation: '64 windows of the held-out last 10% of the book' },
