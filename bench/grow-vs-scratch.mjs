@@ -1,60 +1,181 @@
-// grow-vs-scratch: a small LeNet-style MLP (784-64-32-10) grown on validation plateaus with
-// Net2WiderNet (@rs/grow) up to the size of the large one (784-256-128-10), vs the large network
-// trained from scratch. Training FLOPs are counted per step as 3 x forward FLOPs x batch rows
-// (forward + backward), from the model's own FLOP count at that step.
-// summary.flop_ratio = grown / scratch; accuracies on the 2,000 held-out digits.
+// grow-vs-scratch: a small MLP (784-64-32-10) grown on validation plateaus with Net2WiderNet
+// (@rs/grow growOnPlateau: every group widened at a plateau, fc1 by 64 and fc2 by 32 units, up
+// to 256-128) vs the large network (784-256-128-10) trained from scratch, seeds 0, 1, 2 (one
+// process per seed, in parallel).
+//
+// Protocol (the same for both arms): Adam 2e-3, batch 128, the first 7,000 training digits,
+// EPOCHS (20) epochs; the last 1,000 training digits are the validation set (growth decisions).
+// Reported: test accuracy (2,000 test digits) after the last epoch; details also give the
+// accuracy at each arm's best-validation-accuracy epoch (checkpoint selection).
+// Training FLOPs: 3 x forward FLOPs per sample x samples (forward + backward) for every epoch,
+// from the model's own FLOP count in that epoch, plus, for the grown arm, the gradient pass on
+// the 512-digit scoring batch at each growth (validation passes, the same for both, not counted).
+// summary.flop_ratio = mean grown FLOPs / mean scratch FLOPs; accuracies are means over seeds.
+// Env overrides (STEP1, STEP2, MAX, START, METHOD, NOISE, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
+// SEEDS, ARMS, RESULT) were used for the exploration in grow-vs-scratch-variants.json.
 import { tf, Model, lenet300100, fit, evaluate, adam } from '@rs/core';
 import { growOnPlateau } from '@rs/grow';
 import { loadMnist } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult } from './lib/results.mjs';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 
-await selectBackend(process.argv[2] ?? 'wasm');
-const mnist = loadMnist();
-// Validation for growth decisions: the last 1,000 training digits (the test digits stay unseen).
-const all = { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') };
-const train = { x: tf.slice(all.x, 0, 7000), y: tf.slice(all.y, 0, 7000) };
-const validation = { x: tf.slice(all.x, 7000, 1000), y: tf.slice(all.y, 7000, 1000) };
-const test = { x: tf.tensor2d(mnist.test.x, [mnist.test.count, 784]), y: tf.tensor1d(mnist.test.y, 'int32') };
+const EPOCHS = Number(process.env.EPOCHS ?? 20);
+const SEEDS = (process.env.SEEDS ?? '0,1,2').split(',').map(Number);
+const ARMS = (process.env.ARMS ?? 'scratch,grown').split(',');
 const BATCH = 128;
-// The small network is cheap, so it trains for more epochs and still spends fewer FLOPs.
-const GROWN_EPOCHS = 30;
-const flopCounter = () => {
-  const counter = { flops: 0, onStepEnd: (info) => void (counter.flops += 3 * info.model.counts().flops * BATCH) };
-  return counter;
+const LR = 2e-3;
+const SCORE_ROWS = 512;
+const GROWTH = {
+  groups: ['fc1', 'fc2'],
+  step: { fc1: Number(process.env.STEP1 ?? 64), fc2: Number(process.env.STEP2 ?? 32) },
+  maxSize: Object.fromEntries((process.env.MAX ?? '256,128').split(',').map((v, i) => [`fc${i + 1}`, Number(v)])),
+  select: process.env.SELECT ?? 'all',
+  patience: Number(process.env.PATIENCE ?? 1),
+  minDelta: Number(process.env.MIN_DELTA ?? 0.002),
+  method: process.env.METHOD ?? 'net2net',
+  noise: Number(process.env.NOISE ?? 0),
 };
+const START = (process.env.START ?? '64,32').split(',').map(Number);
 
-const scratch = Model.create(lenet300100({ hidden: [256, 128] }), { seed: 0 });
-const scratchFlops = flopCounter();
-await fit(scratch, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 2e-3 }), epochs: 20, batchSize: BATCH, callbacks: [scratchFlops] });
-const accuracyScratch = evaluate(scratch, test).accuracy;
+// With several seeds, each seed runs in its own process (the same script), in parallel.
+const PARENT = SEEDS.length > 1 && !process.env.GVS_WORKER;
+let train, validation, test, scoreBatch;
+const N = 7000;
+if (!PARENT) {
+  await selectBackend(process.argv[2] ?? 'wasm');
+  const mnist = loadMnist();
+  const all = { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') };
+  train = { x: tf.slice(all.x, 0, N), y: tf.slice(all.y, 0, N) };
+  validation = { x: tf.slice(all.x, N, 1000), y: tf.slice(all.y, N, 1000) };
+  test = { x: tf.tensor2d(mnist.test.x, [mnist.test.count, 784]), y: tf.tensor1d(mnist.test.y, 'int32') };
+  scoreBatch = { x: tf.slice(train.x, 0, SCORE_ROWS), y: tf.slice(train.y, 0, SCORE_ROWS) };
+}
 
-const grown = Model.create(lenet300100({ hidden: [64, 32] }), { seed: 0 });
-const grownFlops = flopCounter();
-const batch = { x: tf.slice(train.x, 0, 512), y: tf.slice(train.y, 0, 512) };
-const grow = growOnPlateau({ groups: ['fc1', 'fc2'], step: 64, patience: 1, minDelta: 0.002, method: 'net2net', budget: { params: scratch.counts().params }, batch });
-await fit(grown, train, {
-  loss: 'softmaxCrossEntropy',
-  optimizer: adam({ learningRate: 2e-3 }),
-  epochs: GROWN_EPOCHS,
-  batchSize: BATCH,
-  validation,
-  callbacks: [grownFlops, grow],
+/** Records, at each epoch's end (before any growth), FLOPs so far, validation and test accuracy. */
+function recorder() {
+  const rec = {
+    flops: 0,
+    epochs: [],
+    onEpochEnd(info) {
+      rec.flops += 3 * info.model.counts().flops * N;
+      const t = evaluate(info.model, test);
+      rec.epochs.push({ epoch: info.epoch + 1, val_loss: info.valLoss, val_accuracy: info.valAccuracy, test_accuracy: t.accuracy, flops: rec.flops, widths: [info.model.group('fc1').size, info.model.group('fc2').size] });
+    },
+  };
+  return rec;
+}
+
+function selected(epochs) {
+  let best = epochs[0];
+  for (const e of epochs) if (e.val_accuracy > best.val_accuracy || (e.val_accuracy === best.val_accuracy && e.val_loss < best.val_loss)) best = e;
+  return best;
+}
+
+async function run(arm, seed) {
+  const start = performance.now();
+  const hidden = arm === 'scratch' ? [256, 128] : START;
+  const model = Model.create(lenet300100({ hidden }), { seed });
+  const rec = recorder();
+  const callbacks = [rec];
+  let grow;
+  if (arm === 'grown') {
+    grow = growOnPlateau({ ...GROWTH, budget: { params: Number(process.env.BUDGET ?? lenet300100Params()) }, batch: scoreBatch, seed });
+    // The scoring pass at a growth: one forward + backward on the scoring batch.
+    callbacks.push(grow, {
+      seen: 0,
+      onEpochEnd(info) {
+        for (; this.seen < grow.history.length; this.seen++) {
+          if (this.seen === 0 || grow.history[this.seen].epoch !== grow.history[this.seen - 1].epoch) rec.flops += 3 * info.model.counts().flops * SCORE_ROWS;
+        }
+      },
+    });
+  }
+  await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: LR }), epochs: EPOCHS, batchSize: BATCH, seed, validation, callbacks });
+  const best = selected(rec.epochs);
+  const last = rec.epochs[rec.epochs.length - 1];
+  const result = {
+    seed,
+    accuracy: last.test_accuracy,
+    best_validation_epoch: best.epoch,
+    accuracy_at_best_validation: best.test_accuracy,
+    flops_total: rec.flops,
+    flops_to_selected: best.flops,
+    final_widths: [model.group('fc1').size, model.group('fc2').size],
+    growth: grow?.history ?? [],
+    epochs: rec.epochs,
+    seconds: (performance.now() - start) / 1000,
+  };
+  console.log(`${arm} seed ${seed}: test ${(100 * last.test_accuracy).toFixed(2)}% (at the best validation epoch ${best.epoch}: ${(100 * best.test_accuracy).toFixed(2)}%), FLOPs ${rec.flops.toExponential(3)}, widths ${result.final_widths.join('-')}, ${result.seconds.toFixed(0)} s`);
+  model.dispose();
+  return result;
+}
+
+function lenet300100Params() {
+  const m = Model.create(lenet300100({ hidden: [256, 128] }), { seed: 0 });
+  const p = m.counts().params;
+  m.dispose();
+  return p;
+}
+
+const runs = { scratch: [], grown: [] };
+const started = performance.now();
+if (PARENT) {
+  const parts = await Promise.all(
+    SEEDS.map(
+      (seed) =>
+        new Promise((resolve, reject) => {
+          const child = fork(fileURLToPath(import.meta.url), process.argv.slice(2), { env: { ...process.env, SEEDS: String(seed), GVS_WORKER: '1' } });
+          let got;
+          child.on('message', (m) => (got = m));
+          child.on('exit', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`seed ${seed}: worker exited with code ${code}`))));
+        }),
+    ),
+  );
+  for (const part of parts) for (const arm of ARMS) runs[arm].push(...part[arm]);
+} else {
+  for (const seed of SEEDS) for (const arm of ARMS) runs[arm].push(await run(arm, seed));
+  if (process.env.GVS_WORKER) {
+    await new Promise((resolve) => process.send(runs, resolve));
+    process.exit(0);
+  }
+}
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const std = (xs) => Math.sqrt(mean(xs.map((x) => (x - mean(xs)) ** 2)));
+const agg = (rs) => ({
+  accuracy: mean(rs.map((r) => r.accuracy)),
+  accuracy_std: std(rs.map((r) => r.accuracy)),
+  accuracy_at_best_validation: mean(rs.map((r) => r.accuracy_at_best_validation)),
+  flops_total: mean(rs.map((r) => r.flops_total)),
+  flops_to_best_validation: mean(rs.map((r) => r.flops_to_selected)),
 });
-const accuracyGrown = evaluate(grown, test).accuracy;
-writeResult(
-  'grow-vs-scratch',
-  {
-    flop_ratio: grownFlops.flops / scratchFlops.flops,
-    accuracy_grown: accuracyGrown,
-    accuracy_scratch: accuracyScratch,
-    grown_params: grown.counts().params,
-    scratch_params: scratch.counts().params,
-  },
-  {
-    growth: grow.history,
-    final_widths: [grown.group('fc1').size, grown.group('fc2').size],
-    training_flops: { grown: grownFlops.flops, scratch: scratchFlops.flops },
-    protocol: 'scratch 20 epochs, grown ' + GROWN_EPOCHS + ' epochs (growth steps of 64 units on plateaus, patience 1), Adam 2e-3, batch 128, 7,000 train digits; growth decisions on 1,000 validation digits; accuracy on the 2,000 test digits.',
-  },
-);
+if (ARMS.length === 2) {
+  const s = agg(runs.scratch);
+  const g = agg(runs.grown);
+  writeResult(
+    process.env.RESULT ?? 'grow-vs-scratch',
+    {
+      flop_ratio: g.flops_total / s.flops_total,
+      accuracy_grown: g.accuracy,
+      accuracy_scratch: s.accuracy,
+      seeds: SEEDS.length,
+      accuracy_grown_std: g.accuracy_std,
+      accuracy_scratch_std: s.accuracy_std,
+      accuracy_grown_at_best_validation: g.accuracy_at_best_validation,
+      accuracy_scratch_at_best_validation: s.accuracy_at_best_validation,
+      seeds_grown_at_least_scratch: runs.grown.filter((r, i) => r.accuracy >= runs.scratch[i].accuracy).length,
+    },
+    {
+      wall_seconds: (performance.now() - started) / 1000,
+      protocol: `Both arms: Adam ${LR}, batch ${BATCH}, ${N} training digits, ${EPOCHS} epochs, seeds ${SEEDS.join(', ')} (initialisation and shuffling); accuracy on the 2,000 test digits after the last epoch (and at the epoch of best accuracy on the 1,000 validation digits, ties to the lower validation loss). Scratch: 784-256-128-10. Grown: starts 784-${START.join('-')}-10, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} digits).`,
+      scratch: runs.scratch,
+      grown: runs.grown,
+      mean: { scratch: s, grown: g },
+    },
+  );
+} else {
+  // A partial run (one arm, for exploring settings): print the curves, write no result.
+  for (const [arm, rs] of Object.entries(runs)) for (const r of rs) console.log(arm, r.seed, JSON.stringify(r.growth.map((h) => [h.epoch + 1, h.group, h.units])), r.epochs.map((e) => `${e.epoch}:${(100 * e.test_accuracy).toFixed(2)}/${(100 * e.val_accuracy).toFixed(1)}`).join(' '));
+  console.log(JSON.stringify(Object.fromEntries(Object.entries(runs).map(([k, v]) => [k, v.length ? agg(v) : null]))));
+}
