@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     'learning-rate': { type: 'string', default: '0.003' },
     variants: { type: 'string', default: 'dense,switch,switch_no_balance' },
     result: { type: 'string', default: 'moe-moby-dick' },
+    'first-seed': { type: 'string', default: '0' },
   },
 });
 await selectBackend(args.backend);
@@ -58,7 +59,7 @@ function validation(model) {
 }
 
 const runs = [];
-for (let seed = 0; seed < Number(args.seeds); seed++) {
+for (let seed = Number(args['first-seed']); seed < Number(args['first-seed']) + Number(args.seeds); seed++) {
   for (const [name, graph] of Object.entries(variants)) {
     const model = Model.create(graph, { registry, seed });
     const optimizer = adam({ learningRate: Number(args['learning-rate']) });
