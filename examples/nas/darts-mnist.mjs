@@ -53,7 +53,7 @@ async function run(label, skipDropout) {
   const retrainStart = performance.now();
   await fit(fresh, { x: allX, y: allY }, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 2e-3 }), epochs: 4, batchSize: 64, seed: 0 });
   const accuracy = evaluate(fresh, test).accuracy;
-  const line = `${label}: ${chosen.arch} skip=${chosen.skipCount}/6, retrained ${(100 * accuracy).toFixed(2)}%, search ${searchSeconds.toFixed(0)} s`;
+  const line = `${label}: ${chosen.arch} skip=${chosen.skipCount}/${Object.keys(chosen.choices).length}, retrained ${(100 * accuracy).toFixed(2)}%, search ${searchSeconds.toFixed(0)} s`;
   console.log(line);
   const out = {
     skipDropout: skipDropout ?? 0,
