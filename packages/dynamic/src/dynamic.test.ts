@@ -199,6 +199,16 @@ describe('slimmable', () => {
     expect(tf.memory().numTensors).toBe(before);
     const test = digits('test', 1000);
     // A 784-16-10 network reaches > 80% on MNIST after 2 epochs on 2,000 digits; wider ones more.
+    const calibration = tf.slice(train.x, 0, 500);
+    const beforeCalibration = tf.memory().numTensors;
+    slim.recalibrate(calibration);
+    expect(tf.memory().numTensors).toBe(beforeCalibration);
+    // After recalibration the width-0.5 statistics are the exact moments of its fc1 outputs.
+    const exact = tf.tidy(() => tf.moments(execute(model, [calibration], ['fc1'], { params: slim.params(0.5) })[0], [0]).mean);
+    const stored = tf.tidy(() => tf.clone(slim.params(0.5).get('bn1/movingMean') as tf.Tensor));
+    expect(stored.shape).toEqual([32]);
+    expect(maxDiff(exact, stored)).toBeLessThan(1e-5);
+    tf.dispose([calibration, exact, stored]);
     const accuracies = [0.25, 0.5, 0.75, 1].map((w) => slim.accuracy(test.x, test.y, w));
     for (const a of accuracies) expect(a).toBeGreaterThan(0.8);
     const x = tf.slice(test.x, 0, 8);

@@ -168,6 +168,35 @@ export class Slimmable {
     return lossSum / chosen.length;
   }
 
+  /**
+   * Re-estimates every width's batchNorm statistics exactly on `x` (post-training statistics,
+   * Yu & Huang 2019): a training-mode pass per width records the batch mean and variance each
+   * normalization layer sees. Weights are not changed. Use a few thousand training samples.
+   *
+   * @example
+   * slim.recalibrate(trainX.slice(0, 2000));
+   */
+  recalibrate(x: Tensor): void {
+    for (const width of this.widths) {
+      const states = new Map<string, Tensor>();
+      tf.tidy(() => {
+        execute(this.model, [x], [this.model.plan.outputs[0]], {
+          training: true,
+          params: this.params(width),
+          intercept: (step, inputs, run) => {
+            if (step.node.op !== 'batchNorm') return undefined;
+            const axes = inputs[0].shape.slice(0, -1).map((_, i) => i);
+            const { mean, variance } = tf.moments(inputs[0], axes);
+            states.set(`${step.node.id}/movingMean`, tf.keep(mean));
+            states.set(`${step.node.id}/movingVariance`, tf.keep(variance));
+            return run(inputs);
+          },
+        });
+      });
+      this.storeStats(width, states);
+    }
+  }
+
   private storeStats(width: number, states: Map<string, Tensor>): void {
     if (states.size === 0) return;
     const w = this.checkWidth(width);
