@@ -109,7 +109,7 @@ const resGraph = {
 const gatedModel = Model.create(resGraph, { seed: 2 });
 const gate = addSkipGate(gatedModel, { input: 'relu1', output: 'res' });
 const gateOptimizer = adam({ learningRate: 2e-3 });
-for (let epoch = 0; epoch < epochs; epoch++) eachBatch((xb, yb) => gatedStep(gatedModel, xb, yb, gateOptimizer, [gate], { cost: 0.5 }));
+for (let epoch = 0; epoch < epochs; epoch++) eachBatch((xb, yb) => gatedStep(gatedModel, xb, yb, gateOptimizer, [gate], { cost: 0.05 }));
 const gated = gatedPredict(gatedModel, testX, [gate]);
 console.log(`gated block computed for ${gated.computedRows[0]} of ${testY.length} test digits; accuracy ${(100 * accuracy(gated.output, testY)).toFixed(2)}%`);
 gated.output.dispose();
