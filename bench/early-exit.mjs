@@ -6,7 +6,7 @@
 // network (trunk only) in the same run.
 //   speedup = full-network ms per digit / early-exit ms per digit (median of repeats);
 //   exit_rate = test digits leaving at the branch; accuracy_drop = full acc - early-exit acc (points).
-//   pnpm bench early-exit [--backend wasm|cpu] [--epochs 2] [--batch 500] [--max-drop 0.002]
+//   pnpm bench early-exit [--backend wasm|cpu] [--epochs 5] [--batch 500] [--max-drop 0.002]
 // Reference: BranchyNet Table I, B-LeNet on CPU: 94.3% exit at the branch, 5.4x speedup.
 import { parseArgs } from 'node:util';
 import { tf, Model, adam } from '@rs/core';
@@ -18,7 +18,7 @@ import { writeResult, timeIt } from './lib/results.mjs';
 const { values: args } = parseArgs({
   options: {
     backend: { type: 'string', default: 'wasm' },
-    epochs: { type: 'string', default: '2' },
+    epochs: { type: 'string', default: '5' },
     batch: { type: 'string', default: '500' },
     'max-drop': { type: 'string', default: '0.002' },
     repeats: { type: 'string', default: '7' },
