@@ -7,24 +7,11 @@ import { tf, Model } from '@rs/core';
 import { addExit, earlyExitPredict, execute } from '@rs/dynamic';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult, timeIt } from './lib/results.mjs';
+import { bLenetGraph } from './lib/b-lenet.mjs';
 
 const { values: args } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' } } });
 const backend = await selectBackend(args.backend);
-const nodes = [
-  { id: 'conv1', op: 'conv2d', inputs: ['x'], attrs: { filters: 6, kernelSize: 5, padding: 'same' } },
-  { id: 'relu1', op: 'relu', inputs: ['conv1'], attrs: {} },
-  { id: 'pool1', op: 'maxPool2d', inputs: ['relu1'], attrs: { poolSize: 2 } },
-  { id: 'conv2', op: 'conv2d', inputs: ['pool1'], attrs: { filters: 32, kernelSize: 3, padding: 'same' } },
-  { id: 'relu2', op: 'relu', inputs: ['conv2'], attrs: {} },
-  { id: 'pool2', op: 'maxPool2d', inputs: ['relu2'], attrs: { poolSize: 2 } },
-  { id: 'conv3', op: 'conv2d', inputs: ['pool2'], attrs: { filters: 32, kernelSize: 3, padding: 'same' } },
-  { id: 'relu3', op: 'relu', inputs: ['conv3'], attrs: {} },
-  { id: 'flatten', op: 'flatten', inputs: ['relu3'], attrs: {} },
-  { id: 'fc1', op: 'dense', inputs: ['flatten'], attrs: { units: 256 } },
-  { id: 'relu4', op: 'relu', inputs: ['fc1'], attrs: {} },
-  { id: 'fc2', op: 'dense', inputs: ['relu4'], attrs: { units: 10 } },
-];
-const model = Model.create({ inputs: [{ id: 'x', shape: [null, 28, 28, 1], dtype: 'float32' }], nodes, outputs: ['fc2'] }, { seed: 0 });
+const model = Model.create(bLenetGraph(), { seed: 0 });
 addExit(model, { at: 'pool1', classes: 10 });
 const x = tf.randomUniform([500, 28, 28, 1], 0, 1, 'float32', 1);
 const sync = (t) => { t.dataSync(); t.dispose(); };

@@ -14,6 +14,7 @@ import { addExit, multiExitStep, calibrateThreshold, earlyExitPredict, execute, 
 import { loadMnist } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult, timeIt } from './lib/results.mjs';
+import { bLenetGraph } from './lib/b-lenet.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -28,26 +29,7 @@ const { values: args } = parseArgs({
 const backend = await selectBackend(args.backend);
 const started = performance.now();
 
-// The trunk: conv1 is cheap, everything after the branch point is where the cost is.
-const graph = {
-  inputs: [{ id: 'x', shape: [null, 28, 28, 1], dtype: 'float32' }],
-  nodes: [
-    { id: 'conv1', op: 'conv2d', inputs: ['x'], attrs: { filters: 6, kernelSize: 5, padding: 'same' } },
-    { id: 'relu1', op: 'relu', inputs: ['conv1'], attrs: {} },
-    { id: 'pool1', op: 'maxPool2d', inputs: ['relu1'], attrs: { poolSize: 2 } },
-    { id: 'conv2', op: 'conv2d', inputs: ['pool1'], attrs: { filters: 32, kernelSize: 3, padding: 'same' } },
-    { id: 'relu2', op: 'relu', inputs: ['conv2'], attrs: {} },
-    { id: 'pool2', op: 'maxPool2d', inputs: ['relu2'], attrs: { poolSize: 2 } },
-    { id: 'conv3', op: 'conv2d', inputs: ['pool2'], attrs: { filters: 32, kernelSize: 3, padding: 'same' } },
-    { id: 'relu3', op: 'relu', inputs: ['conv3'], attrs: {} },
-    { id: 'flatten', op: 'flatten', inputs: ['relu3'], attrs: {} },
-    { id: 'fc1', op: 'dense', inputs: ['flatten'], attrs: { units: 256 } },
-    { id: 'relu4', op: 'relu', inputs: ['fc1'], attrs: {} },
-    { id: 'fc2', op: 'dense', inputs: ['relu4'], attrs: { units: 10 } },
-  ],
-  outputs: ['fc2'],
-};
-const model = Model.create(graph, { seed: Number(args.seed) });
+const model = Model.create(bLenetGraph(), { seed: Number(args.seed) });
 const exitId = addExit(model, { at: 'pool1', classes: 10, reason: 'B-LeNet branch after conv1' });
 const [early, final] = exitOrder(model);
 const counts = model.counts();

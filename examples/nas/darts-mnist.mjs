@@ -7,7 +7,7 @@
 //   node examples/nas/darts-mnist.mjs [steps=400] [order=first|second] [cells=2]
 import { Model, tf, createOpRegistry, fit, evaluate, adam } from '@rs/core';
 import { loadMnist } from '@rs/datasets';
-import { registerNasOps, dartsSupernet, darts, discretize } from '@rs/nas';
+import { registerNasOps, dartsSupernet, darts, discretize, architectureWeights } from '@rs/nas';
 import { selectBackend } from '../../bench/lib/backends.mjs';
 import { writeResult } from '../../bench/lib/results.mjs';
 
@@ -38,9 +38,8 @@ async function run(label, skipDropout) {
     order: ORDER,
     onStep: ({ step }) => {
       if ((step + 1) % 50 === 0) {
-        const weights = {};
+        const weights = Object.fromEntries(Object.entries(architectureWeights(model)).map(([id, w]) => [id, w.map((v) => Number(v.toFixed(4)))]));
         let skip = 0;
-        for (const node of model.graph.nodes.filter((n) => n.op === 'nas.mixed')) weights[node.id] = Array.from(tf.tidy(() => tf.softmax(model.param(`${node.id}/alpha`).value)).dataSync()).map((v) => Number(v.toFixed(4)));
         for (const w of Object.values(weights)) skip += w[1] / Object.keys(weights).length;
         trajectory.push({ step: step + 1, meanSkipWeight: Number(skip.toFixed(4)), weights });
       }
