@@ -21,5 +21,7 @@ if (!has('pnpm --version')) {
 }
 if (!existsSync('node_modules/.modules.yaml')) {
   console.log('[setup] installing the workspace (frozen lockfile)');
+  // onnxruntime-node's CPU binaries come in its npm package; never fetch CUDA ones.
+  process.env.ONNXRUNTIME_NODE_INSTALL = 'skip';
   run('pnpm install --frozen-lockfile');
 }
