@@ -34,7 +34,9 @@ export type RsErrorCode =
   | 'EMPTY_SPACE'
   | 'INVALID_BUDGET'
   | 'UNKNOWN_STRATEGY'
-  | 'UNKNOWN_TASK';
+  | 'UNKNOWN_TASK'
+  | 'UNSUPPORTED_EXPORT'
+  | 'USAGE';
 
 /**
  * The one error class of @rs packages. It carries a stable `code` and structured `details`.
