@@ -1,11 +1,13 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Model, tf, adam, isRsError, lenet300100, charTransformer, createRng, type GraphDef } from '@rs/core';
+import { Model, tf, adam, saveToBuffer, loadFromBuffer, isRsError, lenet300100, charTransformer, createRng, type GraphDef } from '@rs/core';
 import { install } from '@rs/backend-cpu';
 import { loadMnist } from '@rs/datasets';
 import {
   addExit,
   exitOrder,
   earlyExitPredict,
+  setExitPolicy,
+  exitPolicy,
   calibrateThreshold,
   multiExitStep,
   Slimmable,
@@ -92,6 +94,33 @@ describe('early exit', () => {
     expect(worst).toBeLessThan(1e-5);
     batched.logits.dispose();
     x.dispose();
+    model.dispose();
+  });
+
+  it('a stored exit policy travels with the saved model and gives the same early-exit predictions', () => {
+    const model = Model.create(lenet300100({ hidden: [32, 16] }), { seed: 4 });
+    const x0 = tf.zeros([1, 784]);
+    expectCode(() => setExitPolicy(model, { rule: 'entropy', thresholds: 0.5 }), 'INVALID_ARGUMENT'); // no exit yet
+    expectCode(() => earlyExitPredict(model, x0), 'INVALID_ARGUMENT');
+    addExit(model, { at: 'relu1', classes: 10 });
+    const journal = model.journal.length;
+    expectCode(() => setExitPolicy(model, { rule: 'entropy', thresholds: 99 }), 'INVALID_ARGUMENT');
+    expectCode(() => setExitPolicy(model, { rule: 'loudest' as 'entropy', thresholds: 0.1 }), 'INVALID_ARGUMENT');
+    expect(model.journal.length).toBe(journal);
+    const { x } = digits('test', 30);
+    const cal = calibrateThreshold(model, x, new Int32Array(30), { rule: 'entropy', targetAccuracy: 0 });
+    const median = cal.curve[Math.floor(cal.curve.length / 2)].threshold;
+    setExitPolicy(model, { rule: 'entropy', thresholds: median });
+    expect(model.journal.length).toBe(journal + 1);
+    expect(exitPolicy(model)).toEqual({ rule: 'entropy', thresholds: [median] });
+    const copy = loadFromBuffer(saveToBuffer(model));
+    const a = earlyExitPredict(model, x, { rule: 'entropy', thresholds: median });
+    const b = earlyExitPredict(copy, x);
+    expect([...b.exitIndex]).toEqual([...a.exitIndex]);
+    expect(new Set(a.exitIndex).size).toBe(2); // the median sends some rows out and keeps others
+    expect(maxDiff(a.logits, b.logits)).toBeLessThan(1e-6);
+    tf.dispose([a.logits, b.logits, x, x0]);
+    copy.dispose();
     model.dispose();
   });
 

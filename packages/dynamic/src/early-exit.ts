@@ -148,6 +148,44 @@ export interface EarlyExitOptions {
   thresholds: number | number[];
 }
 
+/** Where `setExitPolicy` keeps the policy: `graph.meta`, so it is journaled and saved with the model. */
+export const EXIT_POLICY_KEY = 'dynamic.exitPolicy';
+
+/**
+ * Stores a calibrated exit policy in the model (a journaled edit; saved and loaded with it), so
+ * a deployed copy (another process, a browser) exits exactly as calibrated:
+ * `earlyExitPredict(model, x)` then needs no options.
+ *
+ * @example
+ * const { threshold } = calibrateThreshold(model, xCal, yCal, { rule: 'entropy', maxDrop: 0.005 });
+ * setExitPolicy(model, { rule: 'entropy', thresholds: threshold });
+ * await save(model, 'model.rsm');
+ */
+export function setExitPolicy(model: Model, policy: EarlyExitOptions, reason = 'exit policy'): void {
+  const exits = exitOrder(model);
+  if (exits.length < 2) throw new RsError('INVALID_ARGUMENT', 'The model has no early exit: add one with addExit before setting an exit policy.');
+  if (policy === null || typeof policy !== 'object' || (policy.rule !== 'entropy' && policy.rule !== 'confidence')) {
+    throw new RsError('INVALID_ARGUMENT', `An exit policy needs rule 'entropy' or 'confidence'; got ${JSON.stringify(policy?.rule)}.`);
+  }
+  const thresholds = thresholdList(model, policy, exits);
+  model.edit((tx) => tx.setMeta(EXIT_POLICY_KEY, { rule: policy.rule, thresholds }), { technique: 'dynamic', reason });
+}
+
+/** The exit policy stored by `setExitPolicy`, or undefined. */
+export function exitPolicy(model: Model): EarlyExitOptions | undefined {
+  const stored = model.graph.meta?.[EXIT_POLICY_KEY] as EarlyExitOptions | undefined;
+  return stored === undefined ? undefined : { rule: stored.rule, thresholds: Array.isArray(stored.thresholds) ? [...stored.thresholds] : stored.thresholds };
+}
+
+function resolvePolicy(model: Model, options: Partial<EarlyExitOptions> | undefined): EarlyExitOptions {
+  if (options?.rule !== undefined && options.thresholds !== undefined) return options as EarlyExitOptions;
+  const stored = exitPolicy(model);
+  if (stored === undefined) {
+    throw new RsError('INVALID_ARGUMENT', 'earlyExitPredict needs { rule, thresholds }, or a policy stored in the model with setExitPolicy.');
+  }
+  return { rule: options?.rule ?? stored.rule, thresholds: options?.thresholds ?? stored.thresholds };
+}
+
 function thresholdList(model: Model, options: EarlyExitOptions, exits: string[]): number[] {
   const early = exits.length - 1;
   const list = Array.isArray(options.thresholds) ? options.thresholds : exits.slice(0, -1).map(() => options.thresholds as number);
@@ -166,8 +204,10 @@ function thresholdList(model: Model, options: EarlyExitOptions, exits: string[])
  *
  * @example
  * const { logits, exitIndex } = earlyExitPredict(model, x, { rule: 'entropy', thresholds: 0.05 });
+ * const same = earlyExitPredict(model, x); // with a policy stored by setExitPolicy
  */
-export function earlyExitPredict(model: Model, x: Tensor, options: EarlyExitOptions): EarlyExitResult {
+export function earlyExitPredict(model: Model, x: Tensor, policy?: Partial<EarlyExitOptions>): EarlyExitResult {
+  const options = resolvePolicy(model, policy);
   const exits = exitOrder(model);
   const thresholds = thresholdList(model, options, exits);
   const n = x.shape[0];

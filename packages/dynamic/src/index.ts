@@ -5,7 +5,7 @@
  */
 export { execute, reachedNodes, trainableKeys, gradientsOf } from './execute';
 export type { ExecuteOptions } from './execute';
-export { addExit, exitOrder, exitScores, checkThreshold, multiExitStep, earlyExitPredict, calibrateThreshold } from './early-exit';
+export { addExit, setExitPolicy, exitPolicy, EXIT_POLICY_KEY, exitOrder, exitScores, checkThreshold, multiExitStep, earlyExitPredict, calibrateThreshold } from './early-exit';
 export type { AddExitOptions, ExitRule, EarlyExitResult, EarlyExitOptions, ThresholdPoint, Calibration, CalibrateOptions } from './early-exit';
 export { Slimmable } from './slimmable';
 export type { SlimmableOptions } from './slimmable';

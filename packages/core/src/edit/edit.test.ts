@@ -9,6 +9,7 @@ import { isRsError } from '../errors';
 import { fit } from '../train/fit';
 import type { UnitGroup } from '../units/analyze';
 import { createRng } from '../rng';
+import { saveToBuffer, loadFromBuffer } from '../io/model-io';
 
 beforeAll(useCpu);
 
@@ -273,6 +274,29 @@ describe('transactions', () => {
     expect(model.graph.outputs).toEqual(['fc3', 'relu2']);
     expect(tf.memory().numTensors).toBe(tensors);
     x.dispose();
+    model.dispose();
+  });
+  it('setMeta annotates the graph (journaled, saved, deleted with undefined); non-JSON values change nothing', () => {
+    const model = Model.create(lenet300100({ hidden: [8, 4] }), { seed: 0 });
+    const entry = model.edit((tx) => tx.setMeta('dynamic.exitPolicy', { rule: 'entropy', thresholds: [0.25] }), { technique: 'test', reason: 'policy' });
+    expect(entry.changes[0]).toMatchObject({ kind: 'setMeta', target: 'dynamic.exitPolicy' });
+    expect(model.graph.meta).toEqual({ 'dynamic.exitPolicy': { rule: 'entropy', thresholds: [0.25] } });
+    const copy = loadFromBuffer(saveToBuffer(model));
+    expect(copy.graph.meta).toEqual(model.graph.meta);
+    copy.dispose();
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    let error: unknown;
+    try {
+      model.edit((tx) => tx.setMeta('bad', cyclic));
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error, 'INVALID_ARGUMENT')).toBe(true);
+    expect(model.journal).toHaveLength(1);
+    model.edit((tx) => tx.setMeta('dynamic.exitPolicy', undefined));
+    expect(model.graph.meta).toBeUndefined();
+    expect(() => Model.create({ ...lenet300100(), meta: [] as unknown as Record<string, unknown> })).toThrow(/meta/);
     model.dispose();
   });
 });

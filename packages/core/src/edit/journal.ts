@@ -10,7 +10,8 @@ export interface EditChange {
     | 'setTrainable'
     | 'setMask'
     | 'setParam'
-    | 'setOutputs';
+    | 'setOutputs'
+    | 'setMeta';
   /** Group id, node id or parameter key the change applies to. */
   target: string;
   /** Human-readable summary, e.g. `removed 2 of 300 units [3, 7]`. */

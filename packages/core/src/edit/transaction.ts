@@ -404,6 +404,35 @@ export class Transaction {
     return this;
   }
 
+  /**
+   * Sets (or, with `undefined`, deletes) a JSON annotation of the graph (`graph.meta[key]`), such
+   * as a calibrated early-exit policy that must travel with the saved model. The value must be
+   * plain JSON (it is stored as a copy); executors ignore annotations.
+   *
+   * @example
+   * tx.setMeta('dynamic.exitPolicy', { rule: 'entropy', thresholds: [0.2] });
+   */
+  setMeta(key: string, value: unknown): this {
+    this.open();
+    if (typeof key !== 'string' || key.length === 0) throw new RsError('INVALID_ARGUMENT', 'setMeta takes a non-empty string key.');
+    const meta = { ...(this.graph.meta ?? {}) };
+    if (value === undefined) {
+      delete meta[key];
+    } else {
+      let copy: unknown;
+      try {
+        copy = JSON.parse(JSON.stringify(value)) as unknown;
+      } catch (error) {
+        throw new RsError('INVALID_ARGUMENT', `setMeta('${key}'): the value is not plain JSON (${(error as Error).message}).`, { key });
+      }
+      meta[key] = copy;
+    }
+    if (Object.keys(meta).length === 0) delete this.graph.meta;
+    else this.graph.meta = meta;
+    this.changes.push({ kind: 'setMeta', target: key, summary: value === undefined ? `meta '${key}' deleted` : `meta '${key}' = ${JSON.stringify(meta[key]).slice(0, 120)}` });
+    return this;
+  }
+
   /** Freezes or unfreezes a parameter (`fc1/kernel`) or all parameters of a node (`fc1`). */
   setTrainable(target: string, trainable: boolean): this {
     this.open();

@@ -29,6 +29,12 @@ export interface GraphDef {
   inputs: GraphInput[];
   nodes: NodeDef[];
   outputs: string[];
+  /**
+   * JSON annotations that travel with the model through edits and save/load (e.g. the early-exit
+   * policy of `@rs/dynamic`, keyed `dynamic.exitPolicy`). Executors ignore them. Set them with
+   * `tx.setMeta(key, value)` so the change is journaled.
+   */
+  meta?: Record<string, unknown>;
 }
 
 /** What a parameter is for. `state` is non-trained running state (batchNorm statistics). */

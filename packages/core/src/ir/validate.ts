@@ -45,6 +45,9 @@ export function validateGraph(graph: GraphDef, registry: OpRegistry): ValidatedG
     throw new RsError('INVALID_GRAPH', 'A graph needs `inputs`, `nodes` and `outputs` arrays.');
   }
   if (graph.outputs.length === 0) throw new RsError('INVALID_GRAPH', 'A graph needs at least one output.');
+  if (graph.meta !== undefined && (typeof graph.meta !== 'object' || graph.meta === null || Array.isArray(graph.meta))) {
+    throw new RsError('INVALID_GRAPH', `A graph's \`meta\` must be a JSON object of annotations; got ${JSON.stringify(graph.meta)}.`);
+  }
   const seen = new Set<string>();
   const checkId = (id: unknown, what: string): void => {
     if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
