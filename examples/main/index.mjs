@@ -6,12 +6,13 @@
 //   npm run main                  # from the repository root
 //   node examples/main/index.mjs --backend cpu   (default: wasm on all cores; 20 epochs, batch 128, Adam 2e-3)
 import { parseArgs } from 'node:util';
-import { Model, lenet300100, fit, evaluate, adam, tf, useBackend } from '@rs/core';
+import { mkdirSync } from 'node:fs';
+import { Model, lenet300100, fit, evaluate, adam, tf, useBackend, save } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install as installWasm } from '@rs/backend-wasm';
 import { loadMnist } from '@rs/datasets';
 import { pruneWeights, pruneUnits, pruneReport } from '@rs/prune';
-import { addExit, multiExitStep, calibrateThreshold, earlyExitPredict } from '@rs/dynamic';
+import { addExit, multiExitStep, calibrateThreshold, earlyExitPredict, setExitPolicy } from '@rs/dynamic';
 
 const { values: args } = parseArgs({
   options: {
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     'prune-epochs': { type: 'string', default: '8' },
     'exit-epochs': { type: 'string', default: '2' },
     threads: { type: 'string' },
+    out: { type: 'string', default: 'out/lenet-pruned-exit.rsm' },
   },
 });
 
@@ -93,13 +95,19 @@ for (let epoch = 0; epoch < Number(args['exit-epochs']); epoch++) {
 const calX = tf.slice(train.x, 7000, 1000);
 const calibration = calibrateThreshold(model, calX, mnist.train.y.slice(7000, 8000), { rule: 'entropy', maxDrop: 0.005 });
 calX.dispose();
-const exitRun = earlyExitPredict(model, test.x, { rule: 'entropy', thresholds: calibration.threshold });
+// The calibrated policy is stored in the model (journaled), so a saved copy exits the same way.
+setExitPolicy(model, { rule: 'entropy', thresholds: calibration.threshold }, 'main job: calibrated entropy threshold');
+const exitRun = earlyExitPredict(model, test.x);
 const exitPred = tf.argMax(exitRun.logits, -1);
 const exitAccuracy = [...exitPred.dataSync()].filter((p, i) => p === mnist.test.y[i]).length / mnist.test.count;
 const exitRate = [...exitRun.exitIndex].filter((e) => e === 0).length / mnist.test.count;
 tf.dispose([exitPred, exitRun.logits]);
 console.log(`early exit after fc1 (entropy <= ${calibration.threshold.toPrecision(3)}): ${(100 * exitRate).toFixed(1)}% of test digits leave early, accuracy ${(100 * exitAccuracy).toFixed(2)}% (full network ${(100 * pruned.accuracy).toFixed(2)}%)`);
 for (const entry of model.journal) console.log(`journal #${entry.seq} [${entry.technique}] ${entry.reason}: params ${entry.params.before} -> ${entry.params.after}, non-zero ${entry.nonzeroParams.before} -> ${entry.nonzeroParams.after}, FLOPs ${entry.flops.before} -> ${entry.flops.after}`);
+// Saved for deployment: the browser example (examples/browser) and the rs CLI load this file.
+mkdirSync(new URL('.', new URL(args.out, `file://${process.cwd()}/`)), { recursive: true });
+await save(model, args.out);
+console.log(`saved the reorganized model to ${args.out} (rs inspect ${args.out})`);
 console.log(`total time: ${((Date.now() - started) / 1000).toFixed(1)} s`);
 model.dispose();
 tf.dispose([train.x, train.y, test.x, test.y]);
