@@ -39,7 +39,7 @@ export type RsErrorCode =
   | 'USAGE';
 
 /**
- * The one error class of @rs packages. It carries a stable `code` and structured `details`.
+ * The one error class of the `@rs` packages. It carries a stable `code` and structured `details`.
  *
  * @example
  * try { model.edit(tx => tx.removeUnits('fc1', [999])); }
