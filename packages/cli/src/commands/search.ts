@@ -1,0 +1,121 @@
+import { Command } from 'commander';
+import { Model, adam, evaluate, fit, tf, type Dataset, type Tensor } from '@rs/core';
+import { mnistMlpSpace, nb201Space, search, tableEvaluator, trainingEvaluator, type Evaluator, type SearchSpace } from '@rs/nas';
+import { fileCheckpoint } from '@rs/nas/node';
+import { loadMnist, loadNasBench201, MNIST_PIXELS } from '@rs/datasets';
+import { backendOptions, common, type Runner } from '../command';
+import { usage } from '../errors';
+import { percent } from '../format';
+import { choice, number } from '../options';
+import { createProgress } from '../progress';
+import { resolvePath, saveModel, setupBackend } from '../runtime';
+
+const SPACES = ['nb201', 'mnist-mlp'] as const;
+const STRATEGIES = ['random', 'evolution', 'reinforce'] as const;
+
+export function searchCommand(run: Runner): Command {
+  const command = new Command('search')
+    .description('search architectures: NAS-Bench-201 (table) or an MNIST MLP space (real training)')
+    .option('--space <name>', `${SPACES.join(' or ')}`, 'nb201')
+    .option('--strategy <name>', STRATEGIES.join(', '), 'evolution')
+    .option('--evaluations <n>', 'architectures to evaluate', '100')
+    .option('--seed <n>', 'seed of the search (and of training in mnist-mlp)', '0')
+    .option('--checkpoint <file.json>', 'save the search state after every round; an existing file resumes (rs report --search reads it)')
+    .option('--epochs <n>', 'mnist-mlp: training epochs per architecture', '1')
+    .option('--train-size <n>', 'mnist-mlp: training digits per architecture', '4000')
+    .option('--validation-size <n>', 'mnist-mlp: held-out training digits that score an architecture', '1000')
+    .option('--out <file.rsm>', 'mnist-mlp: train the best architecture again and save it');
+  backendOptions(common(command));
+  return command.action(
+    run(async (context, _args, options) => {
+      const spaceName = choice('--space', options.space, SPACES);
+      const strategy = choice('--strategy', options.strategy, STRATEGIES);
+      const evaluations = number('--evaluations', options.evaluations, { integer: true, min: 1 });
+      const seed = number('--seed', options.seed, { integer: true, min: 0 });
+      const epochs = number('--epochs', options.epochs, { integer: true, min: 1 });
+      const trainSize = number('--train-size', options.trainSize, { integer: true, min: 1, max: 7000 });
+      const validationSize = number('--validation-size', options.validationSize, { integer: true, min: 1, max: 1000 });
+      if (options.out !== undefined && spaceName !== 'mnist-mlp') throw usage('--out saves a trained architecture: it needs --space mnist-mlp (NAS-Bench-201 is a table of CIFAR-10 results).');
+      let space: SearchSpace;
+      let evaluator: Evaluator;
+      const tensors: Tensor[] = [];
+      let train: Dataset | undefined;
+      let validation: Dataset | undefined;
+      if (spaceName === 'nb201') {
+        space = nb201Space();
+        evaluator = tableEvaluator(space, loadNasBench201().rows);
+      } else {
+        await setupBackend(options.backend, options.threads);
+        space = mnistMlpSpace();
+        // Validation rows are the last training digits, never the test split (which only the saved model is scored on).
+        const mnist = loadMnist();
+        const rows = (start: number, count: number): Dataset => {
+          const x = tf.tensor2d(mnist.train.x.subarray(start * MNIST_PIXELS, (start + count) * MNIST_PIXELS), [count, MNIST_PIXELS]);
+          const y = tf.tensor1d(mnist.train.y.subarray(start, start + count), 'int32');
+          tensors.push(x, y);
+          return { x, y };
+        };
+        train = rows(0, trainSize);
+        validation = rows(mnist.train.count - validationSize, validationSize);
+        evaluator = trainingEvaluator(space, { train, validation, epochs, seed });
+      }
+      const every = Math.max(1, Math.ceil(evaluations / 10));
+      const progress = createProgress(context, { label: 'search', total: evaluations, unit: 'evaluations' });
+      let best = -Infinity;
+      try {
+        const result = await search({
+          space,
+          strategy,
+          evaluator,
+          budget: { evaluations },
+          seed,
+          checkpoint: options.checkpoint !== undefined ? fileCheckpoint(resolvePath(context.cwd, options.checkpoint)) : undefined,
+          onTrial: (trial, index) => {
+            best = Math.max(best, trial.validation);
+            const text = `best validation ${best.toFixed(2)}`;
+            if ((index + 1) % every === 0 || index + 1 === evaluations) progress.milestone(index + 1, text);
+            else progress.update(index + 1, text);
+          },
+        });
+        progress.stop();
+        let saved: { out: string; testAccuracy: number } | undefined;
+        if (options.out !== undefined && train && validation) {
+          const model = Model.create((space.build as NonNullable<SearchSpace['build']>)(result.best.arch), { seed });
+          try {
+            const { test } = loadMnist();
+            const testX = tf.tensor2d(test.x, [test.count, MNIST_PIXELS]);
+            const testY = tf.tensor1d(test.y, 'int32');
+            tensors.push(testX, testY);
+            await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 1e-3 }), epochs, batchSize: 64, seed });
+            const testAccuracy = evaluate(model, { x: testX, y: testY }).accuracy;
+            saved = { out: await saveModel(context.cwd, model, options.out), testAccuracy };
+          } finally {
+            model.dispose();
+          }
+        }
+        context.emitJson({
+          command: 'search',
+          space: space.name,
+          strategy: result.strategy,
+          seed,
+          evaluations: result.trials.length,
+          resumed: result.resumed,
+          seconds: result.seconds,
+          best: result.best,
+          anytime: result.anytime,
+          checkpoint: options.checkpoint,
+          saved,
+        });
+        if (context.json) return;
+        context.out(`${space.name}, ${result.strategy}, seed ${seed}: ${result.trials.length} evaluations${result.resumed ? ' (resumed from the checkpoint)' : ''}, ${result.seconds.toFixed(1)} s`);
+        context.out(`best: ${result.best.encoded}`);
+        context.out(`  validation ${result.best.validation.toFixed(2)}${result.best.test !== undefined ? `, test ${result.best.test.toFixed(2)}` : ''}${spaceName === 'nb201' ? ' (CIFAR-10 accuracy %, NAS-Bench-201 table)' : ' (MNIST accuracy %)'}`);
+        if (saved) context.out(`trained again and saved ${options.out}: test accuracy ${percent(saved.testAccuracy)}`);
+        if (options.checkpoint !== undefined) context.out(`checkpoint: ${options.checkpoint} (rs report <model> --search ${options.checkpoint})`);
+      } finally {
+        progress.stop();
+        tf.dispose(tensors);
+      }
+    }),
+  );
+}
