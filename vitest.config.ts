@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// One run over every package (each package's own vitest.config.ts applies to its tests).
+// One run over every package (each package's own vitest.config.ts applies to its tests), and the
+// browser example's end-to-end test (headless Chromium).
 export default defineConfig({
   test: {
-    projects: ['packages/*'],
+    projects: ['packages/*', 'examples/browser'],
   },
 });

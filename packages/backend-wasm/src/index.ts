@@ -23,7 +23,20 @@ export interface WasmInstallOptions {
   stockMatMul?: boolean;
   /** Do not fill kernels the stock backend lacks (for benchmarks of the stock backend). */
   stockKernels?: boolean;
+  /**
+   * Browsers only: where the `.wasm` binaries are served, given to tfjs-backend-wasm's
+   * `setWasmPaths`: a folder URL ending in `/` (`'./wasm/'`, relative to the page), or one URL
+   * per binary (`'tfjs-backend-wasm.wasm'`, `'tfjs-backend-wasm-simd.wasm'`,
+   * `'tfjs-backend-wasm-threaded-simd.wasm'`). Default: next to the page, where a bundler
+   * rarely puts them. Node finds the binaries in the installed package and ignores this.
+   */
+  wasmPaths?: string | Partial<Record<WasmBinaryName, string>>;
 }
+
+/** File names of the three binaries of tfjs-backend-wasm (plain, SIMD, threaded SIMD). */
+export type WasmBinaryName = 'tfjs-backend-wasm.wasm' | 'tfjs-backend-wasm-simd.wasm' | 'tfjs-backend-wasm-threaded-simd.wasm';
+
+const WASM_BINARIES: readonly WasmBinaryName[] = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
 
 const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
 let installed: BackendInfo | undefined;
@@ -61,6 +74,7 @@ function defaultThreads(): number {
  * import { install } from '@rs/backend-wasm';
  * await install();               // all cores in Node
  * await install({ threads: 1 }); // single-threaded
+ * await install({ wasmPaths: './wasm/' }); // in a browser: the folder the bundler put the .wasm files in
  */
 export async function install(options: WasmInstallOptions = {}): Promise<BackendInfo> {
   if (installed) {
@@ -89,6 +103,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     );
   } else {
     threads = options.threads ?? defaultThreads();
+    if (options.wasmPaths !== undefined) setBrowserWasmPaths(options.wasmPaths);
   }
   const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
   if (!options.stockKernels) {
@@ -106,9 +121,24 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
   if (options.activate !== false) {
     const ok = await tf.setBackend('wasm');
     if (!ok) throw new Error('[NO_BACKEND] the wasm backend failed to initialise.');
-    if (isNode) installed.capabilities = { ...installed.capabilities, threads: stock.getThreadsCount() };
+    // In browsers the stock loader decides (one thread without cross-origin isolation).
+    installed.capabilities = { ...installed.capabilities, threads: stock.getThreadsCount() };
   }
   return installed;
+}
+
+function setBrowserWasmPaths(paths: string | Partial<Record<WasmBinaryName, string>>): void {
+  if (typeof paths === 'string') {
+    if (paths === '') throw new Error('[INVALID_ARGUMENT] wasmPaths is an empty string; give the folder the .wasm files are served from, ending in "/".');
+    // tfjs appends the file name to the prefix as is: a missing slash would fetch 'wasmtfjs-...'.
+    stock.setWasmPaths(paths.endsWith('/') ? paths : `${paths}/`);
+    return;
+  }
+  const missing = WASM_BINARIES.filter((name) => typeof paths[name] !== 'string' || paths[name] === '');
+  if (missing.length > 0) {
+    throw new Error(`[INVALID_ARGUMENT] wasmPaths has no URL for ${missing.join(', ')}; give one URL per binary or a folder URL.`);
+  }
+  stock.setWasmPaths(paths as Record<WasmBinaryName, string>);
 }
 
 /**
