@@ -1,0 +1,324 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Model, createOpRegistry, load, save, tf, type OpRegistry } from '@rs/core';
+import { prunableParams } from '@rs/prune';
+import { createRegistry, runCli } from './index';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const packageRoot = resolve(here, '..');
+let dir: string;
+
+interface Result {
+  status: number;
+  stdout: string;
+  stderr: string;
+  /** Tensors alive after the command minus before it (must be 0). */
+  leaked: number;
+}
+
+/** Runs `rs ...args` in this process with captured streams; `tty` fakes a terminal on stderr. */
+async function rs(args: string[], options: { tty?: boolean } = {}): Promise<Result> {
+  let stdout = '';
+  let stderr = '';
+  const before = tf.memory().numTensors;
+  const status = await runCli(args, {
+    stdout: { write: (s: string) => (stdout += s), isTTY: false },
+    stderr: { write: (s: string) => (stderr += s), isTTY: options.tty === true, columns: 120 },
+    cwd: dir,
+  });
+  return { status, stdout, stderr, leaked: tf.memory().numTensors - before };
+}
+
+const file = (name: string) => join(dir, name);
+// A small LeNet-300-100 (784-32-16-10) trained for one epoch on 300 digits: seconds on cpu.
+const TINY = ['--model', 'lenet300100', '--hidden', '32,16', '--data', 'mnist', '--epochs', '1', '--batch-size', '64', '--train-size', '300', '--test-size', '200', '--backend', 'cpu'];
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'rs-cli-'));
+  const trained = await rs(['train', ...TINY, '--out', 'tiny.rsm', '--quiet']);
+  expect(trained.stderr).toBe('');
+  expect(trained.status).toBe(0);
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('rs train', () => {
+  it('trains, prints test accuracy and saves the model; --json is one valid document', async () => {
+    const text = await rs(['train', ...TINY, '--out', 'again.rsm']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/^test accuracy: \d+\.\d\d% on 200 held-out rows/m);
+    expect(text.stdout).toContain('parameters: 25,818');
+    expect(text.leaked).toBe(0);
+    const json = await rs(['train', ...TINY, '--out', 'again.rsm', '--json']);
+    const doc = JSON.parse(json.stdout);
+    expect(doc.command).toBe('train');
+    expect(doc.data).toMatchObject({ name: 'mnist', trainRows: 300, testRows: 200 });
+    expect(doc.history).toHaveLength(1);
+    // 784*32+32 + 32*16+16 + 16*10+10 parameters (LeNet-300-100's shape at 32-16).
+    expect(doc.counts.params).toBe(25_818);
+    expect(doc.test.accuracy).toBeGreaterThan(0.2); // far above chance (0.1) after one epoch
+    const model = await load(file('again.rsm'));
+    expect(model.counts().params).toBe(25_818);
+    model.dispose();
+  });
+
+  it('trains an MLP on the two spirals', async () => {
+    const result = await rs(['train', '--model', 'mlp', '--hidden', '16,16', '--data', 'spirals', '--epochs', '2', '--backend', 'cpu', '--out', 'spirals.rsm', '--json', '-q']);
+    expect(result.status).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc.data).toMatchObject({ name: 'spirals', trainRows: 194, testRows: 192 });
+    expect(doc.counts.params).toBe(2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2);
+  });
+});
+
+describe('rs inspect', () => {
+  it('prints the node table, groups and an empty journal', async () => {
+    const result = await rs(['inspect', 'tiny.rsm']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('inputs:  x [?, 784] float32');
+    expect(result.stdout).toMatch(/^fc1\s+dense\s+\[\?, 32\]\s+25,120\s+25,120\s+50,208\s+trainable$/m);
+    expect(result.stdout).toMatch(/^total\s+5 nodes\s+25,818\s+25,818/m);
+    expect(result.stdout).toContain('journal: empty');
+    expect(result.leaked).toBe(0);
+  });
+
+  it('--json numbers are those of model.counts()', async () => {
+    const result = await rs(['inspect', 'tiny.rsm', '--json']);
+    const doc = JSON.parse(result.stdout);
+    const model = await load(file('tiny.rsm'));
+    const counts = model.counts();
+    expect(doc.totals).toMatchObject({ params: counts.params, nonzeroParams: counts.nonzeroParams, flops: counts.flops });
+    for (const n of counts.perNode) expect(doc.nodes.find((d: { id: string }) => d.id === n.node)).toMatchObject({ op: n.op, params: n.params, nonzeroParams: n.nonzeroParams, flops: n.flops });
+    expect(doc.groups.filter((g: { editable: boolean }) => g.editable).map((g: { id: string }) => g.id)).toEqual(['fc1', 'fc2']);
+    expect(doc.journal).toEqual([]);
+    model.dispose();
+  });
+
+  it('loads models with technique ops (moe, learnedScale, nas.mixed)', async () => {
+    const registry = await createRegistry(dir);
+    const model = Model.create(
+      {
+        inputs: [{ id: 'x', shape: [null, 8], dtype: 'float32' }],
+        nodes: [
+          { id: 'fc1', op: 'dense', inputs: ['x'], attrs: { units: 8 } },
+          { id: 'experts', op: 'moe', inputs: ['fc1'], attrs: { experts: 4, hidden: 8 } },
+          { id: 'scale', op: 'learnedScale', inputs: ['experts'], attrs: {} },
+          { id: 'head', op: 'dense', inputs: ['scale'], attrs: { units: 3 } },
+        ],
+        outputs: ['head'],
+      },
+      { registry, seed: 1 },
+    );
+    await save(model, file('techniques.rsm'));
+    const counts = model.counts();
+    model.dispose();
+    const result = await rs(['inspect', 'techniques.rsm', '--json']);
+    expect(result.status).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc.nodes.map((n: { op: string }) => n.op)).toEqual(['dense', 'moe', 'learnedScale', 'dense']);
+    expect(doc.totals.params).toBe(counts.params);
+    expect(result.leaked).toBe(0);
+  });
+
+  it('loads a plugin op with --plugin, and says to use it when missing', async () => {
+    // The example third-party plugin of this repository, given by path as a user would.
+    const pluginPath = resolve(packageRoot, '../plugin-glu/src/index.ts');
+    const plugin = (await import(/* @vite-ignore */ pathToFileURL(pluginPath).href)) as { registerGlu(r: OpRegistry): OpRegistry };
+    const registry = plugin.registerGlu(createOpRegistry());
+    const model = Model.create(
+      { inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }], nodes: [{ id: 'glu', op: 'gatedLinear', inputs: ['x'], attrs: { units: 5 } }, { id: 'out', op: 'dense', inputs: ['glu'], attrs: { units: 2 } }], outputs: ['out'] },
+      { registry, seed: 0 },
+    );
+    await save(model, file('glu.rsm'));
+    model.dispose();
+    const missing = await rs(['inspect', 'glu.rsm']);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toMatch(/^rs inspect: \[UNKNOWN_OP\] glu\.rsm uses op 'gatedLinear'.*--plugin/);
+    const loaded = await rs(['inspect', 'glu.rsm', '--plugin', pluginPath]);
+    expect(loaded.stderr).toBe('');
+    expect(loaded.status).toBe(0);
+    expect(loaded.stdout).toMatch(/^glu\s+gatedLinear\s+\[\?, 5\]\s+70\s/m); // 2 * 6 * 5 + 2 * 5
+  });
+});
+
+describe('rs prune', () => {
+  it('masks the asked fraction of weights (layer scope: every kernel)', async () => {
+    const result = await rs(['prune', 'tiny.rsm', '--sparsity', '0.9', '--scope', 'layer', '--out', 'pruned.rsm', '--backend', 'cpu', '--json']);
+    expect(result.status).toBe(0);
+    expect(result.leaked).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    const model = await load(file('pruned.rsm'));
+    for (const key of prunableParams(model)) {
+      const mask = model.param(key).mask as tf.Tensor;
+      const zeros = tf.tidy(() => tf.sum(tf.sub(1, mask)).dataSync()[0]);
+      // pruneWeights masks floor(0.9 * size) weights of each kernel (at least 1% kept).
+      expect(zeros).toBe(Math.floor(0.9 * mask.size));
+    }
+    expect(doc.after.nonzeroParams).toBe(model.counts().nonzeroParams);
+    expect(model.journal.map((e) => e.technique)).toEqual(['prune']);
+    model.dispose();
+  });
+
+  it('removes units physically and fine-tunes, reporting accuracy', async () => {
+    const result = await rs(['prune', 'tiny.rsm', '--units', '0.5', '--groups', 'fc1', '--sparsity', '0.5', '--data', 'mnist', '--train-size', '300', '--test-size', '200', '--fine-tune-epochs', '1', '--backend', 'cpu', '--out', 'units.rsm']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('removed 16 of 32 units of fc1 (now 16)');
+    expect(result.stdout).toMatch(/test accuracy: before \d+\.\d\d%, after pruning \d+\.\d\d%, after 1 fine-tuning epoch\(s\) \d+\.\d\d%/);
+    expect(result.leaked).toBe(0);
+    const model = await load(file('units.rsm'));
+    expect(model.group('fc1').size).toBe(16);
+    expect(model.journal).toHaveLength(2);
+    model.dispose();
+    const inspected = await rs(['inspect', 'units.rsm']);
+    // 784*16+16 + 16*16+16 + 16*10+10 = 13,002 parameters once fc1 has 16 units.
+    expect(inspected.stdout).toMatch(/^\s+1\s+prune\s+rs prune --units 0\.5\s+25,818 -> 13,002\s+25,818 -> 13,002\s+51,626 -> 25,994$/m);
+  });
+});
+
+describe('rs grow', () => {
+  it('widens with Net2Net without changing the outputs', async () => {
+    const result = await rs(['grow', 'tiny.rsm', '--group', 'fc1', '--units', '8', '--out', 'grown.rsm', '--json']);
+    expect(result.status).toBe(0);
+    expect(result.leaked).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc.steps[0]).toMatchObject({ kind: 'widen', group: 'fc1', sizeBefore: 32, sizeAfter: 40 });
+    expect(doc.outputCheck.maxAbsDiff).toBeLessThan(1e-5);
+    const model = await load(file('grown.rsm'));
+    expect(model.group('fc1').size).toBe(40);
+    model.dispose();
+  });
+
+  it('grows with GradMax and deepens', async () => {
+    const result = await rs(['grow', 'tiny.rsm', '--group', 'fc2', '--units', '4', '--method', 'gradmax', '--deepen', 'relu1', '--data', 'mnist', '--train-size', '300', '--test-size', '100', '--out', 'grown2.rsm']);
+    expect(result.status).toBe(0);
+    expect(result.stdout).toContain('widened fc2: 16 -> 20 units (gradmax)');
+    expect(result.stdout).toContain('deepened after relu1: added relu1.deep, relu1.deep.relu');
+    expect(result.leaked).toBe(0);
+  });
+});
+
+describe('rs search', () => {
+  it('searches NAS-Bench-201 with plain progress lines off a terminal, and writes a checkpoint', async () => {
+    const result = await rs(['search', '--evaluations', '20', '--strategy', 'random', '--checkpoint', 'search.json', '--json']);
+    expect(result.status).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc).toMatchObject({ space: 'nas-bench-201', strategy: 'random', evaluations: 20 });
+    expect(doc.best.validation).toBeGreaterThan(80);
+    // One line every 2 evaluations (a tenth of the budget), none with terminal escapes.
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(10);
+    for (const line of lines) expect(line).toMatch(/^search \d+\/20 evaluations {2}best validation \d+\.\d\d {2}\(.* elapsed, ETA .*\)$/);
+    expect(JSON.parse(readFileSync(file('search.json'), 'utf8')).trials).toHaveLength(20);
+  });
+});
+
+describe('progress', () => {
+  it('draws a bar with ETA on a terminal and plain lines elsewhere', async () => {
+    const tty = await rs(['train', ...TINY, '--epochs', '2', '--out', 'p.rsm'], { tty: true });
+    expect(tty.status).toBe(0);
+    expect(tty.stderr).toMatch(/train \|[█░]+\| 100% \| 10\/10 steps \| ETA\s+0s \| epoch 2\/2 loss \d\.\d{4}/);
+    expect(tty.stderr).toContain('\x1b['); // cursor control: the bar is redrawn in place
+    const plain = await rs(['train', ...TINY, '--epochs', '2', '--out', 'p.rsm']);
+    expect(plain.stderr).not.toContain('\x1b[');
+    const lines = plain.stderr.split('\n').filter((l) => l.startsWith('train '));
+    expect(lines).toHaveLength(2); // one per epoch
+    expect(lines[1]).toMatch(/^train 10\/10 steps {2}epoch 2\/2 loss \d\.\d{4} {2}\(.* elapsed, ETA 0\.0 s\)$/);
+    const quiet = await rs(['train', ...TINY, '--out', 'p.rsm', '--quiet'], { tty: true });
+    expect(quiet.stderr).toBe('');
+  });
+});
+
+describe('rs bench', () => {
+  it('times the model against a baseline file in the same run', async () => {
+    const result = await rs(['bench', 'pruned.rsm', '--baseline', 'tiny.rsm', '--backend', 'cpu', '--batch', '32', '--repeats', '3', '--warmup', '1', '--json']);
+    expect(result.status).toBe(0);
+    expect(result.leaked).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc.results.map((r: { name: string }) => r.name)).toEqual(['model', 'baseline']);
+    for (const r of doc.results) {
+      expect(r.medianMs).toBeGreaterThan(0);
+      expect(r.rowsPerSecond).toBeCloseTo((32 * 1000) / r.medianMs, 6);
+    }
+    expect(doc.results[1].ratio).toBe(1);
+  });
+
+  it('refuses a benchmark name outside the repository', async () => {
+    const result = await rs(['bench', 'gemm']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rs bench: \[NOT_IN_REPOSITORY\] 'gemm' is not a \.rsm file/);
+  });
+});
+
+describe('errors', () => {
+  it('a missing file is one clear line and exit code 1', async () => {
+    const result = await rs(['inspect', 'nope.rsm']);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(`rs inspect: [FILE_NOT_FOUND] Model file ${file('nope.rsm')} does not exist.\n`);
+  });
+
+  it('with --json the error is a JSON document', async () => {
+    const result = await rs(['prune', 'nope.rsm', '--sparsity', '0.5', '--out', 'x.rsm', '--json']);
+    expect(result.status).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'FILE_NOT_FOUND', message: `Model file ${file('nope.rsm')} does not exist.` } });
+  });
+
+  it('a corrupt file keeps the loader\'s code', async () => {
+    const bytes = readFileSync(file('tiny.rsm'));
+    bytes[bytes.length - 1] ^= 0xff;
+    writeFileSync(file('corrupt.rsm'), bytes);
+    const result = await rs(['inspect', 'corrupt.rsm']);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/^rs inspect: \[IO_CORRUPT\] The data section's CRC32 does not match/);
+  });
+
+  it('usage errors exit with 2 and code USAGE', async () => {
+    const unknownFlag = await rs(['inspect', 'tiny.rsm', '--frobnicate']);
+    expect(unknownFlag.status).toBe(2);
+    expect(unknownFlag.stderr).toMatch(/^rs inspect: \[USAGE\] unknown option '--frobnicate'/);
+    const badValue = await rs(['prune', 'tiny.rsm', '--sparsity', '1.5', '--out', 'x.rsm']);
+    expect(badValue.status).toBe(2);
+    expect(badValue.stderr).toMatch(/\[USAGE\] --sparsity must be a number >= 0 and < 1, got '1\.5'/);
+    const missing = await rs(['prune', 'tiny.rsm', '--sparsity', '0.5']);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/\[USAGE\] required option '--out <file.rsm>' not specified/);
+    const json = await rs(['grow', 'tiny.rsm', '--out', 'x.rsm', '--json']);
+    expect(json.status).toBe(2);
+    expect(JSON.parse(json.stdout).error.code).toBe('USAGE');
+    const command = await rs(['frobnicate']);
+    expect(command.status).toBe(2);
+    expect(command.stderr).toMatch(/\[USAGE\] unknown command 'frobnicate'/);
+  });
+
+  it('--help and --version exit 0', async () => {
+    const help = await rs(['prune', '--help']);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toContain('--sparsity <s>');
+    const version = await rs(['--version']);
+    expect(version.status).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version);
+  });
+});
+
+describe('the built binary', () => {
+  const bin = join(packageRoot, 'dist', 'bin.js');
+  it('runs through its shebang entry (build first: pnpm build)', () => {
+    expect(existsSync(bin), `${bin} is missing: build @rs/cli first (pnpm turbo run build --filter=@rs/cli)`).toBe(true);
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: rs \[options\] \[command\]/);
+    const inspect = spawnSync(process.execPath, [bin, 'inspect', file('tiny.rsm'), '--json'], { encoding: 'utf8' });
+    expect(inspect.status).toBe(0);
+    expect(JSON.parse(inspect.stdout).totals.params).toBe(25_818);
+    const error = spawnSync(process.execPath, [bin, 'inspect', file('nope.rsm')], { encoding: 'utf8' });
+    expect(error.status).toBe(1);
+    expect(error.stderr).toContain('[FILE_NOT_FOUND]');
+  });
+});
