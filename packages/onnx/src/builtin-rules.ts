@@ -11,6 +11,7 @@ import { embeddingRule, positionEmbeddingRule } from './rules/embedding';
 import { multiHeadAttentionRule } from './rules/multi-head-attention';
 import { learnedScaleRule } from './rules/learned-scale';
 import { nasMixedRule, nasZeroRule } from './rules/nas';
+import { moeRule } from './rules/moe';
 
 /** Rules for every built-in op of @rs/core. */
 export const coreOnnxRules: readonly OnnxRule[] = [
@@ -40,7 +41,7 @@ export const coreOnnxRules: readonly OnnxRule[] = [
  * Rules for technique ops of other packages, keyed by op name and written from the ops'
  * documented semantics (so @rs/onnx does not depend on those packages). Each is exact at inference.
  */
-export const techniqueOnnxRules: readonly OnnxRule[] = [learnedScaleRule, nasMixedRule, nasZeroRule];
+export const techniqueOnnxRules: readonly OnnxRule[] = [learnedScaleRule, nasMixedRule, nasZeroRule, moeRule];
 
 /**
  * A rule table with the built-in rules (core ops and the technique ops with an exact static form).
