@@ -218,6 +218,58 @@ describe('rs search', () => {
   });
 });
 
+describe('rs export', () => {
+  it('writes an ONNX file that onnxruntime runs to the same outputs', async () => {
+    const result = await rs(['export', 'tiny.rsm', '--out', 'tiny.onnx', '--json']);
+    expect(result.status).toBe(0);
+    expect(result.leaked).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc).toMatchObject({ format: 'onnx', opset: 17, batch: 'dynamic', outputs: ['fc3'] });
+    const bytes = readFileSync(file('tiny.onnx'));
+    expect(bytes.byteLength).toBe(doc.bytes);
+    const { InferenceSession, Tensor } = await import('onnxruntime-node');
+    const session = await InferenceSession.create(new Uint8Array(bytes));
+    const model = await load(file('tiny.rsm'));
+    const x = tf.randomUniform([3, 784], 0, 1, 'float32', 7);
+    const expected = tf.tidy(() => model.apply(x).dataSync().slice());
+    const pixels = x.dataSync().slice() as Float32Array;
+    const outputs = await session.run({ x: new Tensor('float32', pixels, [3, 784]) });
+    const actual = outputs.fc3.data as Float32Array;
+    for (let i = 0; i < expected.length; i++) expect(Math.abs(actual[i] - expected[i])).toBeLessThan(1e-4);
+    x.dispose();
+    model.dispose();
+    await session.release();
+  });
+
+  it('--check lists nodes without an ONNX rule and exits 1 with UNSUPPORTED_EXPORT', async () => {
+    const pluginPath = resolve(packageRoot, '../plugin-glu/src/index.ts');
+    const result = await rs(['export', 'glu.rsm', '--check', '--plugin', pluginPath]);
+    expect(result.status).toBe(1);
+    expect(result.stdout).toMatch(/^glu\s+gatedLinear\s/m);
+    expect(result.stderr).toMatch(/^rs export: \[UNSUPPORTED_EXPORT\] 1 node\(s\) of glu\.rsm cannot be exported to ONNX: glu \(gatedLinear\)/);
+    const ok = await rs(['export', 'tiny.rsm', '--check']);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain('every node can be exported');
+  });
+});
+
+describe('rs report', () => {
+  it('writes a self-contained HTML page; --json prints the report data', async () => {
+    const html = await rs(['report', 'units.rsm', '--out', 'report.html', '--title', 'units', '--search', 'search.json']);
+    expect(html.stderr).toBe('');
+    expect(html.status).toBe(0);
+    expect(html.leaked).toBe(0);
+    const page = readFileSync(file('report.html'), 'utf8');
+    expect(page.startsWith('<!DOCTYPE html>') || page.startsWith('<!doctype html>')).toBe(true);
+    expect(page).toContain('units');
+    const json = await rs(['report', 'units.rsm', '--json', '--data', 'mnist', '--test-size', '100']);
+    expect(json.status).toBe(0);
+    const data = JSON.parse(json.stdout);
+    expect(data.version).toBe(1);
+    expect(data.journal).toHaveLength(2);
+  });
+});
+
 describe('progress', () => {
   it('draws a bar with ETA on a terminal and plain lines elsewhere', async () => {
     const tty = await rs(['train', ...TINY, '--epochs', '2', '--out', 'p.rsm'], { tty: true });

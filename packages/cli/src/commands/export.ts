@@ -1,58 +1,54 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
-import type { Model } from '@rs/core';
+import { RsError } from '@rs/core';
+import { onnxSupport, toOnnx, type OnnxExportOptions } from '@rs/onnx';
 import { common, type Runner } from '../command';
-import { CliError } from '../errors';
-import { int } from '../format';
+import { usage } from '../errors';
+import { int, table } from '../format';
 import { choice, list, number } from '../options';
 import { loadModel, resolvePath, setupBackend } from '../runtime';
-
-/** The part of @rs/onnx the CLI uses. */
-interface OnnxApi {
-  toOnnx(model: Model, options?: { opset?: number; batch?: number; outputs?: string[]; name?: string }): Uint8Array;
-}
-
-/** Loaded on first use: @rs/onnx is only needed by `rs export`. */
-async function onnx(): Promise<OnnxApi> {
-  const module = (await import('@rs/onnx')) as unknown as Partial<OnnxApi>;
-  if (typeof module.toOnnx !== 'function') {
-    throw new CliError('MISSING_PACKAGE', 'This build of @rs/onnx has no toOnnx(): update @rs/onnx.', { package: '@rs/onnx' });
-  }
-  return module as OnnxApi;
-}
 
 export function exportCommand(run: Runner): Command {
   const command = new Command('export')
     .description('export a saved model to ONNX')
     .argument('<model.rsm>', 'a saved model')
-    .requiredOption('--out <file>', 'where to write the exported model')
+    .option('--out <file.onnx>', 'where to write the exported model (required unless --check)')
     .option('--format <name>', 'onnx', 'onnx')
-    .option('--opset <n>', 'ONNX opset version (default: the exporter\'s)')
-    .option('--batch <n>', 'fixed batch size (default: dynamic)')
-    .option('--outputs <ids>', 'graph outputs to export, comma-separated (default: all)')
-    .option('--name <name>', 'graph name in the exported file');
+    .option('--opset <n>', 'ONNX opset, 17 to 21', '17')
+    .option('--batch <n>', 'fixed batch size (default: a dynamic batch dimension)')
+    .option('--outputs <ids>', 'node ids to export as outputs, comma-separated (default: the model\'s outputs)')
+    .option('--name <name>', 'graph name in the exported file')
+    .option('--check', 'only report which nodes cannot be exported (exit 1 if any)');
   common(command);
   return command.action(
     run(async (context, [path], options) => {
       choice('--format', options.format, ['onnx'] as const);
-      const opset = number('--opset', options.opset, { integer: true, min: 1 }, true);
+      const opset = number('--opset', options.opset, { integer: true, min: 1 });
       const batch = number('--batch', options.batch, { integer: true, min: 1 }, true);
+      if (options.out === undefined && !options.check) throw usage('--out <file.onnx> is required (or --check to only check support).');
+      const exportOptions: OnnxExportOptions = { opset, batch: batch ?? 'dynamic' };
+      if (options.outputs !== undefined) exportOptions.outputs = list(options.outputs);
+      if (options.name !== undefined) exportOptions.name = options.name;
       await setupBackend('cpu');
       const model = await loadModel(context.cwd, path, options.plugin);
       try {
-        const { toOnnx } = await onnx();
-        const exportOptions: Parameters<OnnxApi['toOnnx']>[1] = {};
-        if (opset !== undefined) exportOptions.opset = opset;
-        if (batch !== undefined) exportOptions.batch = batch;
-        if (options.outputs !== undefined) exportOptions.outputs = list(options.outputs);
-        if (options.name !== undefined) exportOptions.name = options.name;
+        if (options.check) {
+          const support = onnxSupport(model, exportOptions);
+          context.emitJson({ command: 'export', in: path, format: 'onnx', check: true, ...support });
+          if (support.supported) context.out(`${path}: every node can be exported to ONNX (opset ${opset})`);
+          else for (const line of table(['node', 'op', 'why not'], support.problems.map((p) => [p.node, p.op, p.reason]))) context.out(line);
+          if (!support.supported) {
+            throw new RsError('UNSUPPORTED_EXPORT', `${support.problems.length} node(s) of ${path} cannot be exported to ONNX: ${support.problems.map((p) => `${p.node} (${p.op})`).join(', ')}.`, { problems: support.problems });
+          }
+          return;
+        }
         const bytes = toOnnx(model, exportOptions);
         const out = resolvePath(context.cwd, options.out);
         mkdirSync(dirname(out), { recursive: true });
         writeFileSync(out, bytes);
-        context.emitJson({ command: 'export', in: path, out, format: 'onnx', bytes: bytes.byteLength, options: exportOptions });
-        context.out(`wrote ${options.out} (ONNX, ${int(bytes.byteLength)} bytes${opset !== undefined ? `, opset ${opset}` : ''})`);
+        context.emitJson({ command: 'export', in: path, out, format: 'onnx', bytes: bytes.byteLength, opset, batch: exportOptions.batch, outputs: exportOptions.outputs ?? model.graph.outputs });
+        context.out(`wrote ${options.out}: ONNX opset ${opset}, ${int(bytes.byteLength)} bytes, outputs ${(exportOptions.outputs ?? model.graph.outputs).join(', ')}, batch ${String(exportOptions.batch)}`);
       } finally {
         model.dispose();
       }
