@@ -56,7 +56,13 @@ export function createOnnxRules(): OnnxRuleRegistry {
   return rules;
 }
 
-/** The table `toOnnx` uses unless given another; {@link registerOnnxRule} adds to it. */
+/**
+ * The table `toOnnx` uses unless given another; {@link registerOnnxRule} adds to it.
+ *
+ * @example
+ * defaultOnnxRules.has('dense'); // true
+ * defaultOnnxRules.ops();        // every op kind with an exporter
+ */
 export const defaultOnnxRules: OnnxRuleRegistry = createOnnxRules();
 
 /**

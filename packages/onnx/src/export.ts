@@ -3,7 +3,12 @@ import { onnx, dataTypeOf, tensorProto, toAttribute, type AttrValue, type NodePr
 import type { OnnxCheckInfo, OnnxEmitContext, OnnxRule, OnnxRuleRegistry } from './rule';
 import { defaultOnnxRules } from './builtin-rules';
 
-/** Options of {@link toOnnx} and {@link onnxSupport}. */
+/**
+ * Options of {@link toOnnx} and {@link onnxSupport}.
+ *
+ * @example
+ * toOnnx(model, { opset: 18, batch: 1, outputs: ['exit:pool1'], name: 'branch-only' });
+ */
 export interface OnnxExportOptions {
   /** ONNX opset of the default domain, 17 to 21. Default 17. */
   opset?: number;
@@ -17,14 +22,24 @@ export interface OnnxExportOptions {
   rules?: OnnxRuleRegistry;
 }
 
-/** One node that cannot be exported, and why. */
+/**
+ * One node that cannot be exported, and why.
+ *
+ * @example
+ * { node: 'glu', op: 'gatedLinear', reason: "no ONNX rule for op 'gatedLinear' (register one with registerOnnxRule)" }
+ */
 export interface OnnxProblem {
   node: string;
   op: string;
   reason: string;
 }
 
-/** The answer of {@link onnxSupport}. */
+/**
+ * The answer of {@link onnxSupport}.
+ *
+ * @example
+ * const { supported, problems } = onnxSupport(model); // supported: problems.length === 0
+ */
 export interface OnnxSupport {
   supported: boolean;
   problems: OnnxProblem[];

@@ -16,6 +16,12 @@ export type ValueInfoProto = onnxProtoModule.onnx.IValueInfoProto;
 
 /** ONNX element types used by the exporter (values of `TensorProto.DataType`). */
 export const DataType = { FLOAT: 1, INT32: 6, INT64: 7, BOOL: 9, DOUBLE: 11 } as const;
+/**
+ * Element types of constants a rule can add.
+ *
+ * @example
+ * ctx.constant([0, 1], [2], 'int64');
+ */
 export type OnnxDType = 'float32' | 'int32' | 'int64' | 'bool' | 'float64';
 
 export function dataTypeOf(dtype: OnnxDType): number {
@@ -33,13 +39,14 @@ export function dataTypeOf(dtype: OnnxDType): number {
   }
 }
 
-/** An attribute value: numbers that are integers become INT(S) unless `float()` wraps them. */
+/**
+ * An ONNX attribute value: integers become INT / INTS, other numbers FLOAT; `{ float }` forces
+ * FLOAT, `{ floats }` FLOATS, `{ tensor }` a TENSOR attribute.
+ *
+ * @example
+ * ctx.op('LayerNormalization', [x, gamma, beta], { axis: -1, epsilon: { float: 1e-5 } });
+ */
 export type AttrValue = number | string | number[] | { float: number } | { floats: number[] } | { tensor: TensorProto };
-
-/** Marks a number as an ONNX FLOAT attribute even when it is an integer (`alpha: float(1)`). */
-export function float(value: number): { float: number } {
-  return { float: value };
-}
 
 export function toAttribute(name: string, value: AttrValue): AttributeProto {
   const T = onnx.AttributeProto.AttributeType;

@@ -1,7 +1,12 @@
 import { RsError, type NodeDef, type TensorInfo } from '@rs/core';
 import type { AttrValue, OnnxDType } from './proto';
 
-/** What a rule may look at to decide whether a node can be exported exactly (nothing is built yet). */
+/**
+ * What a rule may look at to decide whether a node can be exported exactly (nothing is built yet).
+ *
+ * @example
+ * check: (info) => (info.inputs[0].shape.length === 2 ? undefined : 'only rank-2 inputs have an exporter'),
+ */
 export interface OnnxCheckInfo<A extends object = Record<string, unknown>> {
   /** The node (`attrs` typed by the rule). */
   node: NodeDef & { attrs: A };
@@ -19,7 +24,12 @@ export interface OnnxCheckInfo<A extends object = Record<string, unknown>> {
   batch: 'dynamic' | number;
 }
 
-/** Options of {@link OnnxEmitContext.op}. */
+/**
+ * Options of {@link OnnxEmitContext.ops}.
+ *
+ * @example
+ * const [values, indices] = ctx.ops('TopK', [x, ctx.int64s([2])], { axis: -1 }, { outputs: 2 });
+ */
 export interface OnnxOpOptions {
   /** Number of outputs (default 1). */
   outputs?: number;
@@ -27,7 +37,12 @@ export interface OnnxOpOptions {
   domain?: string;
 }
 
-/** Passed to {@link OnnxRule.emit}: the node's ONNX inputs and a way to append ONNX nodes. */
+/**
+ * Passed to {@link OnnxRule.emit}: the node's ONNX inputs and a way to append ONNX nodes.
+ *
+ * @example
+ * emit: (ctx) => ctx.op('Mul', [ctx.inputNames[0], ctx.param('alpha')]),
+ */
 export interface OnnxEmitContext<A extends object = Record<string, unknown>> extends OnnxCheckInfo<A> {
   /** ONNX value names of the node's inputs, in @rs/core layout (NHWC for images). */
   inputNames: string[];

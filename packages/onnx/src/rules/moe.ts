@@ -21,14 +21,14 @@ function resolved(attrs: MoeAttrs) {
 }
 
 /** `max(1, ceil(cf * tokens * k / experts))` in double precision, as @rs/moe computes it on the host; float32 result. */
-function capacity(ctx: OnnxEmitContext, tokens: string, factor: number, k: number, experts: number): string {
+function capacity(ctx: OnnxEmitContext<MoeAttrs>, tokens: string, factor: number, k: number, experts: number): string {
   const t = ctx.op('Cast', [tokens], { to: 11 });
   const scaled = ctx.op('Div', [ctx.op('Mul', [ctx.op('Mul', [t, ctx.scalar(factor, 'float64')]), ctx.scalar(k, 'float64')]), ctx.scalar(experts, 'float64')]);
   const c = ctx.op('Max', [ctx.op('Ceil', [scaled]), ctx.scalar(1, 'float64')]);
   return ctx.op('Cast', [c], { to: 1 });
 }
 
-function activate(ctx: OnnxEmitContext, x: string, kind: 'relu' | 'gelu'): string {
+function activate(ctx: OnnxEmitContext<MoeAttrs>, x: string, kind: 'relu' | 'gelu'): string {
   if (kind === 'relu') return ctx.op('Relu', [x]);
   const cube = ctx.op('Mul', [ctx.op('Mul', [x, x]), x]);
   const inner = ctx.op('Mul', [ctx.op('Add', [x, ctx.op('Mul', [cube, ctx.scalar(0.044715)])]), ctx.scalar(Math.sqrt(2 / Math.PI))]);
