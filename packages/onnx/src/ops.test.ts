@@ -137,6 +137,16 @@ describe('core ops round-trip through ONNX Runtime within 1e-4', () => {
     }
   });
 
+  it('a sequence length known only at run time (causal mask and positions built in the graph)', async () => {
+    const g = graph([null, null], [
+      { id: 'embed', op: 'embedding', inputs: ['x'], attrs: { vocabSize: 7, dim: 6 } },
+      { id: 'pos', op: 'positionEmbedding', inputs: ['embed'], attrs: { maxLength: 9 } },
+      { id: 'attn', op: 'multiHeadAttention', inputs: ['pos'], attrs: { numHeads: 2, headDim: 3, causal: true } },
+    ], undefined, 'int32');
+    const ids = tf.tensor2d([[1, 2, 3, 4, 5], [6, 0, 1, 2, 3]], [2, 5], 'int32');
+    expect(await check(g, ids)).toBeLessThanOrEqual(TOLERANCE);
+  });
+
   it('opsets 17 to 21 and a fixed batch size export the same function', async () => {
     const g = graph([null, 4, 4, 2], [
       { id: 'c', op: 'conv2d', inputs: ['x'], attrs: { filters: 3, kernelSize: 2 } },
