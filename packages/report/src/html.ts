@@ -151,7 +151,7 @@ export function renderReportHtml(data: ReportData, libraries: VegaLibraries): st
   sections.push(
     `<section id="exits"><h2>Exit rates</h2>${
       rates && exit
-        ? `<p class="note">${fmt(rates.rows)} rows, rule <code>${rates.rule}</code>, thresholds [${rates.thresholds.join(', ')}] (from ${rates.policySource === 'model' ? 'the policy stored in the model' : 'the options'}).${
+        ? `<p class="note">${fmt(rates.rows)} rows, rule <code>${rates.rule}</code>, thresholds [${rates.thresholds.map((t) => Number(t.toPrecision(4))).join(', ')}] (from ${rates.policySource === 'model' ? 'the policy stored in the model' : 'the options'}).${
             rates.accuracy !== undefined ? ` Accuracy with early exit ${(100 * rates.accuracy).toFixed(2)}%, final exit alone ${(100 * (rates.finalAccuracy as number)).toFixed(2)}%.` : ''
           }</p>${add(exit)}`
         : noData(data.exits.reason)

@@ -37,6 +37,7 @@ export function graphSpec(panels: { title: string; snapshot: GraphSnapshot; stat
       maxSlot = Math.max(maxSlot, at.slot);
       const output = panel.snapshot.outputs.includes(n.id);
       nodes.push({
+        kind: 'node',
         panel: panel.title,
         order: p,
         id: n.id,
@@ -52,28 +53,28 @@ export function graphSpec(panels: { title: string; snapshot: GraphSnapshot; stat
       for (const i of n.inputs) {
         if (!ids.has(i)) continue;
         const from = placement.get(i) as { depth: number; slot: number };
-        edges.push({ panel: panel.title, order: p, depth: from.depth, slot: from.slot, depth2: at.depth, slot2: at.slot });
+        edges.push({ kind: 'edge', panel: panel.title, order: p, depth: from.depth, slot: from.slot, depth2: at.depth, slot2: at.slot });
       }
     }
   });
-  const x = { field: 'slot', type: 'quantitative', axis: null, scale: { domain: [-0.3, maxSlot + 1.6] } };
+  const x = { field: 'slot', type: 'quantitative', axis: null, scale: { domain: [-0.15, maxSlot + 1] } };
   const y = { field: 'depth', type: 'quantitative', axis: null, scale: { domain: [-0.6, maxDepth + 0.6], reverse: true } };
   return base({
     ...(title ? { title: { text: title, anchor: 'start', fontSize: 12 } } : {}),
-    datasets: { nodes, edges },
-    data: { name: 'nodes' },
+    // One data set for both layers, so that the column facet splits edges as well as nodes.
+    data: { values: [...edges, ...nodes] },
     facet: { column: { field: 'panel', type: 'nominal', sort: { field: 'order' }, title: null, header: { labelFontSize: 12, labelFontWeight: 'bold' } } },
     spec: {
-      width: Math.max(300, 170 * (maxSlot + 1)),
+      width: Math.max(300, 240 * (maxSlot + 1)),
       height: ROW * (maxDepth + 1) + 10,
       layer: [
         {
-          data: { name: 'edges' },
-          transform: [],
+          transform: [{ filter: "datum.kind === 'edge'" }],
           mark: { type: 'rule', color: '#b0b4b8', strokeWidth: 1.2 },
           encoding: { x, y, x2: { field: 'slot2' }, y2: { field: 'depth2' } },
         },
         {
+          transform: [{ filter: "datum.kind === 'node'" }],
           mark: { type: 'point', filled: true, opacity: 1, stroke: '#333', strokeWidth: 0.6 },
           encoding: {
             x,
@@ -101,6 +102,7 @@ export function graphSpec(panels: { title: string; snapshot: GraphSnapshot; stat
           },
         },
         {
+          transform: [{ filter: "datum.kind === 'node'" }],
           mark: { type: 'text', align: 'left', baseline: 'middle', dx: 11, fontSize: 10, color: '#222' },
           encoding: { x, y, text: { field: 'label' } },
         },
@@ -205,7 +207,7 @@ export function countsChart(data: ReportData): ReportChart | undefined {
 export function sparsityChart(data: ReportData): ReportChart | undefined {
   const { rows } = data.sparsity;
   if (rows.length === 0 || !rows.some((r) => r.masked)) return undefined;
-  const values = rows.map((r) => ({ ...r, mask: r.masked ? 'masked' : 'no mask', label: `${(100 * r.sparsity).toFixed(1)}%  (${r.zeros.toLocaleString('en-US')} of ${r.size.toLocaleString('en-US')})` }));
+  const values = rows.map((r) => ({ ...r, mask: r.masked ? 'masked' : 'no mask', label: r.masked ? `${(100 * r.sparsity).toFixed(1)}%  (${r.zeros.toLocaleString('en-US')} of ${r.size.toLocaleString('en-US')})` : `no mask (${r.size.toLocaleString('en-US')} weights)` }));
   return {
     id: 'sparsity',
     section: 'sparsity',
@@ -305,7 +307,7 @@ export function growthChart(data: ReportData): ReportChart | undefined {
       height: 220,
       mark: { type: 'line', point: true, interpolate: 'step-after' },
       encoding: {
-        x: { field: 'step', type: 'quantitative', title: 'journal step', axis: { tickMinStep: 1, format: 'd' } },
+        x: { field: 'step', type: 'quantitative', title: 'journal step', scale: { domain: [0, data.journal.length] }, axis: { tickMinStep: 1, format: 'd' } },
         y: { field: 'size', type: 'quantitative', title: 'units in group', scale: { zero: true } },
         color: { field: 'group', type: 'nominal', title: 'group', legend: { orient: 'right' } },
         tooltip: [{ field: 'group' }, { field: 'step' }, { field: 'size' }],
