@@ -179,7 +179,7 @@ async function classifyDrawing(): Promise<void> {
   exitLine.textContent =
     exit < exits.length - 1
       ? `Left early at exit ${exit} (${exits[exit].id}): ${format(exits[exit].flops)} of ${format(exits[exits.length - 1].flops)} FLOPs.`
-      : `Ran the full network (exit ${exit}, ${exits[exit].id}): ${format(exits[exit].flops)} FLOPs.`;
+      : `Ran the full network: exit ${exit} (${exits[exit].id}), ${format(exits[exit].flops)} FLOPs.`;
   probabilities.tBodies[0].replaceChildren(
     ...probs.map((p, digitClass) => {
       const row = document.createElement('tr');
