@@ -19,7 +19,7 @@ export function common(command: Command): Command {
   return command
     .option('--json', 'print one JSON document on stdout (progress and notes stay on stderr)')
     .option('-q, --quiet', 'no progress bars or notes on stderr')
-    .addOption(new Option('--plugin <module...>', 'module(s) registering extra ops (path or package); exports register(registry)'));
+    .addOption(new Option('--plugin <module>', 'module registering extra ops (path or package; repeatable): exports register(registry)').argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]));
 }
 
 /** --backend and --threads, on commands that compute. */

@@ -41,7 +41,7 @@ export function reportCommand(run: Runner): Command {
     .option('--data <name>', 'mnist or spirals: held-out rows to measure exit rates and expert load on')
     .option('--test-size <n>', 'use only the first n test rows')
     .option('--search <checkpoint.json>', 'an @rs/nas search checkpoint or result (rs search --checkpoint) to chart');
-  backendOptions(common(command), 'cpu');
+  backendOptions(common(command));
   return command.action(
     run(async (context, [path], options) => {
       if (options.out === undefined && !context.json) throw usage('--out <file.html> is required (or --json to print the report data).');
