@@ -46,6 +46,8 @@ function setState(state: State, message: string): void {
   status.classList.toggle('error', state === 'error' || state === 'no-model');
 }
 
+const report = (error: unknown): void => setState('error', error instanceof Error ? error.message : String(error));
+
 const format = (n: number): string => n.toLocaleString('en-US');
 
 function showSummary(name: string, s: ModelSummary): void {
@@ -86,7 +88,7 @@ function useModel(bytes: ArrayBuffer, name: string): void {
   showSummary(name, summary);
   classifyButton.disabled = false;
   setState('ready', `Loaded ${name}.`);
-  if (drawn) void classifyDrawing();
+  if (drawn) classifyDrawing().catch(report);
 }
 
 async function loadFromUrl(url: string): Promise<void> {
@@ -198,8 +200,6 @@ async function classifyDrawing(): Promise<void> {
     }),
   );
 }
-
-const report = (error: unknown): void => setState('error', error instanceof Error ? error.message : String(error));
 
 classifyButton.addEventListener('click', () => void classifyDrawing().catch(report));
 element<HTMLButtonElement>('clear').addEventListener('click', clearPad);

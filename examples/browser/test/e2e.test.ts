@@ -23,9 +23,9 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const DIGITS = 200;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Debian's Chromium (CI installs it in .ci/run); CHROMIUM_PATH overrides. Never skipped. */
+/** Debian's Chromium (CI installs it in .ci/run), or CHROMIUM_PATH. Never skipped. */
 function chromiumPath(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'].filter((p): p is string => !!p);
+  const candidates = process.env.CHROMIUM_PATH ? [process.env.CHROMIUM_PATH] : ['/usr/bin/chromium', '/usr/bin/chromium-browser'];
   const found = candidates.find((p) => existsSync(p));
   if (!found) {
     throw new Error(
@@ -71,6 +71,8 @@ function serve(folder: string): Promise<Server> {
 }
 
 describe('browser example (headless Chromium, wasm backend)', () => {
+  // Checked while the file is collected: without Chromium the file fails, no test is skipped.
+  const executablePath = chromiumPath();
   const outDir = mkdtempSync(join(tmpdir(), 'rs-browser-e2e-'));
   let server: Server | undefined;
   let browser: Browser | undefined;
@@ -83,7 +85,6 @@ describe('browser example (headless Chromium, wasm backend)', () => {
   const problems: string[] = [];
 
   beforeAll(async () => {
-    const executablePath = chromiumPath();
     const started = performance.now();
     const seconds = (): string => ((performance.now() - started) / 1000).toFixed(1);
     let builtAfter = '';
