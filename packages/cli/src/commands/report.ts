@@ -1,36 +1,13 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Command } from 'commander';
-import type { Model, Tensor } from '@rs/core';
+import { collectReport } from '@rs/report';
+import { renderReport } from '@rs/report/node';
 import { backendOptions, common, type Runner } from '../command';
-import { CliError, usage } from '../errors';
+import { usage } from '../errors';
 import { int } from '../format';
 import { disposeData, inputShapeOf, loadData, type LoadedData } from '../data';
 import { checkFile, loadModel, resolvePath, setupBackend } from '../runtime';
-
-/** The part of @rs/report the CLI uses. */
-interface ReportApi {
-  collectReport(model: Model, options?: { title?: string; data?: { x: Tensor; y?: Int32Array | number[] }; search?: unknown }): unknown;
-  renderReport(data: unknown): string;
-}
-
-/** Loaded on first use; `renderReport` may live in the `@rs/report/node` entry. */
-async function reportApi(): Promise<ReportApi> {
-  const main = (await import('@rs/report')) as unknown as Partial<ReportApi>;
-  let render = main.renderReport;
-  if (typeof render !== 'function') {
-    try {
-      const node = (await import(/* @vite-ignore */ '@rs/report/node' as string)) as Partial<ReportApi>;
-      render = node.renderReport;
-    } catch {
-      render = undefined;
-    }
-  }
-  if (typeof main.collectReport !== 'function' || typeof render !== 'function') {
-    throw new CliError('MISSING_PACKAGE', 'This build of @rs/report has no collectReport()/renderReport(): update @rs/report.', { package: '@rs/report' });
-  }
-  return { collectReport: main.collectReport, renderReport: render };
-}
 
 export function reportCommand(run: Runner): Command {
   const command = new Command('report')
@@ -55,20 +32,19 @@ export function reportCommand(run: Runner): Command {
           throw usage(`--search ${options.search} is not valid JSON (${(cause as Error).message}).`);
         }
       }
-      const api = await reportApi();
       await setupBackend(options.backend, options.threads);
       const model = await loadModel(context.cwd, path, options.plugin);
       let data: LoadedData | undefined;
       try {
         if (options.data !== undefined) data = loadData(options.data, inputShapeOf(model), { testSize: options.testSize });
-        const report = api.collectReport(model, {
+        const report = collectReport(model, {
           ...(options.title !== undefined ? { title: options.title } : {}),
           ...(data ? { data: { x: data.test.x, y: data.test.labels } } : {}),
           ...(search !== undefined ? { search } : {}),
         });
         let html: string | undefined;
         if (options.out !== undefined) {
-          html = api.renderReport(report);
+          html = renderReport(report);
           const out = resolvePath(context.cwd, options.out);
           mkdirSync(dirname(out), { recursive: true });
           writeFileSync(out, html);
