@@ -255,14 +255,14 @@ describe('rs export', () => {
 
 describe('rs report', () => {
   it('writes a self-contained HTML page; --json prints the report data', async () => {
-    const html = await rs(['report', 'units.rsm', '--out', 'report.html', '--title', 'units', '--search', 'search.json']);
+    const html = await rs(['report', 'units.rsm', '--out', 'report.html', '--title', 'units', '--search', 'search.json', '--backend', 'cpu']);
     expect(html.stderr).toBe('');
     expect(html.status).toBe(0);
     expect(html.leaked).toBe(0);
     const page = readFileSync(file('report.html'), 'utf8');
     expect(page.startsWith('<!DOCTYPE html>') || page.startsWith('<!doctype html>')).toBe(true);
     expect(page).toContain('units');
-    const json = await rs(['report', 'units.rsm', '--json', '--data', 'mnist', '--test-size', '100']);
+    const json = await rs(['report', 'units.rsm', '--json', '--data', 'mnist', '--test-size', '100', '--backend', 'cpu']);
     expect(json.status).toBe(0);
     const data = JSON.parse(json.stdout);
     expect(data.version).toBe(1);
