@@ -56,6 +56,36 @@ describe('@rs/backend-wasm', () => {
     }
   });
 
+  it('the block-copy GatherV2 equals cpu (axes, batch dims, int32, repeated indices) and rejects out-of-range indices', async () => {
+    const cases: Array<{ x: number[]; dtype: 'float32' | 'int32'; indices: number[]; indexShape: number[]; axis: number; batchDims: number }> = [
+      { x: [20, 16], dtype: 'float32', indices: [3, 0, 19, 3, 7], indexShape: [5], axis: 0, batchDims: 0 },
+      { x: [6, 4, 3, 12], dtype: 'float32', indices: [1, 1, 0, 3, 2, 0], indexShape: [2, 3], axis: 1, batchDims: 0 },
+      { x: [4, 5, 16], dtype: 'int32', indices: [4, 0, 2, 1, 3, 3, 0, 4], indexShape: [4, 2], axis: 1, batchDims: 1 },
+      { x: [3, 10, 9], dtype: 'float32', indices: [9, 2], indexShape: [2], axis: -2, batchDims: 0 },
+      { x: [64, 8, 32], dtype: 'float32', indices: [63], indexShape: [1], axis: 0, batchDims: 0 },
+      { x: [5, 3], dtype: 'float32', indices: [2, 2, 0], indexShape: [3], axis: 1, batchDims: 0 }, // short slices: stock kernel
+    ];
+    for (const c of cases) {
+      const run = () =>
+        tf.tidy(() => {
+          const size = c.x.reduce((a, b) => a * b, 1);
+          const values = Array.from({ length: size }, (_, i) => (c.dtype === 'int32' ? (i * 7919) % 1000 : Math.sin(i * 0.37)));
+          const x = tf.tensor(values, c.x, c.dtype);
+          const y = tf.gather(x, tf.tensor(c.indices, c.indexShape, 'int32'), c.axis, c.batchDims);
+          return { shape: y.shape, values: Array.from(y.dataSync()) };
+        });
+      const [wasm, cpu] = [await on('wasm', run), await on('cpu', run)];
+      expect(wasm.shape, JSON.stringify(c)).toEqual(cpu.shape);
+      expect(wasm.values, JSON.stringify(c)).toEqual(cpu.values);
+    }
+    const tensors = tf.memory().numTensors;
+    const x = tf.ones([4, 16]);
+    const bad = tf.tensor1d([1, 4], 'int32');
+    expect(() => tf.gather(x, bad)).toThrow(/index value 4 is not in \[0, 3\]/);
+    tf.dispose([x, bad]);
+    expect(tf.memory().numTensors).toBe(tensors);
+  });
+
   it('transposed matmuls (the fast path rewrite) equal cpu (rtol 1e-4, atol 1e-4)', async () => {
     const values = Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.37));
     const other = Array.from({ length: 48 * 40 }, (_, i) => Math.cos(i * 0.11));

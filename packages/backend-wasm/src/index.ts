@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchTransposedMatMul, registerConv2DBackpropFilter, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchGather, patchTransposedMatMul, registerConv2DBackpropFilter, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -110,6 +110,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     registerSegmentSum('wasm');
     patchConv2D('wasm');
     if (registerConv2DBackpropFilter('wasm')) patched.push('Conv2DBackpropFilter');
+    if (patchGather('wasm')) patched.push('GatherV2');
   }
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
   installed = {
