@@ -49,8 +49,12 @@ export const conv2d: OpSchema<Conv2dAttrs> = {
     return specs;
   },
   forward([x], params, attrs) {
-    const y = tf.conv2d(x as tf.Tensor4D, params.kernel as tf.Tensor4D, pair(attrs.strides, [1, 1]), attrs.padding ?? 'valid');
-    return attrs.useBias !== false ? tf.add(y, params.bias) : y;
+    const strides = pair(attrs.strides, [1, 1]);
+    const pad = attrs.padding ?? 'valid';
+    if (attrs.useBias === false) return tf.conv2d(x as tf.Tensor4D, params.kernel as tf.Tensor4D, strides, pad);
+    // The bias fused into the convolution: a separate broadcast add over the whole output cost
+    // as much as the convolution itself on wasm (bench/dynamic-exit-cost.mjs).
+    return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: params.kernel as tf.Tensor4D, strides, pad, bias: params.bias });
   },
   units(u) {
     u.consume(u.input(0), 'kernel', 2);
