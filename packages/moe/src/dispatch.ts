@@ -48,10 +48,11 @@ export function dispatchExperts(
       const xe = tf.gather(xIn, tf.tensor1d(tokenLists[i], 'int32'));
       const w1e = tf.reshape(tf.gather(W1, sel), [d, h]);
       const w2e = tf.reshape(tf.gather(W2, sel), [h, out]);
-      const pre = tf.add(tf.matMul(xe as tf.Tensor2D, w1e as tf.Tensor2D), tf.reshape(tf.gather(B1, sel), [h]));
+      // Biases fused into the matmuls (a separate broadcast add is a second pass over the output).
+      const pre = tf.fused.matMul({ a: xe as tf.Tensor2D, b: w1e as tf.Tensor2D, bias: tf.reshape(tf.gather(B1, sel), [h]) });
       const hidden = activate(pre, kind);
       saved.push(xe, w1e, w2e, pre, hidden);
-      return tf.add(tf.matMul(hidden as tf.Tensor2D, w2e as tf.Tensor2D), tf.reshape(tf.gather(B2, sel), [out]));
+      return tf.fused.matMul({ a: hidden as tf.Tensor2D, b: w2e as tf.Tensor2D, bias: tf.reshape(tf.gather(B2, sel), [out]) });
     });
     save(saved);
     return {
