@@ -86,6 +86,23 @@ describe('@rs/backend-wasm', () => {
     expect(tf.memory().numTensors).toBe(tensors);
   });
 
+  it('fused matmul and conv accept a rank-1 bias stored as a reshape of a larger buffer (what unit edits leave)', async () => {
+    const run = () =>
+      tf.tidy(() => {
+        const bias = tf.reshape(tf.tensor4d([0.5, -1, 2, 0.25], [1, 2, 1, 2]), [4]);
+        const a = tf.tensor2d(Array.from({ length: 12 }, (_, i) => Math.sin(i)), [3, 4]);
+        const b = tf.tensor2d(Array.from({ length: 16 }, (_, i) => Math.cos(i)), [4, 4]);
+        const mm = tf.fused.matMul({ a, b, bias });
+        const x = tf.tensor4d(Array.from({ length: 2 * 5 * 5 * 3 }, (_, i) => Math.sin(i * 0.3)), [2, 5, 5, 3]);
+        const filter = tf.tensor4d(Array.from({ length: 3 * 3 * 3 * 4 }, (_, i) => Math.cos(i * 0.2)), [3, 3, 3, 4]);
+        const conv = tf.fused.conv2d({ x, filter, strides: 1, pad: 'same', bias });
+        return [...mm.dataSync(), ...conv.dataSync()];
+      });
+    const [wasm, cpu] = [await on('wasm', run), await on('cpu', run)];
+    expect(wasm.length).toBe(cpu.length);
+    for (let i = 0; i < cpu.length; i++) expect(Math.abs(wasm[i] - cpu[i])).toBeLessThan(1e-4 * (1 + Math.abs(cpu[i])));
+  });
+
   it('transposed matmuls (the fast path rewrite) equal cpu (rtol 1e-4, atol 1e-4)', async () => {
     const values = Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.37));
     const other = Array.from({ length: 48 * 40 }, (_, i) => Math.cos(i * 0.11));

@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchGather, patchTransposedMatMul, registerConv2DBackpropFilter, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchFusedBias, patchGather, patchTransposedMatMul, registerConv2DBackpropFilter, registerSegmentSum } from './kernels';
 
 export interface WasmInstallOptions {
   /**
@@ -106,6 +106,8 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     if (options.wasmPaths !== undefined) setBrowserWasmPaths(options.wasmPaths);
   }
   const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
+  // A correctness fix, never optional: fused kernels reject reshaped rank-1 biases.
+  patched.push(...patchFusedBias('wasm'));
   if (!options.stockKernels) {
     registerSegmentSum('wasm');
     patchConv2D('wasm');
