@@ -63,22 +63,17 @@ const session = await ort.InferenceSession.create(bytes, { executionProviders: [
 
 const batches = args.batches.split(',').map(Number);
 const inputs = new Map(batches.map((b) => [b, Float32Array.from(mnist.test.x.subarray(0, b * 784))]));
-const ours = (b) => {
+const inferOn = (m) => (b) => {
   const x = tf.tensor2d(inputs.get(b), [b, 784]);
-  const y = model.apply(x);
+  const y = m.apply(x);
   const data = y.dataSync();
   tf.dispose([x, y]);
   return data;
 };
+const ours = inferOn(model);
 // The same weights without masks (the masked values are already zero): what mask application costs.
 const plain = Model.create(model.graph, { params: Object.fromEntries(model.paramKeys().map((k) => [k, model.param(k).value])) });
-const oursPlain = (b) => {
-  const x = tf.tensor2d(inputs.get(b), [b, 784]);
-  const y = plain.apply(x);
-  const data = y.dataSync();
-  tf.dispose([x, y]);
-  return data;
-};
+const oursPlain = inferOn(plain);
 const theirs = async (b) => {
   const result = await session.run({ x: new ort.Tensor('float32', inputs.get(b), [b, 784]) });
   return result.fc3.data;

@@ -7,6 +7,7 @@
 //   node examples/main/index.mjs --backend cpu   (default: wasm on all cores; 20 epochs, batch 128, Adam 2e-3)
 import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Model, lenet300100, fit, evaluate, adam, tf, useBackend, save } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install as installWasm } from '@rs/backend-wasm';
@@ -105,7 +106,7 @@ tf.dispose([exitPred, exitRun.logits]);
 console.log(`early exit after fc1 (entropy <= ${calibration.threshold.toPrecision(3)}): ${(100 * exitRate).toFixed(1)}% of test digits leave early, accuracy ${(100 * exitAccuracy).toFixed(2)}% (full network ${(100 * pruned.accuracy).toFixed(2)}%)`);
 for (const entry of model.journal) console.log(`journal #${entry.seq} [${entry.technique}] ${entry.reason}: params ${entry.params.before} -> ${entry.params.after}, non-zero ${entry.nonzeroParams.before} -> ${entry.nonzeroParams.after}, FLOPs ${entry.flops.before} -> ${entry.flops.after}`);
 // Saved for deployment: the browser example (examples/browser) and the rs CLI load this file.
-mkdirSync(new URL('.', new URL(args.out, `file://${process.cwd()}/`)), { recursive: true });
+mkdirSync(dirname(args.out), { recursive: true });
 await save(model, args.out);
 console.log(`saved the reorganized model to ${args.out} (rs inspect ${args.out})`);
 console.log(`total time: ${((Date.now() - started) / 1000).toFixed(1)} s`);

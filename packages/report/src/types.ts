@@ -1,4 +1,4 @@
-import type { EditChange, Tensor } from '@rs/core';
+import type { JournalEntry, Tensor } from '@rs/core';
 
 /** The early-exit rule of `@rs/dynamic`: exit when entropy <= threshold, or max probability >= threshold. */
 export interface ReportExitPolicy {
@@ -49,16 +49,7 @@ export interface GraphSnapshot {
 }
 
 /** A journal entry as shown in the report (the core `JournalEntry`, minus `details`). */
-export interface ReportJournalEntry {
-  seq: number;
-  time: string;
-  technique: string;
-  reason: string;
-  changes: EditChange[];
-  params: { before: number; after: number };
-  nonzeroParams: { before: number; after: number };
-  flops: { before: number; after: number };
-}
+export type ReportJournalEntry = Omit<JournalEntry, 'details'>;
 
 /** Element sparsity of one weight parameter, from its mask. */
 export interface SparsityRow {
