@@ -28,9 +28,11 @@ const { values: args } = parseArgs({
     variants: { type: 'string', default: 'dense,switch,switch_no_balance' },
     result: { type: 'string', default: 'moe-moby-dick' },
     'first-seed': { type: 'string', default: '0' },
+    'val-windows': { type: 'string', default: '64' },
+    threads: { type: 'string' },
   },
 });
-await selectBackend(args.backend);
+await selectBackend(args.backend, { threads: args.threads === undefined ? undefined : Number(args.threads) });
 const steps = Number(args.steps);
 const context = Number(args.context);
 const batchSize = Number(args['batch-size']);
@@ -45,16 +47,28 @@ const allVariants = {
   switch_no_balance: moeGraph(base, { experts, routing: 'switch', capacityFactor: 1.25, evalCapacityFactor: 2, balanceCoef: 0 }),
 };
 const variants = Object.fromEntries(args.variants.split(',').map((v) => [v, allVariants[v]]));
-const held = charBatches(book.validation, { context, batchSize: 64, seed: 1 }).sample(0);
-const vx = tf.tensor2d(held.x, [64, context], 'int32');
-const vy = tf.tensor2d(held.y, [64, context], 'int32');
+// Validation: `--val-windows` windows of the held-out text, drawn with a fixed seed (the same
+// windows for every variant and seed), evaluated in chunks of 64; the first 64 are the windows
+// earlier runs used. More windows make the estimate less noisy (64 windows = 2,048 characters).
+const valWindows = Number(args['val-windows']);
+if (!(valWindows > 0 && valWindows % 64 === 0)) throw new Error(`--val-windows must be a positive multiple of 64, got ${args['val-windows']}`);
+const heldSampler = charBatches(book.validation, { context, batchSize: 64, seed: 1 });
+const held = Array.from({ length: valWindows / 64 }, (_, i) => {
+  const b = heldSampler.sample(i);
+  return { x: tf.tensor2d(b.x, [64, context], 'int32'), y: tf.tensor2d(b.y, [64, context], 'int32') };
+});
 const moeIds = (model) => model.graph.nodes.filter((n) => n.op === 'moe').map((n) => n.id);
 
+// Mean loss over the validation chunks; routing metrics from the first chunk.
 function validation(model) {
-  const run = model.run(vx);
-  const loss = tf.tidy(() => softmaxCrossEntropy(run.outputs[0], vy).dataSync()[0]);
-  const metrics = Object.fromEntries([...run.metrics].map(([k, v]) => [k, v.dataSync()[0]]));
-  for (const t of [...run.outputs, ...run.losses.values(), ...run.metrics.values()]) t.dispose();
+  let loss = 0;
+  let metrics;
+  for (const { x, y } of held) {
+    const run = model.run(x);
+    loss += tf.tidy(() => softmaxCrossEntropy(run.outputs[0], y).dataSync()[0]) / held.length;
+    metrics ??= Object.fromEntries([...run.metrics].map(([k, v]) => [k, v.dataSync()[0]]));
+    for (const t of [...run.outputs, ...run.losses.values(), ...run.metrics.values()]) t.dispose();
+  }
   return { loss, metrics };
 }
 
@@ -110,7 +124,7 @@ writeResult(
   summary,
   {
     backend: tf.getBackend(),
-    setup: { steps, context, batchSize, dim: Number(args.dim), ffn: Number(args.ffn), experts, layers: 2, heads: 2, learningRate: Number(args['learning-rate']), validation: '64 windows of the held-out last 10% of the book' },
+    setup: { steps, context, batchSize, dim: Number(args.dim), ffn: Number(args.ffn), experts, layers: 2, heads: 2, learningRate: Number(args['learning-rate']), validation: `${valWindows} windows of the held-out last 10% of the book` },
     runs,
   },
 );

@@ -109,6 +109,42 @@ describe('growth and training', () => {
     model.dispose();
   });
 
+  it("optimizerState 'copy': each copy takes its source unit's moments, on every coupled axis", async () => {
+    const { x, y } = data(32, 10, 7);
+    const model = Model.create(lenet300100({ inputs: 10, hidden: [6, 5], classes: 2 }), { seed: 3 });
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam(), epochs: 2, batchSize: 8 });
+    const slot = (key: string, name: string) => (model.internalState.slots.get(key)?.get(name) as tf.Tensor).arraySync() as number[][];
+    const before = { inM: slot('fc1/kernel', 'm'), inV: slot('fc1/kernel', 'v'), bias: model.internalState.slots.get('fc1/bias')?.get('v')?.arraySync() as number[], out: slot('fc2/kernel', 'm') };
+    const reference = model.apply(x);
+    const live = tf.memory().numTensors;
+    const { sources } = widen(model, 'fc1', 3, { seed: 1, split: 'random', optimizerState: 'copy' });
+    // The edit replaces parameters and slots one for one: no tensor leaked.
+    expect(tf.memory().numTensors).toBe(live);
+    // Function preserved, and the slots of the 3 new units are their sources' (columns of the
+    // incoming kernel and bias, rows of the outgoing kernel); the old units' slots are unchanged.
+    const after = model.apply(x);
+    expect(maxAbsDiff(after, reference)).toBeLessThan(1e-5);
+    const inM = slot('fc1/kernel', 'm');
+    const inV = slot('fc1/kernel', 'v');
+    const out = slot('fc2/kernel', 'm');
+    const bias = model.internalState.slots.get('fc1/bias')?.get('v')?.arraySync() as number[];
+    expect(out).toHaveLength(9);
+    expect(out.slice(0, 6)).toEqual(before.out);
+    sources.forEach((s, i) => {
+      expect(out[6 + i]).toEqual(before.out[s]);
+      expect(inM.map((row) => row[6 + i])).toEqual(before.inM.map((row) => row[s]));
+      expect(inV.map((row) => row[6 + i])).toEqual(before.inV.map((row) => row[s]));
+      expect(bias[6 + i]).toEqual(before.bias[s]);
+    });
+    expect(inM.map((row) => row.slice(0, 6))).toEqual(before.inM);
+    expect(out[6].some((v) => v !== 0)).toBe(true);
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 1, batchSize: 8 });
+    expect(() => widen(model, 'fc1', 1, { optimizerState: 'moments' as never })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(model.group('fc1').size).toBe(9);
+    tf.dispose([x, y, reference, after]);
+    model.dispose();
+  });
+
   it('grows on plateau within the budget', async () => {
     const { x, y } = data(64, 10, 8);
     const model = Model.create(lenet300100({ inputs: 10, hidden: [2, 2], classes: 2 }), { seed: 4 });

@@ -19,6 +19,9 @@ export function checkCount(count: unknown, what = 'count'): number {
  * Net2WiderNet (Chen et al. 2016): adds `count` units to a group, each a copy of a randomly
  * chosen existing unit; the outgoing weights of a unit and its copies are divided by the number
  * of copies, so the function is preserved exactly (noise off, the default).
+ * `split: 'random'` gives the copies random shares of the outgoing weights (still exact), which
+ * breaks their symmetry. `optimizerState: 'copy'` gives each copy its source unit's optimizer
+ * slots (e.g. Adam's moments) instead of zeros.
  *
  * @example
  * widen(model, 'fc1', 100, { seed: 1 });
@@ -27,12 +30,14 @@ export function widen(
   model: Model,
   groupId: string,
   count: number,
-  options: { seed?: number; noise?: number; split?: 'even' | 'random'; reason?: string } = {},
+  options: { seed?: number; noise?: number; split?: 'even' | 'random'; optimizerState?: 'zero' | 'copy'; reason?: string } = {},
 ): { sources: number[] } {
   const group = editableGroup(model, groupId);
   checkCount(count);
   const noise = options.noise ?? 0;
   if (!(noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
+  const optimizerState = options.optimizerState ?? 'zero';
+  if (optimizerState !== 'zero' && optimizerState !== 'copy') throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
   const rng = createRng(options.seed ?? 0);
   const sources = Array.from({ length: count }, () => rng.int(group.size));
   const copies = new Float32Array(group.size).fill(1);
@@ -60,38 +65,50 @@ export function widen(
       tx.insertUnits(group.id, count);
       const grown = tx.group(group.id);
       const source = (u: number) => (u < n ? u : sources[u - n]);
+      // Index (and share) along each unit axis of a parameter: a new unit's positions read
+      // those of the unit it copies; outgoing (`in`) axes are scaled by the units' shares.
+      const axesOf = (key: string, shape: number[]) => {
+        const members = grown.params.filter((m) => m.param === key);
+        return [...new Set(members.map((m) => m.axis))].map((axis) => {
+          const index = Int32Array.from({ length: shape[axis] }, (_, p) => p);
+          const scale = new Float32Array(shape[axis]).fill(1);
+          const fresh = new Float32Array(shape[axis]);
+          for (const m of members.filter((mm) => mm.axis === axis)) {
+            blockStarts(m).forEach((start) => {
+              for (let u = 0; u < grown.size; u++) {
+                for (let i = 0; i < m.inner; i++) {
+                  index[start + u * m.inner + i] = start + source(u) * m.inner + i;
+                  if (m.role === 'in' && shape.length >= 2) scale[start + u * m.inner + i] = share[u];
+                  if (u >= n) fresh[start + u * m.inner + i] = 1;
+                }
+              }
+            });
+          }
+          return { axis, index, scale, fresh, isOut: members.some((m) => m.axis === axis && m.role === 'out') };
+        });
+      };
+      const along = (shape: number[], axis: number, values: Float32Array) => tf.reshape(tf.tensor(values), shape.map((d, a) => (a === axis ? d : 1)));
       for (const key of keys) {
+        const axes = axesOf(key, tx.param(key).value.shape);
         const value = tf.tidy(() => {
           let v = tx.param(key).value;
-          const members = grown.params.filter((m) => m.param === key);
-          for (const axis of [...new Set(members.map((m) => m.axis))]) {
-            const length = tx.param(key).value.shape[axis];
-            const index = Int32Array.from({ length }, (_, p) => p);
-            const scale = new Float32Array(length).fill(1);
-            for (const m of members.filter((mm) => mm.axis === axis)) {
-              blockStarts(m).forEach((start) => {
-                for (let u = 0; u < grown.size; u++) {
-                  for (let i = 0; i < m.inner; i++) {
-                    index[start + u * m.inner + i] = start + source(u) * m.inner + i;
-                    if (m.role === 'in' && v.rank >= 2) scale[start + u * m.inner + i] = share[u];
-                  }
-                }
-              });
-            }
+          for (const { axis, index, scale, fresh, isOut } of axes) {
             v = tf.gather(v, tf.tensor1d(index, 'int32'), axis);
-            v = tf.mul(v, tf.reshape(tf.tensor(scale), v.shape.map((d, a) => (a === axis ? d : 1))));
-            const isOut = members.some((m) => m.axis === axis && m.role === 'out');
-            if (isOut && noise > 0) {
-              const fresh = new Float32Array(length);
-              for (let u = n; u < grown.size; u++) for (const m of members.filter((mm) => mm.axis === axis)) for (const start of blockStarts(m)) for (let i = 0; i < m.inner; i++) fresh[start + u * m.inner + i] = 1;
-              const mask = tf.reshape(tf.tensor(fresh), v.shape.map((d, a) => (a === axis ? d : 1)));
-              v = tf.add(v, tf.mul(tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', rng.seed()), noise), mask));
-            }
+            v = tf.mul(v, along(v.shape, axis, scale));
+            if (isOut && noise > 0) v = tf.add(v, tf.mul(tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', rng.seed()), noise), along(v.shape, axis, fresh)));
           }
           return v;
         });
         tx.setParam(key, value);
         value.dispose();
+        // Optimizer state: copies take their source's (unscaled) slots, instead of zeros.
+        if (optimizerState === 'copy') {
+          for (const [name, slot] of tx.paramSlots(key)) {
+            const copied = tf.tidy(() => axes.reduce((t, { axis, index }) => tf.gather(t, tf.tensor1d(index, 'int32'), axis), slot));
+            tx.setSlot(key, name, copied);
+            copied.dispose();
+          }
+        }
       }
     },
     { technique: 'grow', reason: options.reason ?? `Net2WiderNet: ${count} unit(s) copied into '${group.id}'`, details: { method: 'net2wider', sources } },

@@ -30,6 +30,12 @@ export interface PlateauOptions {
   method?: 'gradmax' | 'net2net';
   /** Net2Net only: standard deviation of Gaussian noise added to the new units' incoming weights (default 0: exact). */
   noise?: number;
+  /**
+   * Net2Net only: optimizer state of the copies. 'zero' (default): new units start with zero
+   * moments, like any inserted unit. 'copy': each copy takes its source unit's slots (Adam's
+   * m and v), so it does not start with Adam's large first steps.
+   */
+  optimizerState?: 'zero' | 'copy';
   budget: GrowthBudget;
   /** Batch used to score groups (gradient norm) and for GradMax statistics. */
   batch: { x: Tensor; y: Tensor };
@@ -86,6 +92,9 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
   known('maxSize', options.maxSize);
   for (const [id, size] of Object.entries(options.maxSize ?? {})) checkCount(size, `maxSize of '${id}'`);
   if (options.noise !== undefined && !(options.noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
+  if (options.optimizerState !== undefined && options.optimizerState !== 'zero' && options.optimizerState !== 'copy') {
+    throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
+  }
   const select = options.select ?? 'score';
   if (select !== 'score' && select !== 'all') throw new RsError('INVALID_ARGUMENT', `select must be 'score' or 'all', got ${String(select)}.`);
   // Units a group would take at the next step (0: it cannot grow any more).
@@ -134,7 +143,7 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
         } catch {
           continue;
         }
-        if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: 'random', noise: options.noise, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
+        if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: 'random', noise: options.noise, optimizerState: options.optimizerState, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
         else growGradMax(model, id, count, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
         grown += count;
         any = true;

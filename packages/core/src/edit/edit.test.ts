@@ -194,10 +194,15 @@ describe('transactions', () => {
         tx.setTrainable('fc3', false);
         tf.tidy(() => {
           tx.setMask('fc2/kernel', tf.ones(tx.param('fc2/kernel').value.shape));
+          tx.setSlot('fc1/kernel', 'v', tf.onesLike(tx.paramSlots('fc1/kernel').get('v') as tf.Tensor));
         });
         throw new Error('injected');
       }),
     ).toThrow('injected');
+    expect(snapshot()).toEqual(before);
+    expect(tf.memory().numTensors).toBe(tensors);
+    // setSlot with the wrong shape is a typed error and changes nothing.
+    expect(() => model.edit((tx) => tf.tidy(() => void tx.setSlot('fc1/kernel', 'm', tf.zeros([2, 2]))))).toThrow(/SHAPE_MISMATCH/);
     expect(snapshot()).toEqual(before);
     expect(tf.memory().numTensors).toBe(tensors);
     // A failing primitive (validation error) rolls back the same way.
@@ -238,6 +243,9 @@ describe('transactions', () => {
     expect(code(() => model.edit((tx) => tx.removeNode('fc2')))).toBe('SHAPE_MISMATCH');
     expect(code(() => model.edit((tx) => tx.insertNode({ id: 'fc1', op: 'relu', inputs: ['x'], attrs: {} })))).toBe('DUPLICATE_ID');
     expect(code(() => model.edit((tx) => tx.insertNode({ id: 'z', op: 'wat', inputs: ['x'], attrs: {} })))).toBe('UNKNOWN_OP');
+    // No optimizer has stepped this model: there is no slot to replace.
+    expect(code(() => model.edit((tx) => tf.tidy(() => void tx.setSlot('fc1/kernel', 'm', tf.zeros([784, 4]))))) ).toBe('INVALID_EDIT');
+    expect(code(() => model.edit((tx) => void tx.paramSlots('nope/kernel')))).toBe('UNKNOWN_PARAM');
     expect(model.journal).toHaveLength(0);
     model.dispose();
   });

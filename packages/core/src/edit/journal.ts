@@ -10,6 +10,7 @@ export interface EditChange {
     | 'setTrainable'
     | 'setMask'
     | 'setParam'
+    | 'setSlot'
     | 'setOutputs'
     | 'setMeta';
   /** Group id, node id or parameter key the change applies to. */

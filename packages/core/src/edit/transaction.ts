@@ -480,6 +480,40 @@ export class Transaction {
     return this;
   }
 
+  /**
+   * The optimizer slots (e.g. Adam's `m` and `v`) of a parameter inside the transaction, by
+   * name; empty when the optimizer has not stepped it yet. Slots follow unit edits (removed
+   * units' entries go, inserted units' start at 0): read them after such an edit to see that.
+   */
+  paramSlots(key: string): ReadonlyMap<string, Tensor> {
+    this.param(key);
+    return new Map(this.slots.get(key) ?? []);
+  }
+
+  /**
+   * Replaces an existing optimizer slot of a parameter (same shape), e.g. to give units copied
+   * by a growth step the optimizer state of the units they copy. Rolled back with the edit.
+   *
+   * @example
+   * tx.setSlot('fc1/kernel', 'v', copiedSecondMoments);
+   */
+  setSlot(key: string, name: string, value: Tensor): this {
+    this.open();
+    const entry = this.param(key);
+    const slots = this.slots.get(key);
+    if (!slots?.has(name)) {
+      throw new RsError('INVALID_EDIT', `setSlot: '${key}' has no optimizer slot '${name}'${slots ? ` (it has: ${[...slots.keys()].join(', ') || 'none'})` : ' (the optimizer has not stepped it yet)'}.`, { param: key, slot: name });
+    }
+    if (value.shape.join(',') !== entry.value.shape.join(',')) {
+      throw new RsError('SHAPE_MISMATCH', `setSlot: '${key}' has shape ${formatShape(entry.value.shape)}, got ${formatShape(value.shape)}.`, { param: key });
+    }
+    const updated = new Map(slots);
+    updated.set(name, this.track(tf.clone(value)));
+    this.slots.set(key, updated);
+    this.changes.push({ kind: 'setSlot', target: key, summary: `set optimizer slot '${name}'` });
+    return this;
+  }
+
   private dropParam(key: string): void {
     this.params.delete(key);
     this.slots.delete(key);

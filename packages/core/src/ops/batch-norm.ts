@@ -2,7 +2,7 @@ import { tf } from '../tf';
 import { formatShape } from '../errors';
 import type { ParamSpec } from '../ir/types';
 import type { OpSchema } from './schema';
-import { checkFloat, checkNumber } from './attrs';
+import { checkFloat, checkNumber, checkOptionalBoolean } from './attrs';
 import { elementwiseFlops } from './elementwise';
 
 export interface BatchNormAttrs {
@@ -10,6 +10,11 @@ export interface BatchNormAttrs {
   epsilon?: number;
   /** Weight of the old moving statistics in each update. Default 0.99. */
   momentum?: number;
+  /**
+   * false: `gamma` and `beta` stay at 1 and 0 (not trainable), like PyTorch's `affine=False`
+   * (DARTS' search cells use it). Default true.
+   */
+  affine?: boolean;
 }
 
 /**
@@ -27,17 +32,19 @@ export const batchNorm: OpSchema<BatchNormAttrs> = {
   infer(attrs, [x], ctx) {
     checkNumber(ctx, 'epsilon', attrs.epsilon, 1e-3, { min: 0, max: Infinity, minExclusive: true });
     checkNumber(ctx, 'momentum', attrs.momentum, 0.99, { min: 0, max: 1 });
+    checkOptionalBoolean(ctx, 'affine', attrs.affine);
     checkFloat(ctx, x);
     if (x.shape.length < 2 || x.shape[x.shape.length - 1] === null) {
       ctx.fail(`expects an input of rank >= 2 with known channels (last axis), got ${formatShape(x.shape)}`);
     }
     return { shape: [...x.shape], dtype: 'float32' };
   },
-  params(_attrs, [x]) {
+  params(attrs, [x]) {
     const c = x.shape[x.shape.length - 1] as number;
+    const affine = attrs.affine !== false;
     const specs: Record<string, ParamSpec> = {
-      gamma: { shape: [c], init: { kind: 'ones' }, role: 'weight' },
-      beta: { shape: [c], init: { kind: 'zeros' }, role: 'bias' },
+      gamma: { shape: [c], init: { kind: 'ones' }, role: 'weight', trainable: affine },
+      beta: { shape: [c], init: { kind: 'zeros' }, role: 'bias', trainable: affine },
       movingMean: { shape: [c], init: { kind: 'zeros' }, role: 'state', trainable: false },
       movingVariance: { shape: [c], init: { kind: 'ones' }, role: 'state', trainable: false },
     };

@@ -534,6 +534,13 @@ describe('batchNorm', () => {
     Object.values(fctx.state).forEach((t) => t.dispose());
   });
 
+  it("affine: false keeps gamma and beta out of training (PyTorch's affine=False)", () => {
+    expect(batchNorm.params!({ affine: false }, [info([null, 3])]).gamma).toMatchObject({ init: { kind: 'ones' }, trainable: false });
+    expect(batchNorm.params!({ affine: false }, [info([null, 3])]).beta).toMatchObject({ init: { kind: 'zeros' }, trainable: false });
+    expect(batchNorm.params!({}, [info([null, 3])]).gamma.trainable).toBe(true);
+    expectCode(() => batchNorm.infer({ affine: 'no' } as never, [info([null, 3])], ctx), 'INVALID_ATTRS', /affine/);
+  });
+
   it('consumes the input layout for all four params', () => {
     const { calls } = recordUnits(batchNorm, {}, [info([null, 3])]);
     expect(calls.map((c) => c.args[1])).toEqual(['gamma', 'beta', 'movingMean', 'movingVariance']);
