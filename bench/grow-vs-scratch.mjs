@@ -11,9 +11,9 @@
 // from the model's own FLOP count in that epoch, plus, for the grown arm, the gradient pass on
 // the 512-digit scoring batch at each growth (validation passes, the same for both, not counted).
 // summary.flop_ratio = mean grown FLOPs / mean scratch FLOPs; accuracies are means over seeds.
-// Env overrides (STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
+// Env overrides (STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
 // SEEDS, ARMS, RESULT) were used for the exploration in grow-vs-scratch-variants.json.
-import { tf, Model, lenet300100, fit, evaluate, adam } from '@rs/core';
+import { tf, Model, lenet300100, fit, evaluate, adam, cosineDecay } from '@rs/core';
 import { growOnPlateau } from '@rs/grow';
 import { loadMnist } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
@@ -26,6 +26,8 @@ const SEEDS = (process.env.SEEDS ?? '0,1,2').split(',').map(Number);
 const ARMS = (process.env.ARMS ?? 'scratch,grown').split(',');
 const BATCH = 128;
 const LR = 2e-3;
+// SCHEDULE=cosine: both arms decay the learning rate from LR to 0 over all EPOCHS (cosine).
+const SCHEDULE = process.env.SCHEDULE ?? 'constant';
 const SCORE_ROWS = 512;
 const GROWTH = {
   groups: ['fc1', 'fc2'],
@@ -80,6 +82,9 @@ async function run(arm, seed) {
   const model = Model.create(lenet300100({ hidden }), { seed });
   const rec = recorder();
   const callbacks = [rec];
+  // GROWTH_LR: the grown arm's learning rate is multiplied by this factor at each growth epoch
+  // (Net2Net trains the student at a lower rate); scratch keeps LR.
+  let lrNow = LR;
   let grow;
   if (arm === 'grown') {
     grow = growOnPlateau({ ...GROWTH, budget: { params: Number(process.env.BUDGET ?? lenet300100Params()) }, batch: scoreBatch, seed });
@@ -88,12 +93,15 @@ async function run(arm, seed) {
       seen: 0,
       onEpochEnd(info) {
         for (; this.seen < grow.history.length; this.seen++) {
-          if (this.seen === 0 || grow.history[this.seen].epoch !== grow.history[this.seen - 1].epoch) rec.flops += 3 * info.model.counts().flops * SCORE_ROWS;
+          if (this.seen === 0 || grow.history[this.seen].epoch !== grow.history[this.seen - 1].epoch) {
+            rec.flops += 3 * info.model.counts().flops * SCORE_ROWS;
+            lrNow *= Number(process.env.GROWTH_LR ?? 1);
+          }
         }
       },
     });
   }
-  await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: LR }), epochs: EPOCHS, batchSize: BATCH, seed, validation, callbacks });
+  await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: SCHEDULE === 'cosine' ? cosineDecay({ initial: LR, steps: EPOCHS * Math.ceil(N / BATCH) }) : () => lrNow }), epochs: EPOCHS, batchSize: BATCH, seed, validation, callbacks });
   const best = selected(rec.epochs);
   const last = rec.epochs[rec.epochs.length - 1];
   const result = {
@@ -169,7 +177,7 @@ if (ARMS.length === 2) {
     },
     {
       wall_seconds: (performance.now() - started) / 1000,
-      protocol: `Both arms: Adam ${LR}, batch ${BATCH}, ${N} training digits, ${EPOCHS} epochs, seeds ${SEEDS.join(', ')} (initialisation and shuffling); accuracy on the 2,000 test digits after the last epoch (and at the epoch of best accuracy on the 1,000 validation digits, ties to the lower validation loss). Scratch: 784-256-128-10. Grown: starts 784-${START.join('-')}-10, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} digits).`,
+      protocol: `Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : ''}, batch ${BATCH}, ${N} training digits, ${EPOCHS} epochs, seeds ${SEEDS.join(', ')} (initialisation and shuffling); accuracy on the 2,000 test digits after the last epoch (and at the epoch of best accuracy on the 1,000 validation digits, ties to the lower validation loss). Scratch: 784-256-128-10. Grown: starts 784-${START.join('-')}-10, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} digits).`,
       scratch: runs.scratch,
       grown: runs.grown,
       mean: { scratch: s, grown: g },

@@ -1,28 +1,49 @@
-// DARTS on MNIST with the NAS-Bench-201 cell (two stacked cells, 8 channels, after a stride-2
-// stem; 2x2 pooling and flatten before the classifier), on
-// the wasm backend: vanilla DARTS and DARTS with the skip-connection mitigation (P-DARTS'
-// dropout on the skip candidate) in the same run, each discretized by a core edit and then
-// retrained from scratch and tested. Writes bench/results/nas-darts-mnist.json.
+// DARTS on MNIST with NAS-Bench-201 cells (stacked after a strided stem; 2x2 pooling and
+// flatten before the classifier), on the wasm backend: vanilla DARTS and DARTS with the
+// skip-connection mitigation (P-DARTS' dropout on the skip candidate) in the same run, each
+// discretized by a core edit, then retrained from scratch and tested.
 //
-//   node examples/nas/darts-mnist.mjs [steps=400] [order=first|second] [cells=2] [archLr=3e-4] [out=nas-darts-mnist] [split=4000]
+//   node examples/nas/darts-mnist.mjs [--steps 400] [--order first|second] [--cells 2]
+//     [--arch-lr 3e-4] [--split 4000] [--stem-stride 2] [--candidates none,skip_connect,...]
+//     [--skip-dropout 0.3] [--threads N] [--out nas-darts-mnist]
 //
 // DARTS' alpha learning rate (3e-4) is set for ~20,000 steps (50 CIFAR epochs); in a search of a
-// few hundred steps alpha barely moves from uniform, so short searches scale it up (archLr).
+// few hundred steps alpha barely moves from uniform, so short searches scale it up (--arch-lr).
+// --split: digits in each half (weights / alpha); a small weight half is fitted within a short
+// search, the regime in which DARTS drifts to parameter-free operations (Zela et al. 2020).
+// --candidates skip_connect,nor_conv_3x3 is RobustDARTS' space S2 (Zela et al. 2020), built to
+// expose the collapse.
+import { parseArgs } from 'node:util';
 import { Model, tf, createOpRegistry, fit, evaluate, adam } from '@rs/core';
 import { loadMnist } from '@rs/datasets';
 import { registerNasOps, dartsSupernet, darts, discretize, architectureWeights } from '@rs/nas';
 import { selectBackend } from '../../bench/lib/backends.mjs';
 import { writeResult } from '../../bench/lib/results.mjs';
 
-const STEPS = Number(process.argv[2] ?? 400);
-const ORDER = process.argv[3] ?? 'first';
-const CELLS = Number(process.argv[4] ?? 2);
-const ARCH_LR = Number(process.argv[5] ?? 3e-4);
-const OUT = process.argv[6] ?? 'nas-darts-mnist';
-// Digits in each half (weights / alpha). A small weight half is fitted within a short search,
-// the regime in which DARTS is reported to drift to parameter-free operations.
-const SPLIT = Number(process.argv[7] ?? 4000);
-const backend = await selectBackend('wasm');
+const { values: args } = parseArgs({
+  options: {
+    steps: { type: 'string', default: '400' },
+    order: { type: 'string', default: 'first' },
+    cells: { type: 'string', default: '2' },
+    'arch-lr': { type: 'string', default: '3e-4' },
+    split: { type: 'string', default: '4000' },
+    'stem-stride': { type: 'string', default: '2' },
+    candidates: { type: 'string' },
+    'skip-dropout': { type: 'string', default: '0.3' },
+    threads: { type: 'string' },
+    out: { type: 'string', default: 'nas-darts-mnist' },
+  },
+});
+const STEPS = Number(args.steps);
+const ORDER = args.order;
+const CELLS = Number(args.cells);
+const ARCH_LR = Number(args['arch-lr']);
+const OUT = args.out;
+const SPLIT = Number(args.split);
+const SKIP_DROPOUT = Number(args['skip-dropout']);
+const CANDIDATES = args.candidates?.split(',');
+if (!(SPLIT > 0 && SPLIT <= 4000)) throw new Error(`--split must be in 1..4000 (the 8,000 training digits are split in two halves), got ${args.split}`);
+const backend = await selectBackend('wasm', { threads: args.threads === undefined ? undefined : Number(args.threads) });
 const registry = registerNasOps(createOpRegistry());
 const mnist = loadMnist();
 const images = (x, count) => tf.reshape(tf.tensor2d(x, [count, 784]), [count, 28, 28, 1]);
@@ -31,7 +52,7 @@ const allY = tf.tensor1d(mnist.train.y, 'int32');
 // DARTS splits the training data in halves: one for the weights, one for alpha.
 const half = { w: { x: tf.slice(allX, 0, SPLIT), y: tf.slice(allY, 0, SPLIT) }, alpha: { x: tf.slice(allX, 4000, SPLIT), y: tf.slice(allY, 4000, SPLIT) } };
 const test = { x: images(mnist.test.x, mnist.test.count), y: tf.tensor1d(mnist.test.y, 'int32') };
-const cell = { channels: 8, cells: CELLS, stemStride: 2, head: 'flatten' };
+const cell = { channels: 8, cells: CELLS, stemStride: Number(args['stem-stride']), head: 'flatten', candidates: CANDIDATES };
 const BATCH = 32;
 
 async function run(label, skipDropout) {
@@ -48,9 +69,11 @@ async function run(label, skipDropout) {
     onStep: ({ step }) => {
       if ((step + 1) % 50 === 0) {
         const weights = Object.fromEntries(Object.entries(architectureWeights(model)).map(([id, w]) => [id, w.map((v) => Number(v.toFixed(4)))]));
+        const skipIndex = (CANDIDATES ?? ['none', 'skip_connect']).indexOf('skip_connect');
         let skip = 0;
-        for (const w of Object.values(weights)) skip += w[1] / Object.keys(weights).length;
+        for (const w of Object.values(weights)) skip += w[skipIndex] / Object.keys(weights).length;
         trajectory.push({ step: step + 1, meanSkipWeight: Number(skip.toFixed(4)), weights });
+        if ((step + 1) % 100 === 0) console.log(`${label} step ${step + 1}: mean skip weight ${skip.toFixed(3)}`);
       }
     },
   });
@@ -83,9 +106,9 @@ async function run(label, skipDropout) {
 }
 
 const vanilla = await run('DARTS', 0);
-const mitigated = await run('DARTS + skip dropout 0.3', 0.3);
+const mitigated = await run(`DARTS + skip dropout ${SKIP_DROPOUT}`, SKIP_DROPOUT);
 writeResult(
   OUT,
   { skip_vanilla: vanilla.skipCount, skip_mitigated: mitigated.skipCount, accuracy_vanilla: vanilla.retrainedTestAccuracy, accuracy_mitigated: mitigated.retrainedTestAccuracy, search_seconds: vanilla.searchSeconds + mitigated.searchSeconds },
-  { backend, steps: STEPS, order: ORDER, archLearningRate: ARCH_LR, cell, protocol: 'DARTS on MNIST: weights on ' + SPLIT + ' digits (Adam 1e-3), alpha on ' + SPLIT + ' others (Adam ' + ARCH_LR + ', beta1 0.5), batch ' + BATCH + '; discretize: argmax alpha per edge, none excluded; retrain the discretized network from scratch on all 8,000 digits, 4 epochs, Adam 2e-3; test on the 2,000 test digits', vanilla, mitigated },
+  { backend, steps: STEPS, order: ORDER, archLearningRate: ARCH_LR, cell, split: SPLIT, protocol: 'DARTS on MNIST: weights on ' + SPLIT + ' digits (Adam 1e-3), alpha on ' + SPLIT + ' others (Adam ' + ARCH_LR + ', beta1 0.5), batch ' + BATCH + '; discretize: argmax alpha per edge, none excluded; retrain the discretized network from scratch on all 8,000 digits, 4 epochs, Adam 2e-3; test on the 2,000 test digits', vanilla, mitigated },
 );

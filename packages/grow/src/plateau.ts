@@ -26,8 +26,12 @@ export interface PlateauOptions {
   /** Epochs without improvement of the validation loss by `minDelta` before growing (default 2). */
   patience?: number;
   minDelta?: number;
-  /** How new units start: `gradmax` (default) or `net2net` (copies). */
-  method?: 'gradmax' | 'net2net';
+  /**
+   * How new units start: `gradmax` (default), `net2net` (copies of existing units), or `random`
+   * (fresh units: incoming weights from the layer's initializer, outgoing weights zero, so the
+   * function is unchanged and the new units bring features unlike the existing ones).
+   */
+  method?: 'gradmax' | 'net2net' | 'random';
   /** Net2Net only: standard deviation of Gaussian noise added to the new units' incoming weights (default 0: exact). */
   noise?: number;
   /**
@@ -95,6 +99,9 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
   if (options.optimizerState !== undefined && options.optimizerState !== 'zero' && options.optimizerState !== 'copy') {
     throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
   }
+  if (options.method !== undefined && !['gradmax', 'net2net', 'random'].includes(options.method)) {
+    throw new RsError('INVALID_ARGUMENT', `method must be 'gradmax', 'net2net' or 'random', got ${String(options.method)}.`);
+  }
   const select = options.select ?? 'score';
   if (select !== 'score' && select !== 'all') throw new RsError('INVALID_ARGUMENT', `select must be 'score' or 'all', got ${String(select)}.`);
   // Units a group would take at the next step (0: it cannot grow any more).
@@ -143,7 +150,8 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
         } catch {
           continue;
         }
-        if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: 'random', noise: options.noise, optimizerState: options.optimizerState, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
+        if (options.method === 'random') model.edit((tx) => tx.insertUnits(id, count), { technique: 'grow', reason: `plateau at epoch ${info.epoch + 1}: ${count} fresh unit(s) in '${id}' (random fan-in, zero fan-out)`, details: { method: 'random' } });
+        else if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: 'random', noise: options.noise, optimizerState: options.optimizerState, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
         else growGradMax(model, id, count, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
         grown += count;
         any = true;

@@ -14,8 +14,54 @@ export interface Optimizer {
   config(): Record<string, number | string>;
 }
 
+/**
+ * A learning rate that changes over training: called with the 1-based number of the update
+ * about to be applied, returns the learning rate for it (finite, >= 0).
+ */
+export type LearningRateSchedule = (step: number) => number;
+
+/**
+ * Cosine decay (Loshchilov & Hutter 2017, without restarts): from `initial` at the first update
+ * to `final` (default 0) at update `steps`, then `final`; optional linear warm-up over the
+ * first `warmup` updates.
+ *
+ * @example
+ * const optimizer = adam({ learningRate: cosineDecay({ initial: 2e-3, steps: 1100 }) });
+ */
+export function cosineDecay(options: { initial: number; steps: number; final?: number; warmup?: number }): LearningRateSchedule {
+  const initial = positive('initial', options.initial);
+  const final = positive('final', options.final ?? 0);
+  const warmup = options.warmup ?? 0;
+  if (!Number.isInteger(options.steps) || options.steps < 1) throw new RsError('INVALID_ARGUMENT', `cosineDecay: steps must be a positive integer, got ${String(options.steps)}.`);
+  if (!Number.isInteger(warmup) || warmup < 0 || warmup >= options.steps) throw new RsError('INVALID_ARGUMENT', `cosineDecay: warmup must be an integer in [0, steps), got ${String(options.warmup)}.`);
+  const steps = options.steps;
+  return (step) => {
+    if (step <= warmup) return (initial * step) / warmup;
+    if (step >= steps) return final;
+    const progress = (step - 1 - warmup) / Math.max(1, steps - 1 - warmup);
+    return final + 0.5 * (initial - final) * (1 + Math.cos(Math.PI * progress));
+  };
+}
+
+/** A constant or a schedule, checked; returns the rate for each update. */
+function learningRateOf(value: number | LearningRateSchedule | undefined, fallback: number): { at: (step: number) => number; describe: number | string } {
+  if (typeof value === 'function') {
+    return {
+      at: (step) => {
+        const rate = value(step);
+        if (!(typeof rate === 'number' && rate >= 0 && Number.isFinite(rate))) throw new RsError('INVALID_ARGUMENT', `the learning-rate schedule returned ${String(rate)} at step ${step}; expected a finite number >= 0.`, { step });
+        return rate;
+      },
+      describe: 'schedule',
+    };
+  }
+  const rate = positive('learningRate', value ?? fallback);
+  return { at: () => rate, describe: rate };
+}
+
 export interface AdamOptions {
-  learningRate?: number;
+  /** A number, or a {@link LearningRateSchedule} (e.g. {@link cosineDecay}). Default 1e-3. */
+  learningRate?: number | LearningRateSchedule;
   beta1?: number;
   beta2?: number;
   epsilon?: number;
@@ -45,7 +91,7 @@ function update(model: Model, key: string, compute: (value: Tensor) => Tensor): 
  * await fit(model, data, { optimizer: adam({ learningRate: 1e-3 }), loss: 'softmaxCrossEntropy' });
  */
 export function adam(options: AdamOptions = {}): Optimizer {
-  const lr = positive('learningRate', options.learningRate ?? 1e-3);
+  const rate = learningRateOf(options.learningRate, 1e-3);
   const beta1 = positive('beta1', options.beta1 ?? 0.9);
   const beta2 = positive('beta2', options.beta2 ?? 0.999);
   const epsilon = positive('epsilon', options.epsilon ?? 1e-8);
@@ -53,8 +99,9 @@ export function adam(options: AdamOptions = {}): Optimizer {
   let t = 0;
   return {
     name: 'adam',
-    config: () => ({ learningRate: lr, beta1, beta2, epsilon, weightDecay }),
+    config: () => ({ learningRate: rate.describe, beta1, beta2, epsilon, weightDecay }),
     step(model, grads) {
+      const lr = rate.at(t + 1);
       t += 1;
       const c1 = 1 - beta1 ** t;
       const c2 = 1 - beta2 ** t;
@@ -86,7 +133,8 @@ export function adam(options: AdamOptions = {}): Optimizer {
 }
 
 export interface SgdOptions {
-  learningRate?: number;
+  /** A number, or a {@link LearningRateSchedule} (e.g. {@link cosineDecay}). Default 0.01. */
+  learningRate?: number | LearningRateSchedule;
   momentum?: number;
 }
 
@@ -97,12 +145,15 @@ export interface SgdOptions {
  * const optimizer = sgd({ learningRate: 0.1, momentum: 0.9 });
  */
 export function sgd(options: SgdOptions = {}): Optimizer {
-  const lr = positive('learningRate', options.learningRate ?? 0.01);
+  const rate = learningRateOf(options.learningRate, 0.01);
   const momentum = positive('momentum', options.momentum ?? 0);
+  let t = 0;
   return {
     name: 'sgd',
-    config: () => ({ learningRate: lr, momentum }),
+    config: () => ({ learningRate: rate.describe, momentum }),
     step(model, grads) {
+      const lr = rate.at(t + 1);
+      t += 1;
       const values = new Map<string, Tensor>();
       for (const [key, g] of grads) {
         let direction = g;

@@ -4,7 +4,7 @@ import { useCpu, maxAbsDiff } from '../test-setup';
 import { Model } from '../model';
 import { lenet300100 } from '../models/builders';
 import { fit, evaluate, trainStep, computeGradients, disposeGradients } from './fit';
-import { adam, sgd } from './optimizers';
+import { adam, sgd, cosineDecay } from './optimizers';
 import { softmaxCrossEntropy } from './losses';
 import { isRsError } from '../errors';
 
@@ -66,6 +66,44 @@ describe('training', () => {
     expect(inserted.slice(1)).toEqual(after);
     // And training continues on the edited model.
     await fit(model, data, { loss: 'softmaxCrossEntropy', epochs: 1, batchSize: 8 });
+    model.dispose();
+    tf.dispose([data.x, data.y]);
+  });
+
+  it('learning-rate schedules: cosineDecay values, and sgd applies the scheduled rate of each update', () => {
+    const schedule = cosineDecay({ initial: 0.1, steps: 5, final: 0.02 });
+    const values = [1, 2, 3, 4, 5, 6].map(schedule);
+    const expected = [0, 1, 2, 3].map((i) => 0.02 + 0.04 * (1 + Math.cos((Math.PI * i) / 4)));
+    values.slice(0, 4).forEach((v, i) => expect(v).toBeCloseTo(expected[i], 12));
+    expect(values.slice(4)).toEqual([0.02, 0.02]);
+    const warm = cosineDecay({ initial: 1, steps: 10, warmup: 4 });
+    expect([1, 2, 4].map(warm)).toEqual([0.25, 0.5, 1]);
+    expect(warm(5)).toBeCloseTo(1, 12);
+    expect(() => cosineDecay({ initial: 1, steps: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(() => cosineDecay({ initial: 1, steps: 4, warmup: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    // With plain SGD, each update moves the weights by exactly rate(step) * gradient.
+    const model = Model.create(small(), { seed: 4 });
+    const data = blobs(16, 9);
+    const rates = [0.5, 0.25, 0.125];
+    const optimizer = sgd({ learningRate: (step) => rates[step - 1] });
+    for (const rate of rates) {
+      const g = computeGradients(model, [data.x], data.y, softmaxCrossEntropy);
+      const before = tf.clone(model.param('fc1/kernel').value);
+      const grad = g.grads.get('fc1/kernel') as tf.Tensor;
+      const expectedNext = tf.tidy(() => tf.sub(before, tf.mul(grad, rate)));
+      optimizer.step(model, g.grads);
+      expect(maxAbsDiff(model.param('fc1/kernel').value, expectedNext)).toBeLessThan(1e-6);
+      disposeGradients(g);
+      tf.dispose([before, expectedNext]);
+    }
+    // A schedule that returns a bad rate is a typed error and changes nothing.
+    const bad = adam({ learningRate: () => Number.NaN });
+    const g = computeGradients(model, [data.x], data.y, softmaxCrossEntropy);
+    const kernel = Array.from(model.param('fc1/kernel').value.dataSync());
+    expect(() => bad.step(model, g.grads)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(Array.from(model.param('fc1/kernel').value.dataSync())).toEqual(kernel);
+    expect(bad.config().learningRate).toBe('schedule');
+    disposeGradients(g);
     model.dispose();
     tf.dispose([data.x, data.y]);
   });
