@@ -11,7 +11,7 @@
 // from the model's own FLOP count in that epoch, plus, for the grown arm, the gradient pass on
 // the 512-digit scoring batch at each growth (validation passes, the same for both, not counted).
 // summary.flop_ratio = mean grown FLOPs / mean scratch FLOPs; accuracies are means over seeds.
-// Env overrides (STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
+// Env overrides (STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SPLIT, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
 // SEEDS, ARMS, RESULT) were used for the exploration in grow-vs-scratch-variants.json.
 import { tf, Model, lenet300100, fit, evaluate, adam, cosineDecay } from '@rs/core';
 import { growOnPlateau } from '@rs/grow';
@@ -39,6 +39,7 @@ const GROWTH = {
   method: process.env.METHOD ?? 'net2net',
   noise: Number(process.env.NOISE ?? 0),
   optimizerState: process.env.OPT_STATE ?? 'zero',
+  split: process.env.SPLIT ?? 'random',
 };
 const START = (process.env.START ?? '64,32').split(',').map(Number);
 

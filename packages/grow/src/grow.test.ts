@@ -36,15 +36,29 @@ describe('Net2Net', () => {
       [lenet5({ filters: [3, 4], hidden: [8, 6] }), 'conv2', tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 3)],
     ];
     for (const [graph, group, x] of cases) {
-      const model = Model.create(graph, { seed: 1 });
-      const before = model.apply(x);
-      const size = model.group(group).size;
-      widen(model, group, 5, { seed: 2, split: group === 'a' ? 'random' : 'even' });
-      expect(model.group(group).size).toBe(size + 5);
-      expect(maxAbsDiff(before, model.apply(x)), group).toBeLessThanOrEqual(1e-5);
-      expect(model.journal.at(-1)?.technique).toBe('grow');
-      model.dispose();
+      for (const split of ['even', 'random', 'random-weights'] as const) {
+        const model = Model.create(graph, { seed: 1 });
+        const before = model.apply(x);
+        const size = model.group(group).size;
+        widen(model, group, 5, { seed: 2, split });
+        expect(model.group(group).size).toBe(size + 5);
+        expect(maxAbsDiff(before, model.apply(x)), `${group} ${split}`).toBeLessThanOrEqual(1e-5);
+        expect(model.journal.at(-1)?.technique).toBe('grow');
+        model.dispose();
+      }
     }
+  });
+
+  it("split 'random-weights': the outgoing rows of a unit and its copies are not proportional", () => {
+    const model = Model.create(lenet300100({ inputs: 8, hidden: [6, 4], classes: 3 }), { seed: 1 });
+    const { sources } = widen(model, 'fc1', 1, { seed: 3, split: 'random-weights' });
+    const kernel = model.param('fc2/kernel').value.arraySync() as number[][];
+    const [s] = sources;
+    const ratios = kernel[6].map((v, j) => v / kernel[s][j]);
+    // Per-unit splits ('random', 'even') give one ratio for the whole row; here they differ.
+    expect(Math.max(...ratios) - Math.min(...ratios)).toBeGreaterThan(0.05);
+    expect(() => widen(model, 'fc1', 1, { split: 'halves' as 'even' })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    model.dispose();
   });
 
   it('deepen inserts an identity layer (dense and conv) that preserves the function', () => {
@@ -179,6 +193,38 @@ describe('growth and training', () => {
     model.dispose();
   });
 
+  it("method 'random' grows fresh units (initializer fan-in, zero fan-out): outputs unchanged at the growth", async () => {
+    const { x, y } = data(64, 10, 10);
+    const model = Model.create(lenet300100({ inputs: 10, hidden: [3, 2], classes: 2 }), { seed: 7 });
+    let checked = 0;
+    const grow = growOnPlateau({ groups: ['fc1'], step: 2, patience: 1, minDelta: 10, method: 'random', budget: { units: 2 }, batch: { x, y } });
+    // Compare the outputs just before and just after the growth (the callback runs at epoch end).
+    let before: tf.Tensor | undefined;
+    const probe = {
+      onEpochEnd: () => {
+        if (grow.history.length === 1 && checked === 0 && before) {
+          const after = model.apply(x);
+          expect(maxAbsDiff(before, after)).toBeLessThanOrEqual(1e-6);
+          after.dispose();
+          checked += 1;
+        }
+        before?.dispose();
+        before = model.apply(x);
+      },
+    };
+    await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 4, batchSize: 16, validation: { x, y }, callbacks: [probe, grow, { onEpochEnd: () => probe.onEpochEnd() }] });
+    before?.dispose();
+    expect(checked).toBe(1);
+    expect(model.group('fc1').size).toBe(5);
+    const kernel = model.param('fc1/kernel').value.arraySync() as number[][];
+    // The fresh units' fan-in came from the initializer (not zeros, not copies of old units).
+    expect(kernel.some((row) => row[3] !== 0)).toBe(true);
+    expect(kernel.map((row) => row[3])).not.toEqual(kernel.map((row) => row[0]));
+    expect(model.journal.at(-1)).toMatchObject({ technique: 'grow', details: { method: 'random' } });
+    tf.dispose([x, y]);
+    model.dispose();
+  });
+
   it('rejects bad growth options with typed errors', () => {
     const batch = { x: tf.zeros([1, 10]), y: tf.zeros([1], 'int32') };
     const code = (f: () => unknown) => {
@@ -196,6 +242,8 @@ describe('growth and training', () => {
     expect(code(() => growOnPlateau({ ...base, maxSize: { nope: 4 } }))).toBe('INVALID_ARGUMENT');
     expect(code(() => growOnPlateau({ ...base, select: 'best' as 'all' }))).toBe('INVALID_ARGUMENT');
     expect(code(() => growOnPlateau({ ...base, noise: -1 }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, method: 'copy' as 'random' }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => growOnPlateau({ ...base, optimizerState: 'ones' as 'copy' }))).toBe('INVALID_ARGUMENT');
     expect(code(() => growOnPlateau({ ...base, step: { fc1: 2 }, maxSize: { fc1: 4 }, select: 'all' }))).toBe('no error');
     tf.dispose([batch.x, batch.y]);
   });

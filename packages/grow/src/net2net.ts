@@ -30,7 +30,7 @@ export function widen(
   model: Model,
   groupId: string,
   count: number,
-  options: { seed?: number; noise?: number; split?: 'even' | 'random'; optimizerState?: 'zero' | 'copy'; reason?: string } = {},
+  options: { seed?: number; noise?: number; split?: 'even' | 'random' | 'random-weights'; optimizerState?: 'zero' | 'copy'; reason?: string } = {},
 ): { sources: number[] } {
   const group = editableGroup(model, groupId);
   checkCount(count);
@@ -38,6 +38,8 @@ export function widen(
   if (!(noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
   const optimizerState = options.optimizerState ?? 'zero';
   if (optimizerState !== 'zero' && optimizerState !== 'copy') throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
+  const split = options.split ?? 'even';
+  if (split !== 'even' && split !== 'random' && split !== 'random-weights') throw new RsError('INVALID_ARGUMENT', `split must be 'even', 'random' or 'random-weights', got ${String(options.split)}.`);
   const rng = createRng(options.seed ?? 0);
   const sources = Array.from({ length: count }, () => rng.int(group.size));
   const copies = new Float32Array(group.size).fill(1);
@@ -45,9 +47,13 @@ export function widen(
   // Share of the outgoing weights each unit keeps (original units first, then the new ones).
   // `even` (the paper): 1 / copies. `random`: random positive shares summing to 1 per source,
   // still exact, but copies get different outgoing weights, hence different gradients, which
-  // breaks their symmetry without noise.
+  // breaks their symmetry without noise. `random-weights`: a random share per outgoing weight
+  // (per unit and consumer coordinate, summing to 1 over a unit and its copies for each
+  // coordinate): still exact, and the copies' outgoing rows are no longer proportional, so their
+  // incoming gradients differ in direction, not only in scale (with Adam, gradients that differ
+  // only in scale give identical updates, and the copies would stay identical).
   const share = new Float32Array(group.size + count);
-  if (options.split === 'random') {
+  if (split === 'random') {
     const raw = Array.from({ length: group.size + count }, () => 0.5 + rng.next());
     const totals = new Float32Array(group.size);
     raw.forEach((r, u) => (totals[u < group.size ? u : sources[u - group.size]] += r));
@@ -73,18 +79,27 @@ export function widen(
           const index = Int32Array.from({ length: shape[axis] }, (_, p) => p);
           const scale = new Float32Array(shape[axis]).fill(1);
           const fresh = new Float32Array(shape[axis]);
+          // random-weights: positions that share one outgoing weight's split (same block, same
+          // source unit, same inner offset) get the same group id; -1 elsewhere.
+          const splitGroup = new Int32Array(shape[axis]).fill(-1);
+          let groups = 0;
           for (const m of members.filter((mm) => mm.axis === axis)) {
             blockStarts(m).forEach((start) => {
+              const base = groups;
               for (let u = 0; u < grown.size; u++) {
                 for (let i = 0; i < m.inner; i++) {
                   index[start + u * m.inner + i] = start + source(u) * m.inner + i;
-                  if (m.role === 'in' && shape.length >= 2) scale[start + u * m.inner + i] = share[u];
+                  if (m.role === 'in' && shape.length >= 2) {
+                    if (split === 'random-weights') splitGroup[start + u * m.inner + i] = base + source(u) * m.inner + i;
+                    else scale[start + u * m.inner + i] = share[u];
+                  }
                   if (u >= n) fresh[start + u * m.inner + i] = 1;
                 }
               }
+              if (m.role === 'in' && shape.length >= 2) groups = base + n * m.inner;
             });
           }
-          return { axis, index, scale, fresh, isOut: members.some((m) => m.axis === axis && m.role === 'out') };
+          return { axis, index, scale, fresh, splitGroup, groups, isOut: members.some((m) => m.axis === axis && m.role === 'out') };
         });
       };
       const along = (shape: number[], axis: number, values: Float32Array) => tf.reshape(tf.tensor(values), shape.map((d, a) => (a === axis ? d : 1)));
@@ -92,9 +107,10 @@ export function widen(
         const axes = axesOf(key, tx.param(key).value.shape);
         const value = tf.tidy(() => {
           let v = tx.param(key).value;
-          for (const { axis, index, scale, fresh, isOut } of axes) {
+          for (const { axis, index, scale, fresh, splitGroup, groups, isOut } of axes) {
             v = tf.gather(v, tf.tensor1d(index, 'int32'), axis);
             v = tf.mul(v, along(v.shape, axis, scale));
+            if (groups > 0) v = tf.mul(v, tf.tensor(weightShares(v.shape, axis, splitGroup, groups, rng), v.shape));
             if (isOut && noise > 0) v = tf.add(v, tf.mul(tf.mul(tf.randomNormal(v.shape, 0, 1, 'float32', rng.seed()), noise), along(v.shape, axis, fresh)));
           }
           return v;
@@ -114,6 +130,38 @@ export function widen(
     { technique: 'grow', reason: options.reason ?? `Net2WiderNet: ${count} unit(s) copied into '${group.id}'`, details: { method: 'net2wider', sources } },
   );
   return { sources };
+}
+
+/**
+ * Random shares for `split: 'random-weights'`: for every coordinate off `axis` and every split
+ * group along it, positive random values normalised to sum to 1 over the group; 1 where the
+ * position belongs to no group.
+ */
+function weightShares(shape: number[], axis: number, splitGroup: Int32Array, groups: number, rng: ReturnType<typeof createRng>): Float32Array {
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const length = shape[axis];
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(outer * length * inner).fill(1);
+  const totals = new Float64Array(outer * groups * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let p = 0; p < length; p++) {
+      const g = splitGroup[p];
+      if (g < 0) continue;
+      for (let q = 0; q < inner; q++) {
+        const r = 0.5 + rng.next();
+        out[(o * length + p) * inner + q] = r;
+        totals[(o * groups + g) * inner + q] += r;
+      }
+    }
+  }
+  for (let o = 0; o < outer; o++) {
+    for (let p = 0; p < length; p++) {
+      const g = splitGroup[p];
+      if (g < 0) continue;
+      for (let q = 0; q < inner; q++) out[(o * length + p) * inner + q] /= totals[(o * groups + g) * inner + q];
+    }
+  }
+  return out;
 }
 
 /**

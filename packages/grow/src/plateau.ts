@@ -40,6 +40,8 @@ export interface PlateauOptions {
    * m and v), so it does not start with Adam's large first steps.
    */
   optimizerState?: 'zero' | 'copy';
+  /** Net2Net only: how a unit's outgoing weights are shared with its copies (see `widen`). Default 'random'. */
+  split?: 'even' | 'random' | 'random-weights';
   budget: GrowthBudget;
   /** Batch used to score groups (gradient norm) and for GradMax statistics. */
   batch: { x: Tensor; y: Tensor };
@@ -96,6 +98,9 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
   known('maxSize', options.maxSize);
   for (const [id, size] of Object.entries(options.maxSize ?? {})) checkCount(size, `maxSize of '${id}'`);
   if (options.noise !== undefined && !(options.noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
+  if (options.split !== undefined && !['even', 'random', 'random-weights'].includes(options.split)) {
+    throw new RsError('INVALID_ARGUMENT', `split must be 'even', 'random' or 'random-weights', got ${String(options.split)}.`);
+  }
   if (options.optimizerState !== undefined && options.optimizerState !== 'zero' && options.optimizerState !== 'copy') {
     throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
   }
@@ -151,7 +156,7 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
           continue;
         }
         if (options.method === 'random') model.edit((tx) => tx.insertUnits(id, count), { technique: 'grow', reason: `plateau at epoch ${info.epoch + 1}: ${count} fresh unit(s) in '${id}' (random fan-in, zero fan-out)`, details: { method: 'random' } });
-        else if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: 'random', noise: options.noise, optimizerState: options.optimizerState, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
+        else if (options.method === 'net2net') widen(model, id, count, { seed: (options.seed ?? 0) + history.length, split: options.split ?? 'random', noise: options.noise, optimizerState: options.optimizerState, reason: `plateau at epoch ${info.epoch + 1}: widen '${id}'` });
         else growGradMax(model, id, count, { batch: options.batch, bias: 1e-6, reason: `plateau at epoch ${info.epoch + 1}: GradMax growth of '${id}'` });
         grown += count;
         any = true;
