@@ -115,30 +115,39 @@ describe('DARTS', () => {
   });
 
   it('discretizes by one journaled edit into exactly the cell the space builds', () => {
-    const model = Model.create(dartsSupernet(small), { registry, seed: 2 });
-    const target = '|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|';
-    const arch = nb201Space().decode(target);
-    const edges = ['c0.e10', 'c0.e20', 'c0.e21', 'c0.e30', 'c0.e31', 'c0.e32'];
-    model.setParamValues(new Map(edges.map((id, e) => [`${id}/alpha`, tf.tensor1d([0, 1, 2, 3, 4].map((i) => (i === arch[e] ? 1 : 0)))])));
-    // 'none' gets a larger alpha on one edge: it is excluded, the runner-up wins.
-    const none = tf.tensor1d([9, 0, 0, 1, 0]);
-    model.setParamValues(new Map([['c0.e10/alpha', none]]));
-    const result = discretize(model);
-    expect(result.arch).toBe(target);
-    expect(result.skipCount).toBe(2);
-    expect(model.graph.nodes.some((n) => n.op === 'nas.mixed' || n.op === 'nas.zero')).toBe(false);
-    expect(model.journal.at(-1)?.technique).toBe('nas');
-    const built = nb201Space(small).build!(arch);
-    expect(new Set(model.graph.nodes.map((n) => JSON.stringify(n)))).toEqual(new Set(built.nodes.map((n) => JSON.stringify(n))));
-    const params: Record<string, Tensor> = {};
-    for (const k of model.paramKeys()) params[k] = model.param(k).value;
-    const twin = Model.create(built, { registry, params });
-    const x = data(9).x;
-    const [a, b] = [model.apply(x), twin.apply(x)];
-    expect(maxAbsDiff(a, b)).toBeLessThan(1e-6);
-    tf.dispose([x, a, b]);
-    twin.dispose();
-    model.dispose();
+    // The second and third cells choose skip on edges that read node 1, a single mixed node
+    // (e21, e31): the bypass must follow that node's own discretization.
+    const targets: Array<[string, number]> = [
+      ['|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|nor_conv_1x1~0|nor_conv_3x3~1|skip_connect~2|', 2],
+      ['|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|', 2],
+      ['|skip_connect~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|', 4],
+    ];
+    for (const [target, skips] of targets) {
+      const model = Model.create(dartsSupernet(small), { registry, seed: 2 });
+      const arch = nb201Space().decode(target);
+      const edges = ['c0.e10', 'c0.e20', 'c0.e21', 'c0.e30', 'c0.e31', 'c0.e32'];
+      model.setParamValues(new Map(edges.map((id, e) => [`${id}/alpha`, tf.tensor1d([0, 1, 2, 3, 4].map((i) => (i === arch[e] ? 1 : 0)))])));
+      // 'none' gets a larger alpha on one edge: it is excluded, the runner-up wins.
+      const none = tf.tensor1d([0, 1, 2, 3, 4].map((i) => (i === 0 ? 9 : i === arch[0] ? 1 : 0)));
+      model.setParamValues(new Map([['c0.e10/alpha', none]]));
+      const result = discretize(model);
+      expect(result.arch).toBe(target);
+      expect(result.skipCount).toBe(skips);
+      expect(model.graph.nodes.some((n) => n.op === 'nas.mixed' || n.op === 'nas.zero')).toBe(false);
+      expect(model.journal.at(-1)?.technique).toBe('nas');
+      const built = nb201Space(small).build!(arch);
+      expect(new Set(model.graph.nodes.map((n) => JSON.stringify(n))), target).toEqual(new Set(built.nodes.map((n) => JSON.stringify(n))));
+      expect(model.graph.outputs).toEqual(built.outputs);
+      const params: Record<string, Tensor> = {};
+      for (const k of model.paramKeys()) params[k] = model.param(k).value;
+      const twin = Model.create(built, { registry, params });
+      const x = data(9).x;
+      const [a, b] = [model.apply(x), twin.apply(x)];
+      expect(maxAbsDiff(a, b)).toBeLessThan(1e-6);
+      tf.dispose([x, a, b]);
+      twin.dispose();
+      model.dispose();
+    }
   });
 
   it('rejects bad input with typed errors', () => {

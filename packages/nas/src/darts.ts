@@ -231,7 +231,10 @@ export function discretize(model: Model, options: { exclude?: string[] } = {}): 
   const byNode = new Map(model.graph.nodes.map((n) => [n.id, n]));
   model.edit(
     (tx) => {
-      for (const { id, candidates } of mixed) {
+      // Last mixed node first: a later edge may read an earlier mixed node (its skip candidate
+      // is that node itself), which must still exist when the later edge is bypassed to it;
+      // removing the earlier node afterwards rewires every reader, bypassed ones included.
+      for (const { id, candidates } of [...mixed].reverse()) {
         const node = byNode.get(id) as GraphDef['nodes'][number];
         let best = -1;
         candidates.forEach((c, k) => {
