@@ -148,6 +148,47 @@ describe('search on the table', () => {
     }
   });
 
+  it('parallel evaluation: a free slot starts the next trial at once, never more than `parallel` run, and the result does not depend on timing', async () => {
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const runWith = async (delay: (call: number) => number) => {
+      let calls = 0;
+      let running = 0;
+      let most = 0;
+      const events: string[] = [];
+      const timed: Evaluator = {
+        async evaluate(arch, encoded) {
+          const call = calls++;
+          running += 1;
+          most = Math.max(most, running);
+          events.push(`start ${call}`);
+          await sleep(delay(call));
+          events.push(`end ${call}`);
+          running -= 1;
+          return evaluator.evaluate(arch, encoded);
+        },
+      };
+      const result = await search({ space, strategy: 'evolution', strategyOptions: { population: 6, sampleSize: 3 }, evaluator: timed, budget: { evaluations: 24 }, seed: 5, parallel: 2 });
+      return { result, most, events };
+    };
+    // The first trial is slow: the second slot runs the next ones meanwhile (lookahead 2: trials 1-3).
+    const slowFirst = await runWith((call) => (call === 0 ? 60 : 2));
+    expect(slowFirst.events.indexOf('start 3')).toBeLessThan(slowFirst.events.indexOf('end 0'));
+    expect(slowFirst.most).toBe(2);
+    // Other timings, same trials in the same order (observed in proposal order).
+    const jittered = await runWith((call) => ((call * 7) % 5) * 3);
+    const strip = (r: SearchResult): unknown => r.trials.map((t) => [t.encoded, t.validation]);
+    expect(strip(jittered.result)).toEqual(strip(slowFirst.result));
+    expect(jittered.most).toBe(2);
+    expect(await asyncCodeOf(() => search({ space, strategy: 'random', evaluator, budget: { evaluations: 5 }, parallel: 2, lookahead: -1 }))).toBe('INVALID_ARGUMENT');
+  });
+
+  it('refuses a checkpoint of an older format', async () => {
+    const store = memoryCheckpoint();
+    await search({ space, strategy: 'random', evaluator, budget: { evaluations: 5 }, seed: 1, checkpoint: store });
+    (store.current as unknown as { version: number }).version = 1;
+    expect(await asyncCodeOf(() => search({ space, strategy: 'random', evaluator, budget: { evaluations: 5 }, seed: 1, checkpoint: store }))).toBe('INVALID_ARGUMENT');
+  });
+
   it('refuses a checkpoint of another search', async () => {
     const store = memoryCheckpoint();
     await search({ space, strategy: 'random', evaluator, budget: { evaluations: 5 }, seed: 1, checkpoint: store });

@@ -31,7 +31,7 @@ export interface CheckpointStore {
 
 /** The saved state of a search (JSON). */
 export interface SearchCheckpoint {
-  version: 1;
+  version: 2;
   space: string;
   strategy: string;
   seed: number;
@@ -39,6 +39,8 @@ export interface SearchCheckpoint {
   strategyState: unknown;
   trials: Trial[];
   seconds: number;
+  /** Proposed but not yet observed, in proposal order (evaluated first on resume). */
+  pending: Architecture[];
 }
 
 /** One point of the anytime curve: the best (by validation) after some budget. */
@@ -59,9 +61,17 @@ export interface SearchOptions {
   evaluator: Evaluator;
   budget: Budget;
   seed?: number;
-  /** Architectures proposed and evaluated concurrently per round. Default 1. */
+  /** Evaluations running at once. Default 1. */
   parallel?: number;
-  /** Saved after every round; if it holds a state, the search resumes from it. */
+  /**
+   * Proposals made ahead of the running ones, so that an evaluator slot that frees up starts
+   * the next trial at once instead of waiting for a slower one. Trials are observed in proposal
+   * order, and proposal k is made after observing trials 0..k-(parallel+lookahead)-1, so the
+   * result does not depend on timing. Default: `parallel` when `parallel` > 1, else 0 (a serial
+   * search observes each trial before the next proposal).
+   */
+  lookahead?: number;
+  /** Saved after every observed trial; if it holds a state, the search resumes from it. */
   checkpoint?: CheckpointStore;
   /** Called after each observed trial. */
   onTrial?: (trial: Trial, index: number) => void;
@@ -93,10 +103,11 @@ function checkBudget(budget: Budget): void {
 }
 
 /**
- * Runs a search: the strategy proposes, the evaluator scores, until the budget is spent. Rounds
- * of `parallel` proposals are evaluated concurrently and observed in proposal order, and the
- * state is checkpointed after each round, so a resumed search continues exactly where the
- * killed one left off (same seed, same result).
+ * Runs a search: the strategy proposes, the evaluator scores, until the budget is spent. Up to
+ * `parallel` evaluations run at once and up to `lookahead` more proposals wait for a free slot;
+ * trials are observed in proposal order and the state is checkpointed after each one, so a
+ * resumed search continues exactly where the killed one left off (same seed, same result, at any
+ * `parallel`).
  *
  * @example
  * const { rows } = loadNasBench201();            // @rs/datasets
@@ -110,14 +121,20 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   const seed = options.seed ?? 0;
   const parallel = options.parallel ?? 1;
   if (!Number.isInteger(parallel) || parallel < 1) throw new RsError('INVALID_ARGUMENT', `parallel must be a positive integer, got ${String(parallel)}.`);
+  const lookahead = options.lookahead ?? (parallel > 1 ? parallel : 0);
+  if (!Number.isInteger(lookahead) || lookahead < 0) throw new RsError('INVALID_ARGUMENT', `lookahead must be a non-negative integer, got ${String(options.lookahead)}.`);
   const strategy = typeof options.strategy === 'string' ? createStrategy(options.strategy, space, options.strategyOptions) : options.strategy;
   let rng = createRng(seed);
   let trials: Trial[] = [];
   let seconds = 0;
   let resumed = false;
+  let pending: Architecture[] = [];
   const saved = options.checkpoint ? await options.checkpoint.load() : undefined;
   if (saved) {
-    if (saved.version !== 1 || saved.space !== space.name || saved.strategy !== strategy.name || saved.seed !== seed) {
+    if ((saved.version as number) !== 2) {
+      throw new RsError('INVALID_ARGUMENT', `the checkpoint has format version ${String(saved.version)}; this version of @rs/nas reads version 2 (start the search again without it).`);
+    }
+    if (saved.space !== space.name || saved.strategy !== strategy.name || saved.seed !== seed) {
       throw new RsError(
         'INVALID_ARGUMENT',
         `the checkpoint is of another search (space '${saved.space}', strategy '${saved.strategy}', seed ${saved.seed}); this one is space '${space.name}', strategy '${strategy.name}', seed ${seed}.`,
@@ -127,48 +144,79 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     strategy.restore(saved.strategyState);
     trials = saved.trials;
     seconds = saved.seconds;
+    pending = saved.pending;
     resumed = true;
   }
   const spent = (): boolean => (budget.evaluations !== undefined && trials.length >= budget.evaluations) || (budget.seconds !== undefined && seconds >= budget.seconds);
-  while (!spent()) {
-    const count = Math.min(parallel, budget.evaluations !== undefined ? budget.evaluations - trials.length : parallel);
-    const proposals: Architecture[] = [];
-    for (let i = 0; i < count; i++) {
+
+  // Proposed, unobserved trials in proposal order; each starts when one of `parallel` slots is free.
+  interface Slot {
+    arch: Architecture;
+    result?: Promise<Trial>;
+  }
+  const queue: Slot[] = [];
+  let running = 0;
+  let fail: (error: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
+  const evaluateOne = async (arch: Architecture): Promise<Trial> => {
+    const encoded = space.encode(arch);
+    const started = performance.now();
+    const result = await evaluator.evaluate([...arch], encoded);
+    if (typeof result?.validation !== 'number' || !Number.isFinite(result.validation)) {
+      throw new RsError('INVALID_ARGUMENT', `the evaluator returned no finite validation score for ${encoded}.`, { encoded });
+    }
+    const trial: Trial = { arch: [...arch], encoded, validation: result.validation, cost: result.cost ?? (performance.now() - started) / 1000 };
+    if (result.test !== undefined) trial.test = result.test;
+    return trial;
+  };
+  const startFree = (): void => {
+    for (const slot of queue) {
+      if (running >= parallel) return;
+      if (slot.result) continue;
+      running += 1;
+      slot.result = evaluateOne(slot.arch).finally(() => {
+        running -= 1;
+        startFree();
+      });
+      slot.result.catch(fail);
+    }
+  };
+  const propose = (): void => {
+    while (!spent() && queue.length < parallel + lookahead && (budget.evaluations === undefined || trials.length + queue.length < budget.evaluations)) {
       const arch = strategy.propose(rng);
       checkArchitecture(space, arch);
-      proposals.push(arch);
+      queue.push({ arch });
     }
-    const results = await Promise.all(
-      proposals.map(async (arch) => {
-        const encoded = space.encode(arch);
-        const started = performance.now();
-        const result = await evaluator.evaluate([...arch], encoded);
-        if (typeof result?.validation !== 'number' || !Number.isFinite(result.validation)) {
-          throw new RsError('INVALID_ARGUMENT', `the evaluator returned no finite validation score for ${encoded}.`, { encoded });
-        }
-        const trial: Trial = { arch: [...arch], encoded, validation: result.validation, cost: result.cost ?? (performance.now() - started) / 1000 };
-        if (result.test !== undefined) trial.test = result.test;
-        return trial;
-      }),
-    );
-    for (const trial of results) {
-      strategy.observe(trial);
-      trials.push(trial);
-      seconds += trial.cost;
-      options.onTrial?.(trial, trials.length - 1);
-    }
-    if (options.checkpoint) {
-      await options.checkpoint.save({
-        version: 1,
-        space: space.name,
-        strategy: strategy.name,
-        seed,
-        rng: rng.state(),
-        strategyState: JSON.parse(JSON.stringify(strategy.state())) as unknown,
-        trials,
-        seconds,
-      });
-    }
+  };
+  const save = async (): Promise<void> => {
+    if (!options.checkpoint) return;
+    await options.checkpoint.save({
+      version: 2,
+      space: space.name,
+      strategy: strategy.name,
+      seed,
+      rng: rng.state(),
+      strategyState: JSON.parse(JSON.stringify(strategy.state())) as unknown,
+      trials,
+      seconds,
+      pending: queue.map((slot) => [...slot.arch]),
+    });
+  };
+
+  for (const arch of pending) queue.push({ arch });
+  propose();
+  startFree();
+  while (queue.length > 0) {
+    const trial = await Promise.race([queue[0].result as Promise<Trial>, failed]);
+    queue.shift();
+    strategy.observe(trial);
+    trials.push(trial);
+    seconds += trial.cost;
+    options.onTrial?.(trial, trials.length - 1);
+    propose();
+    startFree();
+    await save();
   }
   return { strategy: strategy.name, seed, best: bestTrial(trials), trials, anytime: anytimeCurve(trials), seconds, resumed };
 }
