@@ -9,6 +9,7 @@ export type { RsErrorCode } from './errors';
 export type { GraphDef, NodeDef, GraphInput, Shape, DType, TensorInfo, ParamSpec, ParamRole, InitializerSpec } from './ir/types';
 export { paramKey, splitParamKey } from './ir/types';
 export { validateGraph } from './ir/validate';
+export { ancestors } from './ir/ancestors';
 export type { ValidatedGraph } from './ir/validate';
 export { OpRegistry, createOpRegistry, defaultRegistry } from './ops/registry';
 export type { OpSchema } from './ops/schema';

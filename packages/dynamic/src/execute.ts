@@ -1,4 +1,4 @@
-import { tf, RsError, paramKey, type Model, type Tensor } from '@rs/core';
+import { tf, RsError, ancestors, paramKey, type Model, type Tensor } from '@rs/core';
 import type { PlanStep, Rng } from '@rs/core/extend';
 
 /** How `execute` runs a graph; every field is optional. */
@@ -76,18 +76,7 @@ export function execute(model: Model, feeds: Tensor[], targets: string[], option
 
 /** Nodes that computing `targets` runs under `alias` (for picking the parameters to differentiate). */
 export function reachedNodes(model: Model, targets: string[], alias: Map<string, string> = new Map()): Set<string> {
-  const steps = new Map(model.plan.steps.map((s) => [s.node.id, s]));
-  const seen = new Set<string>();
-  const stack = [...targets];
-  while (stack.length > 0) {
-    const id = stack.pop() as string;
-    if (seen.has(id)) continue;
-    seen.add(id);
-    const to = alias.get(id);
-    if (to !== undefined) stack.push(to);
-    else for (const i of steps.get(id)?.node.inputs ?? []) stack.push(i);
-  }
-  return seen;
+  return ancestors(model.graph, targets, alias);
 }
 
 /** Trainable parameter keys of the nodes in `nodes`. */

@@ -1,4 +1,4 @@
-import { RsError, tf, type Model, type NodeDef, type TensorInfo } from '@rs/core';
+import { RsError, ancestors, tf, type Model, type NodeDef, type TensorInfo } from '@rs/core';
 import { onnx, dataTypeOf, tensorProto, toAttribute, type AttrValue, type NodeProto, type OnnxDType, type TensorProto, type ValueInfoProto } from './proto';
 import type { OnnxCheckInfo, OnnxEmitContext, OnnxRule, OnnxRuleRegistry } from './rule';
 import { defaultOnnxRules } from './builtin-rules';
@@ -87,15 +87,7 @@ function resolve(model: Model, options: OnnxExportOptions): Resolved {
     }
   }
   if (new Set(outputs).size !== outputs.length) throw new RsError('INVALID_ARGUMENT', `outputs name a node twice: ${outputs.join(', ')}.`);
-  const needed = new Set<string>();
-  const stack = [...outputs];
-  while (stack.length > 0) {
-    const id = stack.pop() as string;
-    const node = byId.get(id);
-    if (!node || needed.has(id)) continue;
-    needed.add(id);
-    stack.push(...node.inputs);
-  }
+  const needed = ancestors(graph, outputs);
   const nodes = model.validated.order.filter((n) => needed.has(n.id));
   return { opset, batch, outputs, name: options.name ?? 'rs-model', rules: options.rules ?? defaultOnnxRules, nodes };
 }

@@ -1,4 +1,4 @@
-import { RsError, splitParamKey, tf, disposeRun, type GraphDef, type JournalEntry, type Model, type Tensor } from '@rs/core';
+import { RsError, ancestors, splitParamKey, tf, disposeRun, type GraphDef, type JournalEntry, type Model, type Tensor } from '@rs/core';
 import { reconstructHistory } from './reconstruct';
 import type {
   ExitRates,
@@ -135,20 +135,7 @@ function expertLoad(model: Model, graph: GraphDef, data: { x: Tensor } | undefin
 
 /** Graph outputs in execution order: the one with fewer ancestor nodes runs first (exit heads hang off the trunk). */
 function outputsInExecutionOrder(graph: GraphDef): string[] {
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const ancestors = (id: string): number => {
-    const seen = new Set<string>();
-    const stack = [id];
-    while (stack.length > 0) {
-      const at = stack.pop() as string;
-      const node = byId.get(at);
-      if (!node || seen.has(at)) continue;
-      seen.add(at);
-      stack.push(...node.inputs);
-    }
-    return seen.size;
-  };
-  const cost = new Map(graph.outputs.map((o) => [o, ancestors(o)]));
+  const cost = new Map(graph.outputs.map((o) => [o, ancestors(graph, [o]).size]));
   return [...graph.outputs].sort((a, b) => (cost.get(a) as number) - (cost.get(b) as number));
 }
 
