@@ -42,6 +42,8 @@ const OUT = args.out;
 const SPLIT = Number(args.split);
 const SKIP_DROPOUT = Number(args['skip-dropout']);
 const CANDIDATES = args.candidates?.split(',');
+// Position of skip_connect among each edge's candidates (NAS-Bench-201 order by default).
+const SKIP_INDEX = (CANDIDATES ?? ['none', 'skip_connect']).indexOf('skip_connect');
 if (!(SPLIT > 0 && SPLIT <= 4000)) throw new Error(`--split must be in 1..4000 (the 8,000 training digits are split in two halves), got ${args.split}`);
 const backend = await selectBackend('wasm', { threads: args.threads === undefined ? undefined : Number(args.threads) });
 const registry = registerNasOps(createOpRegistry());
@@ -69,9 +71,8 @@ async function run(label, skipDropout) {
     onStep: ({ step }) => {
       if ((step + 1) % 50 === 0) {
         const weights = Object.fromEntries(Object.entries(architectureWeights(model)).map(([id, w]) => [id, w.map((v) => Number(v.toFixed(4)))]));
-        const skipIndex = (CANDIDATES ?? ['none', 'skip_connect']).indexOf('skip_connect');
         let skip = 0;
-        for (const w of Object.values(weights)) skip += w[skipIndex] / Object.keys(weights).length;
+        for (const w of Object.values(weights)) skip += w[SKIP_INDEX] / Object.keys(weights).length;
         trajectory.push({ step: step + 1, meanSkipWeight: Number(skip.toFixed(4)), weights });
         if ((step + 1) % 100 === 0) console.log(`${label} step ${step + 1}: mean skip weight ${skip.toFixed(3)}`);
       }

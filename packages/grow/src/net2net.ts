@@ -8,6 +8,19 @@ function editableGroup(model: Model, groupId: string): UnitGroup {
   return group;
 }
 
+/** `value` if it is one of `allowed`, else `fallback` when `value` is undefined; otherwise INVALID_ARGUMENT. */
+export function checkChoice<T extends string>(name: string, value: T | undefined, allowed: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!allowed.includes(value)) {
+    const list = allowed.map((a) => `'${a}'`);
+    throw new RsError('INVALID_ARGUMENT', `${name} must be ${list.slice(0, -1).join(', ')} or ${list[list.length - 1]}, got ${String(value)}.`);
+  }
+  return value;
+}
+
+export const SPLITS = ['even', 'random', 'random-weights'] as const;
+export const OPTIMIZER_STATES = ['zero', 'copy'] as const;
+
 export function checkCount(count: unknown, what = 'count'): number {
   if (typeof count !== 'number' || !Number.isInteger(count) || count < 1) {
     throw new RsError('INVALID_ARGUMENT', `${what} must be a positive integer, got ${String(count)}.`, { [what]: count });
@@ -30,16 +43,14 @@ export function widen(
   model: Model,
   groupId: string,
   count: number,
-  options: { seed?: number; noise?: number; split?: 'even' | 'random' | 'random-weights'; optimizerState?: 'zero' | 'copy'; reason?: string } = {},
+  options: { seed?: number; noise?: number; split?: (typeof SPLITS)[number]; optimizerState?: (typeof OPTIMIZER_STATES)[number]; reason?: string } = {},
 ): { sources: number[] } {
   const group = editableGroup(model, groupId);
   checkCount(count);
   const noise = options.noise ?? 0;
   if (!(noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
-  const optimizerState = options.optimizerState ?? 'zero';
-  if (optimizerState !== 'zero' && optimizerState !== 'copy') throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
-  const split = options.split ?? 'even';
-  if (split !== 'even' && split !== 'random' && split !== 'random-weights') throw new RsError('INVALID_ARGUMENT', `split must be 'even', 'random' or 'random-weights', got ${String(options.split)}.`);
+  const optimizerState = checkChoice('optimizerState', options.optimizerState, OPTIMIZER_STATES, 'zero');
+  const split = checkChoice('split', options.split, SPLITS, 'even');
   const rng = createRng(options.seed ?? 0);
   const sources = Array.from({ length: count }, () => rng.int(group.size));
   const copies = new Float32Array(group.size).fill(1);

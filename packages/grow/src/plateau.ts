@@ -1,7 +1,7 @@
 import { RsError, computeGradients, disposeGradients, tf, type Callback, type EpochInfo, type Model, type Tensor } from '@rs/core';
 import { resolveLoss } from '@rs/core/extend';
 import { growGradMax } from './gradmax';
-import { widen, checkCount } from './net2net';
+import { widen, checkCount, checkChoice, SPLITS, OPTIMIZER_STATES } from './net2net';
 
 /** A limit on growth: total units added, parameters, or FLOPs per sample of the model. */
 export interface GrowthBudget {
@@ -39,9 +39,9 @@ export interface PlateauOptions {
    * moments, like any inserted unit. 'copy': each copy takes its source unit's slots (Adam's
    * m and v), so it does not start with Adam's large first steps.
    */
-  optimizerState?: 'zero' | 'copy';
+  optimizerState?: (typeof OPTIMIZER_STATES)[number];
   /** Net2Net only: how a unit's outgoing weights are shared with its copies (see `widen`). Default 'random'. */
-  split?: 'even' | 'random' | 'random-weights';
+  split?: (typeof SPLITS)[number];
   budget: GrowthBudget;
   /** Batch used to score groups (gradient norm) and for GradMax statistics. */
   batch: { x: Tensor; y: Tensor };
@@ -98,17 +98,10 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
   known('maxSize', options.maxSize);
   for (const [id, size] of Object.entries(options.maxSize ?? {})) checkCount(size, `maxSize of '${id}'`);
   if (options.noise !== undefined && !(options.noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
-  if (options.split !== undefined && !['even', 'random', 'random-weights'].includes(options.split)) {
-    throw new RsError('INVALID_ARGUMENT', `split must be 'even', 'random' or 'random-weights', got ${String(options.split)}.`);
-  }
-  if (options.optimizerState !== undefined && options.optimizerState !== 'zero' && options.optimizerState !== 'copy') {
-    throw new RsError('INVALID_ARGUMENT', `optimizerState must be 'zero' or 'copy', got ${String(options.optimizerState)}.`);
-  }
-  if (options.method !== undefined && !['gradmax', 'net2net', 'random'].includes(options.method)) {
-    throw new RsError('INVALID_ARGUMENT', `method must be 'gradmax', 'net2net' or 'random', got ${String(options.method)}.`);
-  }
-  const select = options.select ?? 'score';
-  if (select !== 'score' && select !== 'all') throw new RsError('INVALID_ARGUMENT', `select must be 'score' or 'all', got ${String(select)}.`);
+  checkChoice('split', options.split, SPLITS, 'random');
+  checkChoice('optimizerState', options.optimizerState, OPTIMIZER_STATES, 'zero');
+  checkChoice('method', options.method, ['gradmax', 'net2net', 'random'], 'gradmax');
+  const select = checkChoice('select', options.select, ['score', 'all'], 'score');
   // Units a group would take at the next step (0: it cannot grow any more).
   const nextStep = (model: Model, id: string): number => {
     const step = steps.get(id) ?? 0;

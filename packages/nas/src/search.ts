@@ -128,7 +128,12 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   let trials: Trial[] = [];
   let seconds = 0;
   let resumed = false;
-  let pending: Architecture[] = [];
+  // Proposed, unobserved trials in proposal order; each starts when one of `parallel` slots is free.
+  interface Slot {
+    arch: Architecture;
+    result?: Promise<Trial>;
+  }
+  const queue: Slot[] = [];
   const saved = options.checkpoint ? await options.checkpoint.load() : undefined;
   if (saved) {
     if ((saved.version as number) !== 2) {
@@ -144,17 +149,11 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     strategy.restore(saved.strategyState);
     trials = saved.trials;
     seconds = saved.seconds;
-    pending = saved.pending;
+    for (const arch of saved.pending) queue.push({ arch });
     resumed = true;
   }
   const spent = (): boolean => (budget.evaluations !== undefined && trials.length >= budget.evaluations) || (budget.seconds !== undefined && seconds >= budget.seconds);
 
-  // Proposed, unobserved trials in proposal order; each starts when one of `parallel` slots is free.
-  interface Slot {
-    arch: Architecture;
-    result?: Promise<Trial>;
-  }
-  const queue: Slot[] = [];
   let running = 0;
   let fail: (error: unknown) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => (fail = reject));
@@ -204,7 +203,6 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     });
   };
 
-  for (const arch of pending) queue.push({ arch });
   propose();
   startFree();
   while (queue.length > 0) {
