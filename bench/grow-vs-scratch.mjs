@@ -3,15 +3,22 @@
 // to 256-128) vs the large network (784-256-128-10) trained from scratch, seeds 0, 1, 2 (one
 // process per seed, in parallel).
 //
-// Protocol (the same for both arms): Adam 2e-3, batch 128, the first 7,000 training digits,
-// EPOCHS (20) epochs; the last 1,000 training digits are the validation set (growth decisions).
+// Protocol: Adam 2e-3, batch 128, the first 7,000 training digits; the last 1,000 training
+// digits are the validation set (growth decisions). Scratch trains EPOCHS (20) epochs. The grown
+// arm is compute-matched: it trains whole epochs for as long as its training FLOPs stay within
+// FLOP_BUDGET (0.9) x the scratch arm's, i.e. it spends what the small phase saved on more
+// epochs, as growth papers compare (loss or accuracy at equal or lower compute).
+// FLOP_BUDGET=0 gives the equal-epoch protocol (the grown arm also trains EPOCHS epochs); the
+// summary reports the grown arm's accuracy after EPOCHS epochs either way (same run).
 // Reported: test accuracy (2,000 test digits) after the last epoch; details also give the
 // accuracy at each arm's best-validation-accuracy epoch (checkpoint selection).
+// Each seed is one process on a 1-thread wasm backend (THREADS to change), so runs are
+// deterministic (2 threads do not sum in a fixed order).
 // Training FLOPs: 3 x forward FLOPs per sample x samples (forward + backward) for every epoch,
 // from the model's own FLOP count in that epoch, plus, for the grown arm, the gradient pass on
 // the 512-digit scoring batch at each growth (validation passes, the same for both, not counted).
 // summary.flop_ratio = mean grown FLOPs / mean scratch FLOPs; accuracies are means over seeds.
-// Env overrides (STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SPLIT, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
+// Env overrides (FLOP_BUDGET, THREADS, STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SPLIT, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
 // SEEDS, ARMS, RESULT) were used for the exploration in grow-vs-scratch-variants.json.
 import { tf, Model, lenet300100, fit, evaluate, adam, cosineDecay } from '@rs/core';
 import { growOnPlateau } from '@rs/grow';
@@ -22,7 +29,9 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const EPOCHS = Number(process.env.EPOCHS ?? 20);
-const SEEDS = (process.env.SEEDS ?? '0,1,2').split(',').map(Number);
+const FLOP_BUDGET = Number(process.env.FLOP_BUDGET ?? 0.9);
+const THREADS = Number(process.env.THREADS ?? 1);
+const SEEDS = (process.env.SEEDS ?? '0,1,2,3,4').split(',').map(Number);
 const ARMS = (process.env.ARMS ?? 'scratch,grown').split(',');
 const BATCH = 128;
 const LR = 2e-3;
@@ -41,6 +50,7 @@ const GROWTH = {
   optimizerState: process.env.OPT_STATE ?? 'zero',
   split: process.env.SPLIT ?? 'random',
 };
+if (SCHEDULE === 'cosine' && FLOP_BUDGET > 0) throw new Error('SCHEDULE=cosine decays over EPOCHS epochs; use it with FLOP_BUDGET=0 (equal epochs).');
 const START = (process.env.START ?? '64,32').split(',').map(Number);
 
 // With several seeds, each seed runs in its own process (the same script), in parallel.
@@ -48,7 +58,7 @@ const PARENT = SEEDS.length > 1 && !process.env.GVS_WORKER;
 let train, validation, test, scoreBatch;
 const N = 7000;
 if (!PARENT) {
-  await selectBackend(process.argv[2] ?? 'wasm');
+  await selectBackend(process.argv[2] ?? 'wasm', { threads: THREADS });
   const mnist = loadMnist();
   const all = { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') };
   train = { x: tf.slice(all.x, 0, N), y: tf.slice(all.y, 0, N) };
@@ -88,7 +98,7 @@ async function run(arm, seed) {
   let lrNow = LR;
   let grow;
   if (arm === 'grown') {
-    grow = growOnPlateau({ ...GROWTH, budget: { params: Number(process.env.BUDGET ?? lenet300100Params()) }, batch: scoreBatch, seed });
+    grow = growOnPlateau({ ...GROWTH, budget: { params: Number(process.env.BUDGET ?? scratchCounts().params) }, batch: scoreBatch, seed });
     // The scoring pass at a growth: one forward + backward on the scoring batch.
     callbacks.push(grow, {
       seen: 0,
@@ -102,12 +112,26 @@ async function run(arm, seed) {
       },
     });
   }
-  await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: SCHEDULE === 'cosine' ? cosineDecay({ initial: LR, steps: EPOCHS * Math.ceil(N / BATCH) }) : () => lrNow }), epochs: EPOCHS, batchSize: BATCH, seed, validation, callbacks });
+  // Compute-matched grown arm: stop before the epoch that would take its training FLOPs past
+  // FLOP_BUDGET x the scratch arm's (checked after any growth, at the size the next epoch has).
+  const matched = arm === 'grown' && FLOP_BUDGET > 0;
+  if (matched) {
+    const budget = FLOP_BUDGET * EPOCHS * 3 * scratchCounts().flops * N;
+    callbacks.push({
+      onEpochEnd(info) {
+        if (rec.flops + 3 * info.model.counts().flops * N > budget) info.stop();
+      },
+    });
+  }
+  const epochs = matched ? 4 * EPOCHS : EPOCHS;
+  await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: SCHEDULE === 'cosine' ? cosineDecay({ initial: LR, steps: EPOCHS * Math.ceil(N / BATCH) }) : () => lrNow }), epochs, batchSize: BATCH, seed, validation, callbacks });
   const best = selected(rec.epochs);
   const last = rec.epochs[rec.epochs.length - 1];
   const result = {
     seed,
     accuracy: last.test_accuracy,
+    epochs_trained: rec.epochs.length,
+    accuracy_after_epochs: rec.epochs[Math.min(EPOCHS, rec.epochs.length) - 1].test_accuracy,
     best_validation_epoch: best.epoch,
     accuracy_at_best_validation: best.test_accuracy,
     flops_total: rec.flops,
@@ -117,16 +141,17 @@ async function run(arm, seed) {
     epochs: rec.epochs,
     seconds: (performance.now() - start) / 1000,
   };
-  console.log(`${arm} seed ${seed}: test ${(100 * last.test_accuracy).toFixed(2)}% (at the best validation epoch ${best.epoch}: ${(100 * best.test_accuracy).toFixed(2)}%), FLOPs ${rec.flops.toExponential(3)}, widths ${result.final_widths.join('-')}, ${result.seconds.toFixed(0)} s`);
+  console.log(`${arm} seed ${seed}: ${rec.epochs.length} epochs, test ${(100 * last.test_accuracy).toFixed(2)}% (after ${EPOCHS}: ${(100 * result.accuracy_after_epochs).toFixed(2)}%) (at the best validation epoch ${best.epoch}: ${(100 * best.test_accuracy).toFixed(2)}%), FLOPs ${rec.flops.toExponential(3)}, widths ${result.final_widths.join('-')}, ${result.seconds.toFixed(0)} s`);
   model.dispose();
   return result;
 }
 
-function lenet300100Params() {
+/** Parameter and FLOP counts of the scratch network (784-256-128-10). */
+function scratchCounts() {
   const m = Model.create(lenet300100({ hidden: [256, 128] }), { seed: 0 });
-  const p = m.counts().params;
+  const counts = m.counts();
   m.dispose();
-  return p;
+  return counts;
 }
 
 const runs = { scratch: [], grown: [] };
@@ -157,6 +182,8 @@ const agg = (rs) => ({
   accuracy: mean(rs.map((r) => r.accuracy)),
   accuracy_std: std(rs.map((r) => r.accuracy)),
   accuracy_at_best_validation: mean(rs.map((r) => r.accuracy_at_best_validation)),
+  accuracy_after_epochs: mean(rs.map((r) => r.accuracy_after_epochs)),
+  epochs_trained: mean(rs.map((r) => r.epochs_trained)),
   flops_total: mean(rs.map((r) => r.flops_total)),
   flops_to_best_validation: mean(rs.map((r) => r.flops_to_selected)),
 });
@@ -174,11 +201,14 @@ if (ARMS.length === 2) {
       accuracy_scratch_std: s.accuracy_std,
       accuracy_grown_at_best_validation: g.accuracy_at_best_validation,
       accuracy_scratch_at_best_validation: s.accuracy_at_best_validation,
+      [`accuracy_grown_after_${EPOCHS}_epochs`]: g.accuracy_after_epochs,
+      epochs_grown: g.epochs_trained,
+      flop_budget: FLOP_BUDGET,
       seeds_grown_at_least_scratch: runs.grown.filter((r, i) => r.accuracy >= runs.scratch[i].accuracy).length,
     },
     {
       wall_seconds: (performance.now() - started) / 1000,
-      protocol: `Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : ''}, batch ${BATCH}, ${N} training digits, ${EPOCHS} epochs, seeds ${SEEDS.join(', ')} (initialisation and shuffling); accuracy on the 2,000 test digits after the last epoch (and at the epoch of best accuracy on the 1,000 validation digits, ties to the lower validation loss). Scratch: 784-256-128-10. Grown: starts 784-${START.join('-')}-10, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} digits).`,
+      protocol: `Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : ''}, batch ${BATCH}, ${N} training digits, wasm with ${THREADS} thread(s), seeds ${SEEDS.join(', ')} (initialisation and shuffling); accuracy on the 2,000 test digits after the last epoch (and at the epoch of best accuracy on the 1,000 validation digits, ties to the lower validation loss). Scratch: 784-256-128-10, ${EPOCHS} epochs. Grown (${FLOP_BUDGET > 0 ? `compute-matched: whole epochs while its training FLOPs stay within ${FLOP_BUDGET} x scratch's` : `${EPOCHS} epochs`}): starts 784-${START.join('-')}-10, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} digits).`,
       scratch: runs.scratch,
       grown: runs.grown,
       mean: { scratch: s, grown: g },

@@ -10,11 +10,12 @@ import { writeFileSync } from 'node:fs';
 import { Model, lenet300100, fit, evaluate, adam, tf, saveToBuffer, loadFromBuffer } from '@rs/core';
 import { maxAbsDiff } from '@rs/core/testing';
 import { widen, deepen } from '@rs/grow';
-import { setup } from '../prune/mnist.mjs';
+import { selectBackend, releaseBackend, loadData } from '../prune/mnist.mjs';
 
 const { values: args } = parseArgs({ options: { epochs: { type: 'string', default: '3' }, 'teacher-epochs': { type: 'string', default: '10' }, 'learning-rate': { type: 'string', default: '0.0005' }, backend: { type: 'string', default: 'wasm' } } });
 const epochs = Number(args.epochs);
-const data = await setup(args.backend);
+await selectBackend(args.backend);
+const data = loadData();
 const train = (model, seed) => fit(model, data.train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: Number(args['learning-rate']) }), epochs, batchSize: 128, seed });
 const validation = (model) => evaluate(model, data.test);
 
@@ -78,3 +79,4 @@ const ordered = ['wider', 'deeper'].map((kind) => {
 console.log(ordered.map((o) => `${o.kind}: net2net has the lowest validation loss: ${o.net2netBest}`).join('\n'));
 writeFileSync(new URL('../../bench/results/net2net-mnist.json', import.meta.url), JSON.stringify({ name: 'net2net-mnist', date: new Date().toISOString(), epochs, teacher: teacherScore, rows, ordered }, null, 2) + '\n');
 tf.dispose(teacherOut);
+releaseBackend();
