@@ -17,7 +17,7 @@ export { Model, disposeRun } from './model';
 export type { ParamEntry, CreateModelOptions, ApplyOptions, RunOutput } from './model';
 export type { UnitGroup, ParamMember, ActivationMember } from './units/analyze';
 export type { Transaction, EditMeta, InsertUnitsOptions, InsertNodeOptions } from './edit/transaction';
-export type { JournalEntry, EditChange } from './edit/journal';
+export type { JournalEntry, EditChange, NodeRecord, StructureBefore } from './edit/journal';
 export type { ModelCounts, NodeCount } from './count';
 export type { Taps } from './exec/executor';
 export { fit, evaluate, trainStep, computeGradients, disposeGradients } from './train/fit';

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Model, tf, isRsError, lenet300100, createOpRegistry, type GraphDef, type Tensor } from '@rs/core';
+import { Model, tf, isRsError, lenet300100, createOpRegistry, saveToBuffer, loadFromBuffer, type GraphDef, type Tensor } from '@rs/core';
 import { leakedTensors } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { pruneUnits, pruneWeights } from '@rs/prune';
@@ -202,7 +202,7 @@ describe('collectReport: mixture of experts', () => {
     model.dispose();
   });
 
-  it('sparse upcycling (insertNode + removeNode) is undone as far as the journal allows, and the page says what is approximate', () => {
+  it('sparse upcycling (insertNode + removeNode) is undone exactly from the journal records; a journal without them (older files) is undone as far as the summaries allow, and the page says what is approximate', () => {
     const graph: GraphDef = {
       inputs: [{ id: 'x', shape: [null, 8], dtype: 'float32' }],
       nodes: [
@@ -213,17 +213,58 @@ describe('collectReport: mixture of experts', () => {
       ],
       outputs: ['add'],
     };
-    const model = Model.create(graph, { seed: 5, registry: registerMoe(createOpRegistry()) });
+    const registry = registerMoe(createOpRegistry());
+    const model = Model.create(graph, { seed: 5, registry });
     upcycle(model, { experts: 2, ffns: ['ffn1'] });
-    const { graphs } = collectReport(model);
-    const before = graphs.snapshots[0];
     const original = structureOf(graph);
-    // Same nodes, ops and edges as the original; widths of the removed dense layers are not in the journal.
+    const { graphs } = collectReport(model);
+    expect(graphs.snapshots[0].nodes).toEqual(original.nodes);
+    expect(graphs.snapshots[0].outputs).toEqual(original.outputs);
+    expect(graphs.notes).toEqual([]);
+
+    // The same model as a file written before journal entries carried structure records.
+    const legacy = loadFromBuffer(saveToBuffer(model), { registry });
+    for (const entry of legacy.journal) for (const change of entry.changes) delete (change as { before?: unknown }).before;
+    const before = collectReport(legacy).graphs.snapshots[0];
+    // Same nodes, ops and edges as the original; widths of the removed dense layers are not in the summaries.
     expect(before.nodes.map((n) => [n.id, n.op, n.inputs])).toEqual(expect.arrayContaining(original.nodes.map((n) => [n.id, n.op, n.inputs])));
     expect(before.nodes).toHaveLength(original.nodes.length);
     expect(before.nodes.find((n) => n.id === 'ffn1')).toMatchObject({ width: null, approximate: true });
     expect(before.nodes.find((n) => n.id === 'add')?.width).toBe(8);
-    expect(graphs.notes.join('\n')).toMatch(/removed dense 'ffn2' is restored reading only 'act'/);
+    expect(collectReport(legacy).graphs.notes.join('\n')).toMatch(/removed dense 'ffn2' is restored reading only 'act'/);
+    legacy.dispose();
+    model.dispose();
+  });
+
+  it('replaceNode with a new id, removeNode with several readers and setOutputs are undone exactly, node order included', () => {
+    const graph: GraphDef = {
+      inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
+      nodes: [
+        { id: 'a', op: 'dense', inputs: ['x'], attrs: { units: 5 } },
+        { id: 'r', op: 'relu', inputs: ['a'], attrs: {} },
+        { id: 'b', op: 'dense', inputs: ['r'], attrs: { units: 5 } },
+        { id: 'sum', op: 'add', inputs: ['r', 'b'], attrs: {} },
+        { id: 'head', op: 'dense', inputs: ['sum'], attrs: { units: 3 } },
+      ],
+      outputs: ['head'],
+    };
+    const model = Model.create(graph, { seed: 6 });
+    model.edit((tx) => tx.replaceNode('r', { id: 'g', op: 'gelu', attrs: {} }), { technique: 'test', reason: 'swap the activation' });
+    model.edit((tx) => tx.removeNode('g').setOutputs(['head', 'sum']), { technique: 'test', reason: 'drop it, expose sum' });
+    const { snapshots, notes } = collectReport(model).graphs;
+    expect(notes).toEqual([]);
+    expect(snapshots[0].nodes).toEqual(structureOf(graph).nodes);
+    expect(snapshots[0].outputs).toEqual(['head']);
+    expect(snapshots[1].nodes.map((n) => [n.id, n.op, n.inputs])).toEqual([
+      ['x', 'input', []],
+      ['a', 'dense', ['x']],
+      ['g', 'gelu', ['a']],
+      ['b', 'dense', ['g']],
+      ['sum', 'add', ['g', 'b']],
+      ['head', 'dense', ['sum']],
+    ]);
+    expect(snapshots[1].outputs).toEqual(['head']);
+    expect(snapshots[2].outputs).toEqual(['head', 'sum']);
     model.dispose();
   });
 });

@@ -1,4 +1,4 @@
-import type { EditChange, GraphDef, JournalEntry, UnitGroup } from '@rs/core';
+import type { EditChange, GraphDef, JournalEntry, StructureBefore, UnitGroup } from '@rs/core';
 import type { GraphSnapshot, SnapshotNode } from './types';
 
 /** How one node's output width moves with a group's unit count. */
@@ -66,10 +66,38 @@ class Draft {
 }
 
 /**
+ * Undoes a node-level change from its structured record (journals written since
+ * `EditChange.before` exists): exact, node order included.
+ */
+function undoRecorded(change: EditChange, before: StructureBefore, draft: Draft, seq: number): string | undefined {
+  // The node the change added (insertNode) or put in place (replaceNode) goes.
+  const added = change.kind === 'insertNode' ? change.target : change.kind === 'replaceNode' ? (before.replacement ?? change.target) : undefined;
+  if (added !== undefined) {
+    const at = draft.nodes.findIndex((n) => n.id === added);
+    if (at < 0) return `#${seq}: node '${added}' of this ${change.kind} is not in the later graph; the graph before it is drawn without undoing it.`;
+    draft.nodes.splice(at, 1);
+  }
+  // The node it removed or replaced comes back where it was, as it was.
+  const node = before.node;
+  if (node) {
+    const after = node.previous === undefined ? draft.nodes.filter((n) => n.op === 'input').length : draft.nodes.findIndex((n) => n.id === node.previous) + 1;
+    draft.nodes.splice(after > 0 ? after : draft.nodes.length, 0, { id: node.id, op: node.op, inputs: [...node.inputs], width: lastAxis(node.shape) });
+  }
+  for (const r of before.rewired ?? []) {
+    const reader = draft.get(r.id);
+    if (reader) reader.inputs = [...r.inputs];
+  }
+  if (before.outputs) draft.outputs = [...before.outputs];
+  return undefined;
+}
+
+/**
  * Undoes one journaled change on `draft` (the graph after it), giving the graph before it, as far
  * as the change record allows. Returns a note when something could not be recovered.
  */
 function undo(change: EditChange, draft: Draft, members: Map<string, Membership[]>, seq: number): string | undefined {
+  if (change.before && ['insertNode', 'removeNode', 'replaceNode', 'setOutputs'].includes(change.kind)) return undoRecorded(change, change.before, draft, seq);
+  // Journals saved before `before` existed: what the summary says.
   switch (change.kind) {
     case 'removeUnits':
     case 'insertUnits': {

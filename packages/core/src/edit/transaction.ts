@@ -7,7 +7,7 @@ import { analyzeUnits, type ParamMember, type UnitAnalysis, type UnitGroup } fro
 import { createRng, initialize } from '../rng';
 import type { ModelCounts } from '../count';
 import type { Model, ModelState, ParamEntry } from '../model';
-import type { EditChange, JournalEntry } from './journal';
+import type { EditChange, JournalEntry, NodeRecord, StructureBefore } from './journal';
 import { blockStarts, unitPositions } from './positions';
 
 /** Who edits and why; recorded in the journal. */
@@ -320,18 +320,18 @@ export class Transaction {
   insertNode(node: NodeDef, options: InsertNodeOptions = {}): this {
     this.open();
     const copy: NodeDef = JSON.parse(JSON.stringify({ ...node, attrs: node.attrs ?? {}, inputs: node.inputs ?? [] })) as NodeDef;
+    let before: StructureBefore = {};
     if (options.after !== undefined) {
       const after = options.after;
       if (!this.graph.nodes.some((n) => n.id === after) && !this.graph.inputs.some((i) => i.id === after)) {
         throw new RsError('UNKNOWN_NODE', `insertNode: 'after' names '${after}', which is not in the graph.`, { node: after });
       }
-      for (const n of this.graph.nodes) n.inputs = n.inputs.map((i) => (i === after ? copy.id : i));
-      this.graph.outputs = this.graph.outputs.map((o) => (o === after ? copy.id : o));
+      before = this.rewire(after, copy.id);
     }
     const at = this.graph.nodes.findIndex((n) => n.inputs.includes(copy.id));
     if (at >= 0) this.graph.nodes.splice(at, 0, copy);
     else this.graph.nodes.push(copy);
-    this.changes.push({ kind: 'insertNode', target: copy.id, summary: `inserted ${copy.op} '${copy.id}'${options.after ? ` after '${options.after}'` : ''}` });
+    this.changes.push({ kind: 'insertNode', target: copy.id, summary: `inserted ${copy.op} '${copy.id}'${options.after ? ` after '${options.after}'` : ''}`, before });
     this.refresh(undefined, copy.id, options.params);
     return this;
   }
@@ -349,10 +349,10 @@ export class Transaction {
     const node = this.graph.nodes[index];
     const bypass = options.bypass ?? node.inputs[0];
     if (bypass === undefined) throw new RsError('INVALID_EDIT', `removeNode: node '${id}' has no input to bypass to; pass { bypass }.`, { node: id });
+    const record = this.nodeRecord(index);
     this.graph.nodes.splice(index, 1);
-    for (const n of this.graph.nodes) n.inputs = n.inputs.map((i) => (i === id ? bypass : i));
-    this.graph.outputs = this.graph.outputs.map((o) => (o === id ? bypass : o));
-    this.changes.push({ kind: 'removeNode', target: id, summary: `removed ${node.op} '${id}', consumers now read '${bypass}'` });
+    const before = { node: record, ...this.rewire(id, bypass) };
+    this.changes.push({ kind: 'removeNode', target: id, summary: `removed ${node.op} '${id}', consumers now read '${bypass}'`, before });
     this.refresh();
     return this;
   }
@@ -366,16 +366,14 @@ export class Transaction {
     const index = this.graph.nodes.findIndex((n) => n.id === id);
     if (index < 0) throw new RsError('UNKNOWN_NODE', `replaceNode: no node '${id}'.`, { node: id });
     const old = this.graph.nodes[index];
+    const record = this.nodeRecord(index);
     const next: NodeDef = JSON.parse(JSON.stringify({ ...old, ...node, id: node.id ?? id })) as NodeDef;
     this.graph.nodes[index] = next;
-    if (next.id !== id) {
-      for (const n of this.graph.nodes) n.inputs = n.inputs.map((i) => (i === id ? next.id : i));
-      this.graph.outputs = this.graph.outputs.map((o) => (o === id ? next.id : o));
-    }
+    const before: StructureBefore = next.id === id ? { node: record } : { node: record, replacement: next.id, ...this.rewire(id, next.id) };
     if (next.op !== old.op || next.id !== id) {
       for (const key of [...this.params.keys()]) if (splitParamKey(key)[0] === id) this.dropParam(key);
     }
-    this.changes.push({ kind: 'replaceNode', target: id, summary: `replaced ${old.op} '${id}' by ${next.op} '${next.id}'` });
+    this.changes.push({ kind: 'replaceNode', target: id, summary: `replaced ${old.op} '${id}' by ${next.op} '${next.id}'`, before });
     this.refresh(undefined, next.id, options.params);
     return this;
   }
@@ -397,9 +395,9 @@ export class Transaction {
         throw new RsError('UNKNOWN_NODE', `setOutputs: '${id}' is not a node or input of the graph.`, { node: id });
       }
     }
-    const before = this.graph.outputs.join(', ');
+    const outputs = [...this.graph.outputs];
     this.graph.outputs = [...ids];
-    this.changes.push({ kind: 'setOutputs', target: ids.join(','), summary: `outputs [${before}] -> [${ids.join(', ')}]` });
+    this.changes.push({ kind: 'setOutputs', target: ids.join(','), summary: `outputs [${outputs.join(', ')}] -> [${ids.join(', ')}]`, before: { outputs } });
     this.refresh();
     return this;
   }
@@ -523,6 +521,27 @@ export class Transaction {
    * Re-derives attrs from parameter shapes, validates the graph, and reconciles parameters
    * with the validated specs (new nodes get initialised parameters; removed nodes lose theirs).
    */
+  /** The journal's record of the node at `index` of the graph as edited so far. */
+  private nodeRecord(index: number): NodeRecord {
+    const node = this.graph.nodes[index];
+    const record: NodeRecord = { id: node.id, op: node.op, inputs: [...node.inputs], shape: [...(this.validated.infos.get(node.id)?.shape ?? [])] };
+    if (index > 0) record.previous = this.graph.nodes[index - 1].id;
+    return record;
+  }
+
+  /** Makes every reader of `from` (nodes and graph outputs) read `to`; returns what it found. */
+  private rewire(from: string, to: string): StructureBefore {
+    const before: StructureBefore = {};
+    const rewired = this.graph.nodes.filter((n) => n.inputs.includes(from));
+    if (rewired.length > 0) before.rewired = rewired.map((n) => ({ id: n.id, inputs: [...n.inputs] }));
+    for (const n of rewired) n.inputs = n.inputs.map((i) => (i === from ? to : i));
+    if (this.graph.outputs.includes(from)) {
+      before.outputs = [...this.graph.outputs];
+      this.graph.outputs = this.graph.outputs.map((o) => (o === from ? to : o));
+    }
+    return before;
+  }
+
   private refresh(resized?: UnitGroup, newNode?: string, given?: Record<string, Tensor>): void {
     if (resized) {
       const nodes = new Set(resized.params.map((m) => splitParamKey(m.param)[0]));
