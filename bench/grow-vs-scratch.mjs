@@ -47,6 +47,8 @@ const ARMS = (process.env.ARMS ?? 'scratch,grown').split(',');
 const BATCH = 128;
 const LR = 2e-3;
 // SCHEDULE=cosine: both arms decay the learning rate from LR to 0 over all EPOCHS (cosine).
+// SCHEDULE=cosine-flops: each arm decays it from LR to 0 (cosine) over its own FLOP budget (the
+// scratch arm's FLOPs, or FLOP_BUDGET x those for the grown arm), by the FLOPs trained so far.
 const SCHEDULE = process.env.SCHEDULE ?? 'constant';
 const SCORE_ROWS = 512;
 const GROWTH = {
@@ -65,6 +67,8 @@ const GROWTH = {
   optimizerState: process.env.OPT_STATE ?? 'zero',
   split: process.env.SPLIT ?? 'random',
 };
+if (!['constant', 'cosine', 'cosine-flops'].includes(SCHEDULE)) throw new Error(`SCHEDULE must be constant, cosine or cosine-flops, got ${SCHEDULE}`);
+if (SCHEDULE === 'cosine-flops' && process.env.GROWTH_LR) throw new Error('GROWTH_LR and SCHEDULE=cosine-flops both set the learning rate; use one.');
 if (SCHEDULE === 'cosine' && FLOP_BUDGET > 0) throw new Error('SCHEDULE=cosine decays over EPOCHS epochs; use it with FLOP_BUDGET=0 (equal epochs).');
 const START = (process.env.START ?? '64,32').split(',').map(Number);
 
@@ -183,6 +187,21 @@ async function run(arm, seed) {
       },
     });
   }
+  if (SCHEDULE === 'cosine-flops') {
+    // Last callback, so that after a growth the next epoch's per-sample cost is the grown one.
+    const total = (arm === 'grown' && FLOP_BUDGET > 0 ? FLOP_BUDGET : 1) * EPOCHS * 3 * scratchCounts().flops * N;
+    let trained = 0;
+    let perSample = 3 * model.counts().flops;
+    callbacks.push({
+      onStepEnd() {
+        trained += perSample * BATCH;
+        lrNow = (LR / 2) * (1 + Math.cos(Math.PI * Math.min(1, trained / total)));
+      },
+      onEpochEnd(info) {
+        perSample = 3 * info.model.counts().flops;
+      },
+    });
+  }
   const epochs = matched ? 4 * EPOCHS : EPOCHS;
   const optimizer = adam({ learningRate: SCHEDULE === 'cosine' ? cosineDecay({ initial: LR, steps: EPOCHS * Math.ceil(N / BATCH) }) : () => lrNow });
   let dataExhausted = false;
@@ -196,7 +215,7 @@ async function run(arm, seed) {
       [order[i], order[j]] = [order[j], order[i]];
     }
     let stopped = false;
-    const asEpoch = (k) => callbacks.map((cb) => ({ onEpochEnd: (info) => cb.onEpochEnd({ ...info, epoch: k, stop: () => (stopped = true) }) }));
+    const asEpoch = (k) => callbacks.map((cb) => ({ onStepEnd: cb.onStepEnd?.bind(cb), onEpochEnd: (info) => cb.onEpochEnd?.({ ...info, epoch: k, stop: () => (stopped = true) }) }));
     for (let k = 0; k < epochs && !stopped; k++) {
       if ((k + 1) * N > order.length) {
         dataExhausted = true;
@@ -298,7 +317,7 @@ if (ARMS.length === 2) {
     },
     {
       wall_seconds: (performance.now() - started) / 1000,
-      protocol: `${LM ? `Moby Dick next-character prediction, MLP language model (8 characters -> embedding 16 each -> fc1 -> fc2 -> 83 characters); an epoch = the next ${N} windows of one seeded pass over the training text (90% of the book); validation: 10,000 windows of the first half of the held-out 10%, test: 20,000 windows of its second half` : `MNIST, ${N} training digits every epoch, validation the next 1,000 training digits, test the 2,000 test digits`}. Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : ''}, batch ${BATCH}, wasm with ${THREADS} thread(s), seeds ${SEEDS.join(', ')} (initialisation and data order); test accuracy after the last epoch (and at the epoch of best validation accuracy, ties to the lower validation loss). Scratch: hidden 256-128, ${EPOCHS} epochs. Grown (${FLOP_BUDGET > 0 ? `compute-matched: whole epochs while its training FLOPs stay within ${FLOP_BUDGET} x scratch's` : `${EPOCHS} epochs`}): starts at hidden ${START.join('-')}, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} samples).`,
+      protocol: `${LM ? `Moby Dick next-character prediction, MLP language model (8 characters -> embedding 16 each -> fc1 -> fc2 -> 83 characters); an epoch = the next ${N} windows of one seeded pass over the training text (90% of the book); validation: 10,000 windows of the first half of the held-out 10%, test: 20,000 windows of its second half` : `MNIST, ${N} training digits every epoch, validation the next 1,000 training digits, test the 2,000 test digits`}. Both arms: Adam ${LR}${SCHEDULE === 'cosine' ? ' with cosine decay to 0 over all epochs' : SCHEDULE === 'cosine-flops' ? ' with cosine decay to 0 over each arm\'s FLOP budget' : ''}, batch ${BATCH}, wasm with ${THREADS} thread(s), seeds ${SEEDS.join(', ')} (initialisation and data order); test accuracy after the last epoch (and at the epoch of best validation accuracy, ties to the lower validation loss). Scratch: hidden 256-128, ${EPOCHS} epochs. Grown (${FLOP_BUDGET > 0 ? `compute-matched: whole epochs while its training FLOPs stay within ${FLOP_BUDGET} x scratch's` : `${EPOCHS} epochs`}): starts at hidden ${START.join('-')}, growOnPlateau (${JSON.stringify(GROWTH)}) up to 256-128. FLOPs = 3 x forward FLOPs x samples per epoch trained (+ the growth-scoring gradient pass on ${SCORE_ROWS} samples).`,
       scratch: runs.scratch,
       grown: runs.grown,
       mean: { scratch: s, grown: g },
