@@ -262,6 +262,26 @@ describe('transactions', () => {
     model.dispose();
   });
 
+  it('node-level changes record what they found (node, rewired readers, outputs), and the records survive save/load', () => {
+    const model = Model.create(lenet300100({ hidden: [6, 5] }), { seed: 0 });
+    const entry = model.edit((tx) =>
+      tx
+        .insertNode({ id: 'extra', op: 'tanh', inputs: ['relu1'], attrs: {} }, { after: 'relu1' })
+        .removeNode('relu2')
+        .replaceNode('fc3', { id: 'head', op: 'dense', attrs: { units: 10 } })
+        .setOutputs(['head', 'fc2']),
+    );
+    const [insert, remove, replace, outputs] = entry.changes;
+    expect(insert.before).toEqual({ rewired: [{ id: 'fc2', inputs: ['relu1'] }] });
+    expect(remove.before).toEqual({ node: { id: 'relu2', op: 'relu', inputs: ['fc2'], shape: [null, 5], previous: 'fc2' }, rewired: [{ id: 'fc3', inputs: ['relu2'] }] });
+    expect(replace.before).toEqual({ node: { id: 'fc3', op: 'dense', inputs: ['fc2'], shape: [null, 10], previous: 'fc2' }, replacement: 'head', outputs: ['fc3'] });
+    expect(outputs.before).toEqual({ outputs: ['head'] });
+    const loaded = loadFromBuffer(saveToBuffer(model));
+    expect(loaded.journal[0].changes.map((c) => c.before)).toEqual(entry.changes.map((c) => c.before));
+    loaded.dispose();
+    model.dispose();
+  });
+
   it('setOutputs adds an output (journaled); unknown ids are typed errors that change nothing', () => {
     const model = Model.create(lenet300100({ hidden: [8, 4] }), { seed: 0 });
     const x = tf.randomNormal([2, 784], 0, 1, 'float32', 3);

@@ -517,10 +517,6 @@ export class Transaction {
     this.slots.delete(key);
   }
 
-  /**
-   * Re-derives attrs from parameter shapes, validates the graph, and reconciles parameters
-   * with the validated specs (new nodes get initialised parameters; removed nodes lose theirs).
-   */
   /** The journal's record of the node at `index` of the graph as edited so far. */
   private nodeRecord(index: number): NodeRecord {
     const node = this.graph.nodes[index];
@@ -542,6 +538,10 @@ export class Transaction {
     return before;
   }
 
+  /**
+   * Re-derives attrs from parameter shapes, validates the graph, and reconciles parameters
+   * with the validated specs (new nodes get initialised parameters; removed nodes lose theirs).
+   */
   private refresh(resized?: UnitGroup, newNode?: string, given?: Record<string, Tensor>): void {
     if (resized) {
       const nodes = new Set(resized.params.map((m) => splitParamKey(m.param)[0]));
