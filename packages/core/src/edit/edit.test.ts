@@ -268,7 +268,7 @@ describe('transactions', () => {
       tx
         .insertNode({ id: 'extra', op: 'tanh', inputs: ['relu1'], attrs: {} }, { after: 'relu1' })
         .removeNode('relu2')
-        .replaceNode('fc3', { id: 'head', op: 'dense', attrs: { units: 10 } })
+        .replaceNode('fc3', { id: 'head', op: 'dense', inputs: ['fc2'], attrs: { units: 10 } })
         .setOutputs(['head', 'fc2']),
     );
     const [insert, remove, replace, outputs] = entry.changes;
