@@ -249,7 +249,7 @@ describe('collectReport: mixture of experts', () => {
       outputs: ['head'],
     };
     const model = Model.create(graph, { seed: 6 });
-    model.edit((tx) => tx.replaceNode('r', { id: 'g', op: 'gelu', attrs: {} }), { technique: 'test', reason: 'swap the activation' });
+    model.edit((tx) => tx.replaceNode('r', { id: 'g', op: 'gelu', inputs: ['a'], attrs: {} }), { technique: 'test', reason: 'swap the activation' });
     model.edit((tx) => tx.removeNode('g').setOutputs(['head', 'sum']), { technique: 'test', reason: 'drop it, expose sum' });
     const { snapshots, notes } = collectReport(model).graphs;
     expect(notes).toEqual([]);
