@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Model, tf, fit, adam, isRsError, lenet300100, lenet5, computeGradients, disposeGradients, softmaxCrossEntropy, type GraphDef } from '@rs/core';
+import { Model, tf, fit, adam, sgd, isRsError, lenet300100, lenet5, computeGradients, disposeGradients, softmaxCrossEntropy, type GraphDef } from '@rs/core';
 import { maxAbsDiff } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { widen, deepen } from './net2net';
@@ -102,6 +102,30 @@ describe('GradMax', () => {
     tf.dispose([x, y, before, outgoing]);
     model.dispose();
     random.dispose();
+  });
+});
+
+describe('Net2Net copies under training', () => {
+  it("with the even split a unit and its copies stay identical under SGD; the default (random) split lets them diverge", async () => {
+    const { x, y } = data(64, 10, 11);
+    const divergence = async (split: 'even' | 'random' | undefined): Promise<number> => {
+      const model = Model.create(lenet300100({ inputs: 10, hidden: [4, 3], classes: 2 }), { seed: 5 });
+      const { sources } = widen(model, 'fc1', 4, { seed: 2, split });
+      await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: sgd({ learningRate: 0.1 }), epochs: 3, batchSize: 16 });
+      const kernel = model.param('fc1/kernel').value.arraySync() as number[][];
+      const bias = model.param('fc1/bias').value.arraySync() as number[];
+      let most = 0;
+      sources.forEach((source, i) => {
+        for (const row of kernel) most = Math.max(most, Math.abs(row[4 + i] - row[source]));
+        most = Math.max(most, Math.abs(bias[4 + i] - bias[source]));
+      });
+      model.dispose();
+      return most;
+    };
+    expect(await divergence('even')).toBe(0);
+    expect(await divergence('random')).toBeGreaterThan(1e-3);
+    expect(await divergence(undefined)).toBe(await divergence('random'));
+    tf.dispose([x, y]);
   });
 });
 

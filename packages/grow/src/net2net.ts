@@ -30,11 +30,14 @@ export function checkCount(count: unknown, what = 'count'): number {
 
 /**
  * Net2WiderNet (Chen et al. 2016): adds `count` units to a group, each a copy of a randomly
- * chosen existing unit; the outgoing weights of a unit and its copies are divided by the number
- * of copies, so the function is preserved exactly (noise off, the default).
- * `split: 'random'` gives the copies random shares of the outgoing weights (still exact), which
- * breaks their symmetry. `optimizerState: 'copy'` gives each copy its source unit's optimizer
- * slots (e.g. Adam's moments) instead of zeros.
+ * chosen existing unit; the outgoing weights of a unit and its copies are shared out so that the
+ * function is preserved exactly (noise off, the default).
+ * `split` chooses the shares: `'random'` (default) random positive shares per unit, `'even'`
+ * (the paper) 1 / copies, `'random-weights'` a random share per outgoing weight. With `'even'`
+ * and no noise a unit and its copies get identical gradients and stay identical under training
+ * (tested), so they add no capacity; the random splits break that symmetry.
+ * `optimizerState: 'copy'` gives each copy its source unit's optimizer slots (e.g. Adam's
+ * moments) instead of zeros.
  *
  * @example
  * widen(model, 'fc1', 100, { seed: 1 });
@@ -50,7 +53,7 @@ export function widen(
   const noise = options.noise ?? 0;
   if (!(noise >= 0)) throw new RsError('INVALID_ARGUMENT', `noise must be >= 0, got ${String(options.noise)}.`);
   const optimizerState = checkChoice('optimizerState', options.optimizerState, OPTIMIZER_STATES, 'zero');
-  const split = checkChoice('split', options.split, SPLITS, 'even');
+  const split = checkChoice('split', options.split, SPLITS, 'random');
   const rng = createRng(options.seed ?? 0);
   const sources = Array.from({ length: count }, () => rng.int(group.size));
   const copies = new Float32Array(group.size).fill(1);
