@@ -194,6 +194,18 @@ describe('rs grow', () => {
     model.dispose();
   });
 
+  it('--split picks how Net2Net shares the outgoing weights (exact either way); a bad value is a usage error', async () => {
+    const result = await rs(['grow', 'tiny.rsm', '--group', 'fc1', '--units', '8', '--split', 'even', '--out', 'grown-even.rsm', '--json']);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(result.stdout).outputCheck.maxAbsDiff).toBeLessThan(1e-5);
+    const model = await load(file('grown-even.rsm'));
+    expect(model.journal[model.journal.length - 1].reason).toMatch(/even split/);
+    model.dispose();
+    const bad = await rs(['grow', 'tiny.rsm', '--group', 'fc1', '--units', '8', '--split', 'halves', '--out', 'x.rsm']);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr).toMatch(/--split must be one of random, even, random-weights/);
+  });
+
   it('grows with GradMax and deepens', async () => {
     const result = await rs(['grow', 'tiny.rsm', '--group', 'fc2', '--units', '4', '--method', 'gradmax', '--deepen', 'relu1', '--data', 'mnist', '--train-size', '300', '--test-size', '100', '--out', 'grown2.rsm']);
     expect(result.status).toBe(0);
