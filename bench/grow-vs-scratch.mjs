@@ -161,8 +161,12 @@ async function run(arm, seed) {
   // (Net2Net trains the student at a lower rate); scratch keeps LR.
   let lrNow = LR;
   let grow;
+  const scratch = scratchCounts();
+  // This arm's training-FLOP budget: the scratch arm's, or FLOP_BUDGET x it for a compute-matched grown arm.
+  const matched = arm === 'grown' && FLOP_BUDGET > 0;
+  const budget = (matched ? FLOP_BUDGET : 1) * EPOCHS * 3 * scratch.flops * N;
   if (arm === 'grown') {
-    grow = growOnPlateau({ ...GROWTH, budget: { params: Number(process.env.BUDGET ?? scratchCounts().params) }, batch: scoreBatch, seed });
+    grow = growOnPlateau({ ...GROWTH, budget: { params: Number(process.env.BUDGET ?? scratch.params) }, batch: scoreBatch, seed });
     // The scoring pass at a growth: one forward + backward on the scoring batch.
     callbacks.push(grow, {
       seen: 0,
@@ -178,9 +182,7 @@ async function run(arm, seed) {
   }
   // Compute-matched grown arm: stop before the epoch that would take its training FLOPs past
   // FLOP_BUDGET x the scratch arm's (checked after any growth, at the size the next epoch has).
-  const matched = arm === 'grown' && FLOP_BUDGET > 0;
   if (matched) {
-    const budget = FLOP_BUDGET * EPOCHS * 3 * scratchCounts().flops * N;
     callbacks.push({
       onEpochEnd(info) {
         if (rec.flops + 3 * info.model.counts().flops * N > budget) info.stop();
@@ -189,13 +191,12 @@ async function run(arm, seed) {
   }
   if (SCHEDULE === 'cosine-flops') {
     // Last callback, so that after a growth the next epoch's per-sample cost is the grown one.
-    const total = (arm === 'grown' && FLOP_BUDGET > 0 ? FLOP_BUDGET : 1) * EPOCHS * 3 * scratchCounts().flops * N;
     let trained = 0;
     let perSample = 3 * model.counts().flops;
     callbacks.push({
       onStepEnd() {
         trained += perSample * BATCH;
-        lrNow = (LR / 2) * (1 + Math.cos(Math.PI * Math.min(1, trained / total)));
+        lrNow = (LR / 2) * (1 + Math.cos(Math.PI * Math.min(1, trained / budget)));
       },
       onEpochEnd(info) {
         perSample = 3 * info.model.counts().flops;
@@ -251,12 +252,15 @@ async function run(arm, seed) {
   return result;
 }
 
-/** Parameter and FLOP counts of the scratch network (784-256-128-10). */
+/** Parameter and FLOP counts of the scratch network (hidden 256-128), built once. */
+let scratchCountsMemo;
 function scratchCounts() {
-  const m = Model.create(build([256, 128]), { seed: 0 });
-  const counts = m.counts();
-  m.dispose();
-  return counts;
+  if (!scratchCountsMemo) {
+    const m = Model.create(build([256, 128]), { seed: 0 });
+    scratchCountsMemo = m.counts();
+    m.dispose();
+  }
+  return scratchCountsMemo;
 }
 
 const runs = { scratch: [], grown: [] };

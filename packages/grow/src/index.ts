@@ -1,7 +1,7 @@
 /**
  * @rs/grow: function-preserving and gradient-guided growth of @rs/core models.
  */
-export { widen, deepen } from './net2net';
+export { widen, deepen, SPLITS as NET2NET_SPLITS } from './net2net';
 export { growGradMax } from './gradmax';
 export type { GradMaxOptions } from './gradmax';
 export { growOnPlateau, checkBudget } from './plateau';

@@ -18,7 +18,8 @@ export function checkChoice<T extends string>(name: string, value: T | undefined
   return value;
 }
 
-export const SPLITS = ['even', 'random', 'random-weights'] as const;
+/** The ways `widen` can share a unit's outgoing weights with its copies (the default first). */
+export const SPLITS = ['random', 'even', 'random-weights'] as const;
 export const OPTIMIZER_STATES = ['zero', 'copy'] as const;
 
 export function checkCount(count: unknown, what = 'count'): number {

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { tf, type Model, type Tensor } from '@rs/core';
-import { deepen, growGradMax, widen } from '@rs/grow';
+import { NET2NET_SPLITS, deepen, growGradMax, widen } from '@rs/grow';
 import { backendOptions, common, type Runner } from '../command';
 import { disposeData, inputShapeOf, loadData, type LoadedData } from '../data';
 import { usage } from '../errors';
@@ -9,7 +9,6 @@ import { choice, number } from '../options';
 import { loadModel, saveModel, setupBackend } from '../runtime';
 
 const METHODS = ['net2net', 'gradmax', 'zeros'] as const;
-const SPLITS = ['random', 'even', 'random-weights'] as const;
 
 /** A seeded probe batch of the model's input shape (real rows where data was given). */
 function probeInput(model: Model, data: LoadedData | undefined): Tensor {
@@ -33,7 +32,7 @@ export function growCommand(run: Runner): Command {
     .option('--units <n>', 'units to add to --group')
     .option('--method <name>', `${METHODS.join(', ')} (gradmax needs --data)`, 'net2net')
     .option('--deepen <node>', 'insert an identity layer + ReLU after this node (Net2DeeperNet)')
-    .option('--split <how>', `net2net: how a unit's outgoing weights are shared with its copies: ${SPLITS.join(', ')} (all exact; even-split copies never diverge under training)`, 'random')
+    .option('--split <how>', `net2net: how a unit's outgoing weights are shared with its copies: ${NET2NET_SPLITS.join(', ')} (all exact; even-split copies never diverge under training)`, 'random')
     .option('--noise <std>', 'net2net: noise on the copies (breaks symmetry; not function-preserving)', '0')
     .option('--seed <n>', 'net2net: seed of the copied units', '0')
     .option('--data <name>', 'mnist or spirals: gradmax statistics, and the probe rows for the output check')
@@ -48,7 +47,7 @@ export function growCommand(run: Runner): Command {
       if (widening && (options.group === undefined || options.units === undefined)) throw usage('Widening needs both --group and --units.');
       const count = widening ? number('--units', options.units, { integer: true, min: 1 }) : 0;
       const noise = number('--noise', options.noise, { min: 0 });
-      const split = choice('--split', options.split, SPLITS);
+      const split = choice('--split', options.split, NET2NET_SPLITS);
       const seed = number('--seed', options.seed, { integer: true, min: 0 });
       if (method === 'gradmax' && widening && options.data === undefined) throw usage('--method gradmax needs --data (its gradient statistics come from training rows).');
       await setupBackend(options.backend, options.threads);
