@@ -22,6 +22,8 @@ export type RsErrorCode =
   | 'INVALID_EDIT'
   | 'INVALID_ARGUMENT'
   | 'TRANSACTION_CLOSED'
+  | 'EDIT_IN_PROGRESS'
+  | 'NON_FINITE'
   | 'NO_BACKEND'
   | 'IO_CORRUPT'
   | 'IO_TRUNCATED'

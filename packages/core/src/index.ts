@@ -30,7 +30,7 @@ export { createRng, permutation } from './rng';
 export type { SeededRng } from './rng';
 export { lenet300100, lenet5, charTransformer } from './models/builders';
 export type { CharTransformerOptions } from './models/builders';
-export { saveToBuffer, loadFromBuffer, save, load } from './io/model-io';
+export { saveToBuffer, loadFromBuffer, save, load, nonFiniteTensors } from './io/model-io';
 export type { SaveOptions, LoadOptions } from './io/model-io';
 export { registerBackend, useBackend, backends } from './backend';
 export type { BackendInfo } from './backend';

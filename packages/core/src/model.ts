@@ -27,6 +27,11 @@ export interface ModelState {
   /** Optimizer state (Adam moments...) by parameter key, then slot name. Follows edits. */
   slots: Map<string, Map<string, Tensor>>;
   journal: JournalEntry[];
+  /**
+   * Optimizer updates applied since the optimizer state was last reset (Adam's bias correction
+   * and learning-rate schedules read it). Saved with the optimizer state.
+   */
+  optimizerStep: number;
 }
 
 /** Derived from the state; rebuilt after every commit. */
@@ -58,6 +63,11 @@ export interface RunOutput {
   activations: Map<string, Tensor>;
 }
 
+/** Number of kept weights of a mask (undefined without one). */
+function maskSum(mask: Tensor | undefined): number | undefined {
+  return mask ? tf.tidy(() => tf.sum(mask).dataSync()[0]) : undefined;
+}
+
 function cloneGraph(graph: GraphDef): GraphDef {
   return JSON.parse(JSON.stringify(graph)) as GraphDef;
 }
@@ -78,6 +88,7 @@ export class Model {
   private state: ModelState;
   private compiled: Compiled;
   private disposed = false;
+  private editing = false;
   private versionCounter = 0;
 
   private constructor(registry: OpRegistry, state: ModelState, compiled: Compiled, rng: SeededRng) {
@@ -116,18 +127,31 @@ export class Model {
       for (const entry of params.values()) entry.value.dispose();
       throw error;
     }
-    const state: ModelState = { graph: own, params, slots: new Map(), journal: [] };
+    const state: ModelState = { graph: own, params, slots: new Map(), journal: [], optimizerStep: 0 };
     return new Model(registry, state, { validated, plan: compile(own, validated, registry) }, rng);
   }
 
-  /** @internal Builds a model from a complete, already-checked state (used by load). */
-  static fromState(state: ModelState, registry: OpRegistry, seed = 0): Model {
+  /**
+   * @internal Builds a model from a complete, already-checked state (used by load); `rngState`
+   * resumes the generator where a saved model left it.
+   */
+  static fromState(state: ModelState, registry: OpRegistry, seed = 0, rngState?: number[]): Model {
     const validated = validateGraph(state.graph, registry);
-    return new Model(registry, state, { validated, plan: compile(state.graph, validated, registry) }, createRng(seed));
+    return new Model(registry, state, { validated, plan: compile(state.graph, validated, registry) }, createRng(seed, rngState));
   }
 
   private alive(): void {
     if (this.disposed) throw new RsError('INVALID_ARGUMENT', 'This model was disposed.');
+  }
+
+  /** Refuses state changes while an edit callback runs: the draft holds the state's tensors. */
+  private mutable(what: string): void {
+    this.alive();
+    if (this.editing) {
+      throw new RsError('EDIT_IN_PROGRESS', `${what} was called inside a model.edit callback; make every change of one edit through its transaction (tx), and train or edit again after the callback returns.`, {
+        operation: what,
+      });
+    }
   }
 
   /** The graph (a copy: change it through `edit`). */
@@ -203,10 +227,7 @@ export class Model {
   /** Parameter and FLOP counts per node and in total (FLOPs for one sample). */
   counts(): ModelCounts {
     this.alive();
-    this.compiled.counts ??= countModel(this.compiled.validated, this.registry, (key) => {
-      const mask = this.state.params.get(key)?.mask;
-      return mask ? tf.tidy(() => tf.sum(mask).dataSync()[0]) : undefined;
-    });
+    this.compiled.counts ??= countModel(this.compiled.validated, this.registry, (key) => maskSum(this.state.params.get(key)?.mask));
     return this.compiled.counts;
   }
 
@@ -295,19 +316,39 @@ export class Model {
    * model.edit((tx) => { tx.removeUnits('fc1', [3, 7]); }, { technique: 'prune', reason: 'L1 < 1e-3' });
    */
   edit(body: (tx: Transaction) => void, meta: EditMeta = {}): JournalEntry {
-    this.alive();
+    this.mutable('model.edit');
     const before = this.counts();
-    const result = runTransaction(this, body, meta, before);
-    this.state = result.state;
-    this.compiled = { validated: result.validated, plan: compile(result.state.graph, result.validated, this.registry) };
-    this.versionCounter += 1;
-    const entry = result.finishEntry(this.counts());
-    this.state.journal = [...this.state.journal, entry];
-    return entry;
+    const rngState = this.rng.state();
+    this.editing = true;
+    let committed = false;
+    try {
+      const result = runTransaction(this, body, meta, before, (state, validated) => {
+        // Everything derived from the new state is computed before the commit, so that a
+        // failure here (a plugin op's count, a plan) still leaves the model untouched.
+        const plan = compile(state.graph, validated, this.registry);
+        const counts = countModel(validated, this.registry, (key) => maskSum(state.params.get(key)?.mask));
+        return { plan, counts };
+      });
+      this.state = result.state;
+      this.compiled = { validated: result.validated, plan: result.derived.plan, counts: result.derived.counts };
+      this.versionCounter += 1;
+      const entry = result.finishEntry(result.derived.counts);
+      this.state.journal = [...this.state.journal, entry];
+      committed = true;
+      return entry;
+    } finally {
+      this.editing = false;
+      // A failed edit leaves the model exactly as it was, its generator included.
+      if (!committed) this.rng.restore(rngState);
+    }
   }
 
   /** @internal Replaces parameter values in place (training updates); old tensors are disposed. */
   setParamValues(values: Map<string, Tensor>): void {
+    this.mutable('setParamValues');
+    for (const key of values.keys()) {
+      if (!this.state.params.has(key)) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}'.`, { param: key });
+    }
     for (const [key, value] of values) {
       const entry = this.state.params.get(key) as ParamEntry;
       if (entry.value !== value) entry.value.dispose();
@@ -316,30 +357,60 @@ export class Model {
     this.compiled.counts = undefined;
   }
 
-  /** @internal Optimizer slots for `key`, created on demand. */
-  slots(key: string): Map<string, Tensor> {
-    let slots = this.state.slots.get(key);
-    if (!slots) {
-      slots = new Map();
-      this.state.slots.set(key, slots);
-    }
-    return slots;
+  /** Optimizer slots of `key` (e.g. Adam's `m` and `v`); empty before its first update. Do not dispose. */
+  optimizerSlots(key: string): ReadonlyMap<string, Tensor> {
+    return this.state.slots.get(key) ?? new Map();
   }
 
-  /** Drops optimizer state (e.g. before training with a fresh optimizer). */
+  /**
+   * Number of optimizer updates applied since the optimizer state was last reset. Adam's bias
+   * correction and learning-rate schedules use it, so a model saved with its optimizer state
+   * and loaded again resumes exactly.
+   */
+  get optimizerStep(): number {
+    return this.state.optimizerStep;
+  }
+
+  /**
+   * @internal Commits one optimizer update atomically: new parameter values and slots (both
+   * owned by the model from now on; replaced tensors are disposed) and the new step count.
+   */
+  commitOptimizerUpdate(values: Map<string, Tensor>, slots: Map<string, Map<string, Tensor>>, step: number): void {
+    this.mutable('an optimizer update');
+    for (const key of [...values.keys(), ...slots.keys()]) {
+      if (!this.state.params.has(key)) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}'.`, { param: key });
+    }
+    this.setParamValues(values);
+    for (const [key, updated] of slots) {
+      const current = this.state.slots.get(key) ?? new Map<string, Tensor>();
+      for (const [name, t] of updated) {
+        const old = current.get(name);
+        if (old && old !== t) old.dispose();
+        current.set(name, t);
+      }
+      this.state.slots.set(key, current);
+    }
+    this.state.optimizerStep = step;
+  }
+
+  /** Drops optimizer state (moments and the step count), e.g. before training with a fresh optimizer. */
   resetOptimizerState(): void {
+    this.mutable('resetOptimizerState');
     for (const slots of this.state.slots.values()) for (const t of slots.values()) t.dispose();
     this.state.slots = new Map();
+    this.state.optimizerStep = 0;
   }
 
   /** Releases every tensor the model holds. */
   dispose(): void {
     if (this.disposed) return;
+    this.mutable('dispose');
     for (const entry of this.state.params.values()) {
       entry.value.dispose();
       entry.mask?.dispose();
     }
-    this.resetOptimizerState();
+    for (const slots of this.state.slots.values()) for (const t of slots.values()) t.dispose();
+    this.state.slots = new Map();
     this.disposed = true;
   }
 }

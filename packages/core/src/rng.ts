@@ -15,6 +15,8 @@ export interface SeededRng extends Rng {
   int(n: number): number;
   /** The generator's state, to resume it later. */
   state(): number[];
+  /** Puts the generator back to a state returned by `state()`. */
+  restore(state: readonly number[]): void;
 }
 
 export function createRng(seed: number, state?: number[]): SeededRng {
@@ -41,6 +43,9 @@ export function createRng(seed: number, state?: number[]): SeededRng {
       return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
     },
     state: () => [a >>> 0, b >>> 0, c >>> 0, d >>> 0],
+    restore: (saved) => {
+      [a, b, c, d] = saved;
+    },
   };
 }
 

@@ -39,3 +39,23 @@ export async function leakedTensors(body: () => unknown): Promise<number> {
   await body();
   return tf.memory().numTensors - before;
 }
+
+/**
+ * Runs `body`, which must throw (or reject), and reports the error and how many tensors the
+ * failed call left alive. Every public function that makes tensors must leave 0 behind when it
+ * throws; tests across the packages check it with this helper.
+ *
+ * @example
+ * const { error, leaked } = await leakOnThrow(() => fit(model, badData, options));
+ * expect(leaked).toBe(0);
+ * expect(error).toMatchObject({ code: 'DATA_MISMATCH' });
+ */
+export async function leakOnThrow(body: () => unknown): Promise<{ error: unknown; leaked: number }> {
+  const before = tf.memory().numTensors;
+  try {
+    await body();
+  } catch (error) {
+    return { error, leaked: tf.memory().numTensors - before };
+  }
+  throw new Error('leakOnThrow: the call did not throw');
+}

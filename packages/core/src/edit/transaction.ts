@@ -30,6 +30,15 @@ export interface InsertUnitsOptions {
    * the unit axis sized to the inserted positions. Overrides `incoming`/`outgoing` for that key.
    */
   values?: Record<string, Tensor>;
+  /**
+   * Element masks (1 keep, 0 pruned) of the new slices, by parameter key, shaped like the
+   * matching `values` entry (the parameter's shape with the unit axis sized to the inserted
+   * positions); every entry must be 0 or 1. Use it when the new units copy weights that carry a
+   * mask, so the copies keep the source's pruned positions at zero. The new slices' values are
+   * multiplied by it. A key whose parameter has no mask yet gets one (all ones on the existing
+   * part). Default: new slices of a masked parameter get an all-ones mask (fresh weights).
+   */
+  masks?: Record<string, Tensor>;
 }
 
 export interface InsertNodeOptions {
@@ -40,9 +49,25 @@ export interface InsertNodeOptions {
   after?: string;
   /** Values for the new node's parameters, by name (`kernel`); others are initialised. */
   params?: Record<string, Tensor>;
+  /**
+   * Element masks (1 keep, 0 pruned) for the new node's parameters, by name, each shaped like
+   * its parameter and holding only 0 and 1: for a node whose `params` copy masked weights. The
+   * parameter's value is multiplied by its mask. Default: no mask (dense parameters).
+   */
+  masks?: Record<string, Tensor>;
 }
 
 type Axis = { key: string; axis: number; members: ParamMember[] };
+
+/** A float32 copy of `mask` after checking its shape and that it holds only 0 and 1. */
+function binaryMask(what: string, key: string, mask: Tensor, shape: readonly number[]): Tensor {
+  if (mask.shape.join(',') !== shape.join(',')) {
+    throw new RsError('SHAPE_MISMATCH', `${what}: mask for '${key}' must have shape ${formatShape(shape)}, got ${formatShape(mask.shape)}.`, { param: key });
+  }
+  const bad = tf.tidy(() => tf.sum(tf.cast(tf.logicalAnd(tf.notEqual(mask, 0), tf.notEqual(mask, 1)), 'float32')).dataSync()[0]);
+  if (bad > 0) throw new RsError('INVALID_ARGUMENT', `${what}: mask for '${key}' must hold only 0 and 1; ${bad} entr${bad === 1 ? 'y is' : 'ies are'} neither.`, { param: key });
+  return tf.cast(mask, 'float32');
+}
 
 function checkIndex(group: UnitGroup, u: unknown, what: string): number {
   if (typeof u !== 'number' || !Number.isInteger(u) || u < 0 || u >= group.size) {
@@ -133,8 +158,11 @@ export class Transaction {
     return group;
   }
 
-  /** Applies an index transform along one axis to a parameter, its mask and its optimizer slots. */
-  private transformAxis(key: string, axis: number, index: number[], extra?: { value: Tensor; maskFill: number }): void {
+  /**
+   * Applies an index transform along one axis to a parameter, its mask and its optimizer slots.
+   * `extra.mask` (the appended slice's mask) gives the parameter a mask if it had none.
+   */
+  private transformAxis(key: string, axis: number, index: number[], extra?: { value: Tensor; maskFill: number; mask?: Tensor }): void {
     const entry = this.param(key);
     const apply = (t: Tensor, fill?: Tensor): Tensor =>
       this.track(
@@ -145,7 +173,12 @@ export class Transaction {
       );
     const fillLike = (value: number): Tensor | undefined => (extra ? tf.fill(extra.value.shape, value) : undefined);
     const next: ParamEntry = { ...entry, value: apply(entry.value, extra?.value) };
-    if (entry.mask) {
+    if (extra?.mask) {
+      const base = entry.mask ?? tf.onesLike(entry.value);
+      next.mask = apply(base, extra.mask);
+      if (base !== entry.mask) base.dispose();
+      next.value = this.track(tf.mul(next.value, next.mask));
+    } else if (entry.mask) {
       const fill = fillLike(extra?.maskFill ?? 1);
       next.mask = apply(entry.mask, fill);
       fill?.dispose();
@@ -246,6 +279,7 @@ export class Transaction {
    * @example
    * tx.insertUnits('fc1', 16);                       // function-preserving
    * tx.insertUnits('fc1', 1, { values: { 'fc2/kernel': outgoingRow } });
+   * tx.insertUnits('fc1', 1, { values: { 'fc1/kernel': copy }, masks: { 'fc1/kernel': copyMask } });
    */
   insertUnits(groupId: string, count: number, options: InsertUnitsOptions = {}): this {
     this.open();
@@ -256,8 +290,9 @@ export class Transaction {
       throw new RsError('UNIT_INDEX_OUT_OF_RANGE', `insertUnits: position ${String(at)} is out of range for group '${group.id}' (0..${group.size}).`, { group: group.id, index: at });
     }
     const given = options.values ?? {};
+    const givenMasks = options.masks ?? {};
     const axes = byAxis(group);
-    for (const key of Object.keys(given)) {
+    for (const key of [...Object.keys(given), ...Object.keys(givenMasks)]) {
       if (!axes.some((a) => a.key === key)) {
         throw new RsError('UNKNOWN_PARAM', `insertUnits: '${key}' is not a parameter of group '${group.id}' (members: ${axes.map((a) => a.key).join(', ')}).`);
       }
@@ -297,8 +332,14 @@ export class Transaction {
           role === 'out' ? options.incoming === 'zeros' : options.outgoing !== 'init' && entry.value.rank >= 2;
         values = zero ? tf.zeros(sliceShape) : initialize(spec.init, sliceShape, this.rng);
       }
-      this.transformAxis(key, axis, index, { value: values, maskFill: 1 });
-      if (values !== given[key]) values.dispose();
+      let mask: Tensor | undefined;
+      try {
+        if (givenMasks[key]) mask = binaryMask('insertUnits', key, givenMasks[key], sliceShape);
+        this.transformAxis(key, axis, index, { value: values, maskFill: 1, mask });
+      } finally {
+        mask?.dispose();
+        if (values !== given[key]) values.dispose();
+      }
     }
     this.changes.push({
       kind: 'insertUnits',
@@ -316,6 +357,7 @@ export class Transaction {
    * @example
    * tx.insertNode({ id: 'fc1b', op: 'dense', inputs: ['relu1'], attrs: { units: 300 } },
    *               { after: 'relu1', params: { kernel: eye, bias: zeros } });
+   * tx.insertNode({ id: 'moe', op: 'moe', inputs: ['ln'], attrs }, { params: { w1 }, masks: { w1: w1Mask } });
    */
   insertNode(node: NodeDef, options: InsertNodeOptions = {}): this {
     this.open();
@@ -332,7 +374,7 @@ export class Transaction {
     if (at >= 0) this.graph.nodes.splice(at, 0, copy);
     else this.graph.nodes.push(copy);
     this.changes.push({ kind: 'insertNode', target: copy.id, summary: `inserted ${copy.op} '${copy.id}'${options.after ? ` after '${options.after}'` : ''}`, before });
-    this.refresh(undefined, copy.id, options.params);
+    this.refresh(undefined, copy.id, options.params, options.masks);
     return this;
   }
 
@@ -359,9 +401,12 @@ export class Transaction {
 
   /**
    * Replaces a node's op/attrs/inputs (same id unless `node.id` differs). Parameters of the
-   * old node that the new one declares with the same shape are kept, others re-initialised.
+   * old node that the new one declares with the same shape are kept (with their masks), others
+   * re-initialised. `options.params` gives values by parameter name; `options.masks` element
+   * masks (1 keep, 0 pruned; same shape as the parameter, only 0 and 1) by name, which replace
+   * any kept mask and are applied to the value.
    */
-  replaceNode(id: string, node: Omit<NodeDef, 'id'> & { id?: string }, options: { params?: Record<string, Tensor> } = {}): this {
+  replaceNode(id: string, node: Omit<NodeDef, 'id'> & { id?: string }, options: { params?: Record<string, Tensor>; masks?: Record<string, Tensor> } = {}): this {
     this.open();
     const index = this.graph.nodes.findIndex((n) => n.id === id);
     if (index < 0) throw new RsError('UNKNOWN_NODE', `replaceNode: no node '${id}'.`, { node: id });
@@ -374,7 +419,7 @@ export class Transaction {
       for (const key of [...this.params.keys()]) if (splitParamKey(key)[0] === id) this.dropParam(key);
     }
     this.changes.push({ kind: 'replaceNode', target: id, summary: `replaced ${old.op} '${id}' by ${next.op} '${next.id}'`, before });
-    this.refresh(undefined, next.id, options.params);
+    this.refresh(undefined, next.id, options.params, options.masks);
     return this;
   }
 
@@ -541,8 +586,9 @@ export class Transaction {
   /**
    * Re-derives attrs from parameter shapes, validates the graph, and reconciles parameters
    * with the validated specs (new nodes get initialised parameters; removed nodes lose theirs).
+   * `masks` (by parameter name of `newNode`) become those parameters' masks.
    */
-  private refresh(resized?: UnitGroup, newNode?: string, given?: Record<string, Tensor>): void {
+  private refresh(resized?: UnitGroup, newNode?: string, given?: Record<string, Tensor>, masks?: Record<string, Tensor>): void {
     if (resized) {
       const nodes = new Set(resized.params.map((m) => splitParamKey(m.param)[0]));
       for (const node of this.graph.nodes) {
@@ -589,13 +635,27 @@ export class Transaction {
     if (givenNames.size > 0) {
       throw new RsError('UNKNOWN_PARAM', `Node '${newNode}' has no parameter(s) ${[...givenNames].join(', ')}.`, { node: newNode });
     }
+    for (const [name, provided] of Object.entries(masks ?? {})) {
+      const key = paramKey(newNode as string, name);
+      const spec = this.validated.paramSpecs.get(key);
+      if (!spec) throw new RsError('UNKNOWN_PARAM', `Node '${newNode}' has no parameter '${name}' to mask.`, { node: newNode, param: name });
+      const entry = this.param(key);
+      const mask = this.track(binaryMask(`Node '${newNode}'`, key, provided, spec.shape));
+      this.params.set(key, { ...entry, value: this.track(tf.mul(entry.value, mask)), mask });
+    }
     for (const key of [...this.params.keys()]) if (!this.validated.paramSpecs.has(key)) this.dropParam(key);
   }
 
   /** @internal */
-  finish(): { state: Omit<ModelState, 'journal'>; validated: ValidatedGraph; created: Set<Tensor> } {
+  finish(): { state: Omit<ModelState, 'journal' | 'optimizerStep'>; validated: ValidatedGraph; created: Set<Tensor> } {
     this.refresh();
-    return { state: { graph: this.graph, params: this.params, slots: this.slots }, validated: this.validated, created: this.created };
+    // Parameters and optimizer slots in graph order, as `Model.create` and `load` lay them out
+    // (`paramKeys()` promises it): a node inserted by this edit must not end up last, or a save
+    // would order the file differently from the same model saved again after loading.
+    const keys = [...this.validated.paramSpecs.keys()];
+    const params = new Map(keys.map((key) => [key, this.param(key)]));
+    const slots = new Map(keys.flatMap((key) => (this.slots.has(key) ? [[key, this.slots.get(key) as Map<string, Tensor>] as const] : [])));
+    return { state: { graph: this.graph, params, slots }, validated: this.validated, created: this.created };
   }
 
   /** @internal Disposes everything this transaction created. */
@@ -615,22 +675,43 @@ function tensorsOf(state: Pick<ModelState, 'params' | 'slots'>): Set<Tensor> {
   return out;
 }
 
-/** @internal Runs `body` on a draft; commits atomically or restores everything. */
-export function runTransaction(
+/** A function that is declared `async` (its body runs after the transaction has ended). */
+function isAsyncFunction(fn: unknown): boolean {
+  const name = (fn as { constructor?: { name?: string } } | null)?.constructor?.name;
+  return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
+}
+
+/**
+ * @internal Runs `body` on a draft; commits atomically or restores everything. `derive` computes
+ * what the model needs from the new state (plan, counts) before anything old is released, so a
+ * failure there also leaves the model exactly as it was.
+ */
+export function runTransaction<D>(
   model: Model,
   body: (tx: Transaction) => void,
   meta: EditMeta,
   before: ModelCounts,
-): { state: ModelState; validated: ValidatedGraph; finishEntry: (after: ModelCounts) => JournalEntry } {
+  derive: (state: Omit<ModelState, 'journal' | 'optimizerStep'>, validated: ValidatedGraph) => D,
+): { state: ModelState; validated: ValidatedGraph; derived: D; finishEntry: (after: ModelCounts) => JournalEntry } {
+  if (typeof body !== 'function') throw new RsError('INVALID_ARGUMENT', `model.edit takes a callback (tx) => { ... }, got ${body === null ? 'null' : typeof body}.`);
+  if (isAsyncFunction(body)) {
+    // Refused before it runs: an async callback would keep editing after the commit.
+    throw new RsError('INVALID_EDIT', 'The edit callback must be synchronous; it is declared async. Do any awaiting before model.edit, then edit synchronously.');
+  }
   const old = model.internalState;
   const tx = new Transaction(model);
   let finished: ReturnType<Transaction['finish']>;
+  let derived: D;
   try {
     const result: unknown = body(tx);
     if (result && typeof (result as Promise<unknown>).then === 'function') {
-      throw new RsError('INVALID_EDIT', 'The edit callback must be synchronous (it returned a promise).');
+      // Whatever the promise does later ends in TRANSACTION_CLOSED: observe it so that it can
+      // never surface as an unhandled rejection.
+      (result as Promise<unknown>).then(undefined, () => undefined);
+      throw new RsError('INVALID_EDIT', 'The edit callback must be synchronous (it returned a promise). Do any awaiting before model.edit, then edit synchronously.');
     }
     finished = tx.finish();
+    derived = derive(finished.state, finished.validated);
   } catch (error) {
     tx.closed = true;
     tx.abort();
@@ -640,10 +721,11 @@ export function runTransaction(
   const keep = tensorsOf(finished.state);
   for (const t of tensorsOf(old)) if (!keep.has(t)) t.dispose();
   for (const t of finished.created) if (!keep.has(t)) t.dispose();
-  const state: ModelState = { ...finished.state, journal: old.journal };
+  const state: ModelState = { ...finished.state, journal: old.journal, optimizerStep: old.optimizerStep };
   return {
     state,
     validated: finished.validated,
+    derived,
     finishEntry: (after) => ({
       seq: old.journal.length + 1,
       time: new Date().toISOString(),

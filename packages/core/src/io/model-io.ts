@@ -14,7 +14,9 @@ import { HOST_IS_LITTLE_ENDIAN, crc32, decodeSafetensors, encodeSafetensors, swa
  *   `<key>::slot::<name>` (`fc1/kernel::slot::m`), in that order, parameters in graph order.
  * - `__metadata__`: `format` = "rs-model", `version` = "1", `graph` (JSON GraphDef), `params`
  *   (JSON: key -> { trainable, role, hasMask }), `journal` (JSON array of JournalEntry) and
- *   `checksum` (CRC-32 of the whole data section, 8 lowercase hex digits).
+ *   `checksum` (CRC-32 of the whole data section, 8 lowercase hex digits); with
+ *   `includeOptimizerState` also `training` (JSON: { optimizerStep, rng }: the optimizer's step
+ *   count and the model generator's state, so that training resumes bit-identically).
  */
 
 const FORMAT = 'rs-model';
@@ -31,8 +33,16 @@ export interface SaveOptions {
 export interface LoadOptions {
   /** Registry that knows every op of the saved graph (plugins). Default: defaultRegistry. */
   registry?: OpRegistry;
-  /** Seed of the loaded model's generator (dropout/noise). Default 0. */
+  /**
+   * Seed of the loaded model's generator (dropout/noise). Default: the saved generator state
+   * when the file has training state (`includeOptimizerState`), else seed 0.
+   */
   seed?: number;
+  /**
+   * Refuse weights, masks or optimizer slots that hold NaN or Infinity (`IO_CORRUPT`, naming
+   * every such tensor). Default false: such a model loads, and `nonFiniteParams(model)` lists them.
+   */
+  requireFinite?: boolean;
 }
 
 interface ParamMeta {
@@ -85,6 +95,7 @@ export function saveToBuffer(model: Model, options: SaveOptions = {}): ArrayBuff
       for (const [name, t] of slots) tensors.set(key + SLOT_INFIX + name, rawOf(t, key + SLOT_INFIX + name));
     }
   }
+  const training: Record<string, string> = options.includeOptimizerState ? { training: JSON.stringify({ optimizerStep: state.optimizerStep, rng: model.rng.state() }) } : {};
   // The data section is the tensors back to back in this order: checksum it piece by piece.
   let checksum = 0;
   for (const t of tensors.values()) checksum = crc32(t.data, checksum);
@@ -97,6 +108,7 @@ export function saveToBuffer(model: Model, options: SaveOptions = {}): ArrayBuff
       params: JSON.stringify(params),
       journal: JSON.stringify(state.journal),
       checksum: checksum.toString(16).padStart(8, '0'),
+      ...training,
     },
   });
   // encodeSafetensors allocates exactly the file's size.
@@ -137,6 +149,56 @@ function checkGraph(graph: unknown, registry: OpRegistry): ValidatedGraph {
     }
     throw new RsError('IO_CORRUPT', `The saved graph is malformed (${(error as Error)?.message ?? String(error)}).`);
   }
+}
+
+/** The `training` metadata: the optimizer's step count and the model generator's state. */
+function parseTraining(text: unknown): { optimizerStep: number; rng: number[] } {
+  if (typeof text !== 'string') throw new RsError('IO_CORRUPT', 'The training state in the file\'s metadata is not a string.');
+  const value = parseJson(text, 'training state') as { optimizerStep?: unknown; rng?: unknown } | null;
+  const step = value?.optimizerStep;
+  const rng = value?.rng;
+  const valid =
+    typeof value === 'object' &&
+    value !== null &&
+    typeof step === 'number' &&
+    Number.isSafeInteger(step) &&
+    step >= 0 &&
+    Array.isArray(rng) &&
+    rng.length === 4 &&
+    rng.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff);
+  if (!valid) throw new RsError('IO_CORRUPT', `The training state in the file is malformed: ${text.slice(0, 200)} (expected { optimizerStep, rng: [4 x uint32] }).`);
+  return { optimizerStep: step as number, rng: rng as number[] };
+}
+
+/** True when every float32 value in the little-endian bytes is finite. */
+function allFinite(data: Uint8Array): boolean {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  for (let i = 0; i + 4 <= data.byteLength; i += 4) {
+    // An IEEE-754 float is NaN or infinite exactly when all its exponent bits are set.
+    if ((view.getUint32(i, true) & 0x7f800000) === 0x7f800000) return false;
+  }
+  return true;
+}
+
+/**
+ * Keys of the parameters (and masks, and optimizer slots) whose values hold NaN or Infinity:
+ * a quick health check after loading or training (`rs inspect` prints it).
+ *
+ * @example
+ * const bad = nonFiniteTensors(model); // [] for a healthy model
+ */
+export function nonFiniteTensors(model: Model): string[] {
+  const bad: string[] = [];
+  const check = (name: string, t: Tensor): void => {
+    if (t.dtype === 'float32' && tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(t))).dataSync()[0]) !== 0) bad.push(name);
+  };
+  const state = model.internalState;
+  for (const [key, entry] of state.params) {
+    check(key, entry.value);
+    if (entry.mask) check(key + MASK_SUFFIX, entry.mask);
+  }
+  for (const [key, slots] of state.slots) for (const [name, t] of slots) check(key + SLOT_INFIX + name, t);
+  return bad;
 }
 
 function mismatch(message: string, details: Record<string, unknown>): RsError {
@@ -182,6 +244,7 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
   if (!Array.isArray(journal) || journal.some((e) => typeof e !== 'object' || e === null || Array.isArray(e))) {
     throw new RsError('IO_CORRUPT', 'The journal in the file is not an array of entries.');
   }
+  const training = metadata.training === undefined ? undefined : parseTraining(metadata.training);
   const registry = options.registry ?? defaultRegistry;
   const validated = checkGraph(graph, registry);
   const specs: Map<string, ParamSpec> = validated.paramSpecs;
@@ -239,6 +302,13 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
     slotTensors.push([owner, name.slice(at + SLOT_INFIX.length), t]);
   }
 
+  if (options.requireFinite) {
+    const bad = [...tensors].filter(([, t]) => t.dtype === 'F32' && !allFinite(t.data)).map(([name]) => name);
+    if (bad.length > 0) {
+      throw new RsError('IO_CORRUPT', `The file holds NaN or Infinity in ${bad.length} tensor(s): ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ', ...' : ''} (loaded with requireFinite).`, { tensors: bad });
+    }
+  }
+
   // Every check passed: create tensors, disposing them all if anything still fails.
   const created: Tensor[] = [];
   const make = (t: RawTensor): Tensor => {
@@ -264,7 +334,9 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
       map.set(name, make(t));
       slots.set(owner, map);
     }
-    return Model.fromState({ graph: graph as GraphDef, params, slots, journal: journal as JournalEntry[] }, registry, options.seed ?? 0);
+    const state = { graph: graph as GraphDef, params, slots, journal: journal as JournalEntry[], optimizerStep: training?.optimizerStep ?? 0 };
+    const resume = options.seed === undefined ? training?.rng : undefined;
+    return Model.fromState(state, registry, options.seed ?? 0, resume);
   } catch (error) {
     tf.dispose(created);
     throw error;

@@ -1,11 +1,12 @@
 import { tf, type Tensor } from '../tf';
-import { RsError, formatShape } from '../errors';
+import { RsError, formatShape, isRsError } from '../errors';
 import type { Model } from '../model';
 import { runPlan, type Taps } from '../exec/executor';
 import type { Rng } from '../ops/schema';
 import { createRng, permutation } from '../rng';
 import { adam, type Optimizer } from './optimizers';
 import { resolveLoss, type LossFn, type LossName } from './losses';
+import { valueAndGrads } from './tape';
 
 /** Inputs (one tensor per graph input) and targets, batch-major. */
 export interface Dataset {
@@ -72,7 +73,10 @@ function asList(x: Tensor | Tensor[]): Tensor[] {
   return Array.isArray(x) ? x : [x];
 }
 
-function checkData(model: Model, data: Dataset, what: string): number {
+function checkData(model: Model, data: Dataset, what: string, loss?: LossName | LossFn): number {
+  if (typeof data !== 'object' || data === null || data.x === undefined || data.y === undefined) {
+    throw new RsError('DATA_MISMATCH', `${what}: data must be { x, y } with tensors.`);
+  }
   const xs = asList(data.x);
   if (xs.length !== model.plan.inputs.length) {
     throw new RsError('DATA_MISMATCH', `${what}: the model takes ${model.plan.inputs.length} input(s), got ${xs.length}.`);
@@ -82,7 +86,53 @@ function checkData(model: Model, data: Dataset, what: string): number {
     if (x.shape[0] !== n) throw new RsError('DATA_MISMATCH', `${what}: inputs and targets must have the same number of rows, got ${formatShape(x.shape)} and ${n} rows.`);
   }
   if (n === 0) throw new RsError('DATA_MISMATCH', `${what}: the data set is empty.`);
+  xs.forEach((x, i) => checkFinite(x, xs.length === 1 ? 'x' : `x[${i}]`, what));
+  checkFinite(data.y, 'y', what);
+  if (typeof loss === 'string') checkTargets(model, data.y, loss, n, what);
   return n;
+}
+
+/** Refuses NaN or Infinity in a float tensor, naming the first row that holds one. */
+function checkFinite(t: Tensor, name: string, what: string): void {
+  if (t.dtype !== 'float32') return;
+  const [count, row] = tf.tidy(() => {
+    const bad = tf.logicalNot(tf.isFinite(t));
+    const perRow = tf.sum(tf.reshape(tf.cast(bad, 'int32'), [t.shape[0], -1]), 1);
+    return [tf.sum(perRow).dataSync()[0], tf.argMax(perRow).dataSync()[0]];
+  });
+  if (count > 0) {
+    throw new RsError('NON_FINITE', `${what}: ${name} holds ${count} NaN or infinite value(s) (the first in row ${row}); training on them would turn every weight into NaN.`, {
+      tensor: name,
+      count,
+      row,
+    });
+  }
+}
+
+/** For the built-in losses: targets whose width or class ids do not fit the model's output. */
+function checkTargets(model: Model, y: Tensor, loss: LossName, n: number, what: string): void {
+  const out = model.validated.infos.get(model.plan.outputs[0])?.shape ?? [];
+  const rest = out.slice(1);
+  if (rest.length === 0 || rest.some((d) => d === null)) return; // width known only at run time
+  const perRow = (rest as number[]).reduce((a, b) => a * b, 1);
+  const classes = rest[rest.length - 1] as number;
+  const yPerRow = y.size / n;
+  if (loss === 'softmaxCrossEntropy' && y.dtype === 'int32') {
+    if (yPerRow * classes !== perRow) {
+      throw new RsError('DATA_MISMATCH', `${what}: ${yPerRow} class id(s) per row do not match the model's output ${formatShape(out)} (expected ${perRow / classes}).`, { targets: y.shape, output: out });
+    }
+    const [min, max] = tf.tidy(() => [tf.min(y).dataSync()[0], tf.max(y).dataSync()[0]]);
+    if (min < 0 || max >= classes) {
+      throw new RsError('DATA_MISMATCH', `${what}: class ids must be in 0..${classes - 1} (the model has ${classes} outputs), got ids from ${min} to ${max}.`, { min, max, classes });
+    }
+    return;
+  }
+  if (yPerRow !== perRow || (loss === 'softmaxCrossEntropy' && y.shape[y.shape.length - 1] !== classes)) {
+    throw new RsError('DATA_MISMATCH', `${what}: targets ${formatShape(y.shape)} do not match the model's output ${formatShape(out)} for loss '${loss}' (each row needs ${perRow} value(s)${loss === 'softmaxCrossEntropy' ? `, one-hot over ${classes} classes, or int32 class ids` : ''}).`, {
+      targets: y.shape,
+      output: out,
+    });
+  }
 }
 
 /** Gradients of the loss, plus everything the forward pass reported. Dispose with `disposeGradients`. */
@@ -125,35 +175,42 @@ export function computeGradients(model: Model, xs: Tensor[], y: Tensor, lossFn: 
   const metrics: Record<string, number> = {};
   const sink = { activations: new Map<string, Tensor>(), gradients: new Map<string, Tensor>() };
   let state = new Map<string, Tensor>();
-  const { value, grads } = tf.tidy(() => {
-    const f = (...args: Tensor[]): Tensor => {
-      const params = new Map<string, Tensor>();
-      keys.forEach((k, i) => {
-        const mask = model.param(k).mask;
-        params.set(k, mask ? tf.mul(args[i], mask) : args[i]);
-      });
-      for (const k of fixed) {
-        const entry = model.param(k);
-        params.set(k, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
-      }
-      const result = runPlan(model.plan, xs, params, {
-        training: options.training ?? true,
-        rng: options.rng ?? model.rng,
-        taps: options.taps,
-        tapSink: sink,
-      });
-      state = result.state;
-      let total = lossFn(result.outputs[0], y);
-      for (const [name, l] of result.losses) {
-        aux[name] = l.dataSync()[0];
-        total = tf.add(total, l);
-      }
-      for (const [name, m] of result.metrics) metrics[name] = m.dataSync()[0];
-      return total;
-    };
-    const out = tf.valueAndGrads(f)(keys.map((k) => model.param(k).value));
-    return { value: out.value, grads: out.grads };
-  });
+  let out: { value: Tensor; grads: Tensor[] };
+  try {
+    out = tf.tidy(() => {
+      const f = (...args: Tensor[]): Tensor => {
+        const params = new Map<string, Tensor>();
+        keys.forEach((k, i) => {
+          const mask = model.param(k).mask;
+          params.set(k, mask ? tf.mul(args[i], mask) : args[i]);
+        });
+        for (const k of fixed) {
+          const entry = model.param(k);
+          params.set(k, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
+        }
+        const result = runPlan(model.plan, xs, params, {
+          training: options.training ?? true,
+          rng: options.rng ?? model.rng,
+          taps: options.taps,
+          tapSink: sink,
+        });
+        state = result.state;
+        let total = lossFn(result.outputs[0], y);
+        for (const [name, l] of result.losses) {
+          aux[name] = l.dataSync()[0];
+          total = tf.add(total, l);
+        }
+        for (const [name, m] of result.metrics) metrics[name] = m.dataSync()[0];
+        return total;
+      };
+      return valueAndGrads(f, keys.map((k) => model.param(k).value));
+    });
+  } catch (error) {
+    // Taps and new batch statistics are kept outside the scope: release them too.
+    for (const map of [sink.activations, sink.gradients, state]) for (const t of map.values()) t.dispose();
+    throw error;
+  }
+  const { value, grads } = out;
   const loss = value.dataSync()[0];
   value.dispose();
   return {
@@ -185,8 +242,20 @@ export function trainStep(
   rng: Rng = model.rng,
 ): { loss: number; losses: Record<string, number>; metrics: Record<string, number> } {
   const g = computeGradients(model, xs, y, lossFn, { rng });
-  optimizer.step(model, g.grads);
-  for (const t of g.grads.values()) t.dispose();
+  try {
+    if (!Number.isFinite(g.loss)) {
+      throw new RsError('NON_FINITE', `The loss became ${String(g.loss)} at update ${model.optimizerStep + 1}; the model was left as it was before this update. Lower the learning rate, check the data for extreme values, or clip gradients.`, {
+        loss: g.loss,
+        update: model.optimizerStep + 1,
+        losses: g.losses,
+      });
+    }
+    optimizer.step(model, g.grads);
+  } catch (error) {
+    disposeGradients(g);
+    throw error;
+  }
+  for (const map of [g.grads, g.activations, g.activationGrads]) for (const t of map.values()) t.dispose();
   if (g.state.size > 0) model.setParamValues(g.state);
   return { loss: g.loss, losses: g.losses, metrics: g.metrics };
 }
@@ -198,13 +267,17 @@ export function trainStep(
  * const history = await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 5, batchSize: 64 });
  */
 export async function fit(model: Model, data: Dataset, options: FitOptions): Promise<FitHistory> {
-  const n = checkData(model, data, 'fit');
-  if (options.validation) checkData(model, options.validation, 'fit validation');
+  if (typeof options !== 'object' || options === null) throw new RsError('INVALID_ARGUMENT', 'fit takes options { loss, ... }.');
+  const lossFn = resolveLoss(options.loss);
+  const n = checkData(model, data, 'fit', options.loss);
+  if (options.validation) checkData(model, options.validation, 'fit validation', options.loss);
+  if (options.maxSteps !== undefined && !(Number.isInteger(options.maxSteps) && options.maxSteps >= 1)) {
+    throw new RsError('INVALID_ARGUMENT', `maxSteps must be a positive integer, got ${String(options.maxSteps)}.`);
+  }
   const epochs = options.epochs ?? 1;
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(epochs) || epochs < 1) throw new RsError('INVALID_ARGUMENT', `epochs must be a positive integer, got ${String(epochs)}.`);
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(batchSize)}.`);
-  const lossFn = resolveLoss(options.loss);
   const optimizer = options.optimizer ?? adam();
   const rng = createRng(options.seed ?? 0);
   const xs = asList(data.x);
@@ -226,6 +299,12 @@ export async function fit(model: Model, data: Dataset, options: FitOptions): Pro
       let result;
       try {
         result = trainStep(model, bx, by, lossFn, optimizer, rng);
+      } catch (error) {
+        if (isRsError(error, 'NON_FINITE')) {
+          const where = `epoch ${epoch + 1}, step ${history.steps + 1} of this fit`;
+          throw new RsError('NON_FINITE', `fit stopped at ${where}: ${error.message.replace(/^\[NON_FINITE\] /, '')}`, { ...error.details, epoch, step: history.steps + 1 });
+        }
+        throw error;
       } finally {
         for (const t of [...bx, by]) t.dispose();
       }
@@ -268,8 +347,8 @@ export function evaluate(
   data: Dataset,
   options: { loss?: LossName | LossFn; batchSize?: number } = {},
 ): { loss: number; accuracy: number } {
-  const n = checkData(model, data, 'evaluate');
   const lossFn = resolveLoss(options.loss ?? 'softmaxCrossEntropy');
+  const n = checkData(model, data, 'evaluate', options.loss ?? 'softmaxCrossEntropy');
   const batchSize = options.batchSize ?? 512;
   const xs = asList(data.x);
   let lossSum = 0;

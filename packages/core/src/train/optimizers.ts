@@ -3,8 +3,11 @@ import { RsError } from '../errors';
 import type { Model } from '../model';
 
 /**
- * Updates parameters from gradients. State lives in the model's optimizer slots, so it follows
- * structural edits (moments of removed units go, inserted units start at zero).
+ * Updates parameters from gradients. All state lives in the model: per-parameter slots that
+ * follow structural edits (moments of removed units go, inserted units start at zero) and the
+ * step count (`model.optimizerStep`). An optimizer object holds only hyper-parameters, so a
+ * fresh one continues where the model's state left off (call `model.resetOptimizerState()` to
+ * start over), and a model saved with `includeOptimizerState` resumes bit-identically.
  */
 export interface Optimizer {
   readonly name: string;
@@ -16,7 +19,7 @@ export interface Optimizer {
 
 /**
  * A learning rate that changes over training: called with the 1-based number of the update
- * about to be applied, returns the learning rate for it (finite, >= 0).
+ * about to be applied (`model.optimizerStep + 1`), returns the learning rate for it (finite, >= 0).
  */
 export type LearningRateSchedule = (step: number) => number;
 
@@ -76,12 +79,41 @@ function positive(name: string, value: number): number {
   return value;
 }
 
-function update(model: Model, key: string, compute: (value: Tensor) => Tensor): Tensor {
-  const entry = model.param(key);
-  return tf.tidy(() => {
-    const next = compute(entry.value);
-    return entry.mask ? tf.mul(next, entry.mask) : next;
-  });
+/**
+ * Computes one update for every parameter in `grads` and commits it to the model atomically:
+ * if anything throws (an unknown key, a gradient of the wrong shape, a schedule's bad value),
+ * the new tensors are released and the model keeps its values, slots and step count.
+ * `compute` runs inside a tidy scope and returns the new (unmasked) value and slots.
+ */
+function applyUpdate(
+  model: Model,
+  grads: Map<string, Tensor>,
+  compute: (key: string, value: Tensor, grad: Tensor, slots: ReadonlyMap<string, Tensor>) => { value: Tensor; slots: Record<string, Tensor> },
+): void {
+  const values = new Map<string, Tensor>();
+  const slots = new Map<string, Map<string, Tensor>>();
+  try {
+    for (const [key, g] of grads) {
+      const entry = model.param(key);
+      if (g.shape.join(',') !== entry.value.shape.join(',')) {
+        throw new RsError('SHAPE_MISMATCH', `The gradient of '${key}' has shape [${g.shape.join(', ')}] but the parameter has [${entry.value.shape.join(', ')}].`, { param: key });
+      }
+      const next = tf.tidy(() => {
+        const out = compute(key, entry.value, g, model.optimizerSlots(key));
+        const value = entry.mask ? tf.mul(out.value, entry.mask) : out.value;
+        return { value, ...out.slots } as Record<string, Tensor>;
+      });
+      const { value, ...rest } = next;
+      values.set(key, tf.keep(value));
+      slots.set(key, new Map(Object.entries(rest).map(([name, t]) => [name, tf.keep(t)])));
+    }
+    // Refuses (before changing anything) inside an edit callback or for a disposed model.
+    model.commitOptimizerUpdate(values, slots, model.optimizerStep + 1);
+  } catch (error) {
+    for (const t of values.values()) t.dispose();
+    for (const map of slots.values()) for (const t of map.values()) t.dispose();
+    throw error;
+  }
 }
 
 /**
@@ -96,38 +128,24 @@ export function adam(options: AdamOptions = {}): Optimizer {
   const beta2 = positive('beta2', options.beta2 ?? 0.999);
   const epsilon = positive('epsilon', options.epsilon ?? 1e-8);
   const weightDecay = positive('weightDecay', options.weightDecay ?? 0);
-  let t = 0;
   return {
     name: 'adam',
     config: () => ({ learningRate: rate.describe, beta1, beta2, epsilon, weightDecay }),
     step(model, grads) {
-      const lr = rate.at(t + 1);
-      t += 1;
+      // The step count lives in the model (saved with its optimizer state), not in this object.
+      const t = model.optimizerStep + 1;
+      const lr = rate.at(t);
       const c1 = 1 - beta1 ** t;
       const c2 = 1 - beta2 ** t;
-      const values = new Map<string, Tensor>();
-      for (const [key, g] of grads) {
-        const slots = model.slots(key);
-        const m0 = slots.get('m') ?? tf.keep(tf.zerosLike(g));
-        const v0 = slots.get('v') ?? tf.keep(tf.zerosLike(g));
-        const m = tf.keep(tf.tidy(() => tf.add(tf.mul(m0, beta1), tf.mul(g, 1 - beta1))));
-        const v = tf.keep(tf.tidy(() => tf.add(tf.mul(v0, beta2), tf.mul(tf.square(g), 1 - beta2))));
-        values.set(
-          key,
-          tf.keep(
-            update(model, key, (p) => {
-              const step = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
-              const decayed = weightDecay > 0 ? tf.sub(p, tf.mul(p, lr * weightDecay)) : p;
-              return tf.sub(decayed, tf.mul(step, lr));
-            }),
-          ),
-        );
-        m0.dispose();
-        v0.dispose();
-        slots.set('m', m);
-        slots.set('v', v);
-      }
-      model.setParamValues(values);
+      applyUpdate(model, grads, (_key, p, g, slots) => {
+        const m0 = slots.get('m');
+        const v0 = slots.get('v');
+        const m = m0 ? tf.add(tf.mul(m0, beta1), tf.mul(g, 1 - beta1)) : tf.mul(g, 1 - beta1);
+        const v = v0 ? tf.add(tf.mul(v0, beta2), tf.mul(tf.square(g), 1 - beta2)) : tf.mul(tf.square(g), 1 - beta2);
+        const step = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
+        const decayed = weightDecay > 0 ? tf.sub(p, tf.mul(p, lr * weightDecay)) : p;
+        return { value: tf.sub(decayed, tf.mul(step, lr)), slots: { m, v } };
+      });
     },
   };
 }
@@ -147,27 +165,17 @@ export interface SgdOptions {
 export function sgd(options: SgdOptions = {}): Optimizer {
   const rate = learningRateOf(options.learningRate, 0.01);
   const momentum = positive('momentum', options.momentum ?? 0);
-  let t = 0;
   return {
     name: 'sgd',
     config: () => ({ learningRate: rate.describe, momentum }),
     step(model, grads) {
-      const lr = rate.at(t + 1);
-      t += 1;
-      const values = new Map<string, Tensor>();
-      for (const [key, g] of grads) {
-        let direction = g;
-        if (momentum > 0) {
-          const slots = model.slots(key);
-          const previous = slots.get('velocity');
-          const velocity = tf.keep(tf.tidy(() => (previous ? tf.add(tf.mul(previous, momentum), g) : tf.clone(g))));
-          previous?.dispose();
-          slots.set('velocity', velocity);
-          direction = velocity;
-        }
-        values.set(key, tf.keep(update(model, key, (p) => tf.sub(p, tf.mul(direction, lr)))));
-      }
-      model.setParamValues(values);
+      const lr = rate.at(model.optimizerStep + 1);
+      applyUpdate(model, grads, (_key, p, g, slots): { value: Tensor; slots: Record<string, Tensor> } => {
+        if (momentum === 0) return { value: tf.sub(p, tf.mul(g, lr)), slots: {} };
+        const previous = slots.get('velocity');
+        const velocity = previous ? tf.add(tf.mul(previous, momentum), g) : tf.clone(g);
+        return { value: tf.sub(p, tf.mul(velocity, lr)), slots: { velocity } };
+      });
     },
   };
 }

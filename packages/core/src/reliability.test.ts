@@ -1,0 +1,330 @@
+// Regression tests for the reliability defects of issue 17: nested and async edits, exact
+// resume of every optimizer, refused bad training data and non-finite losses, error paths that
+// leak no tensor, and smaller input checks. Each test failed on the code before its fix.
+import { describe, it, expect, beforeAll } from 'vitest';
+import { tf } from './tf';
+import { useCpu } from './test-setup';
+import { Model } from './model';
+import { lenet300100 } from './models/builders';
+import type { GraphDef } from './ir/types';
+import { fit, trainStep, computeGradients, disposeGradients } from './train/fit';
+import { adam, sgd, cosineDecay, type Optimizer } from './train/optimizers';
+import { mse, softmaxCrossEntropy, type LossFn } from './train/losses';
+import { saveToBuffer, loadFromBuffer, nonFiniteTensors } from './io/model-io';
+import { leakOnThrow } from './testing';
+
+beforeAll(useCpu);
+
+const small = (): GraphDef => lenet300100({ inputs: 6, hidden: [8, 5], classes: 3 });
+
+/** A small MLP with dropout, so that resuming must also resume the model's generator. */
+const withDropout = (): GraphDef => ({
+  inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
+  nodes: [
+    { id: 'fc1', op: 'dense', inputs: ['x'], attrs: { units: 8 } },
+    { id: 'relu1', op: 'relu', inputs: ['fc1'], attrs: {} },
+    { id: 'drop', op: 'dropout', inputs: ['relu1'], attrs: { rate: 0.3 } },
+    { id: 'fc2', op: 'dense', inputs: ['drop'], attrs: { units: 3 } },
+  ],
+  outputs: ['fc2'],
+});
+
+function batch(seed: number, rows = 16): { x: tf.Tensor; y: tf.Tensor } {
+  return tf.tidy(() => ({
+    x: tf.randomNormal([rows, 6], 0, 1, 'float32', seed),
+    y: tf.cast(tf.floor(tf.randomUniform([rows], 0, 3, 'float32', seed + 1000)), 'int32'),
+  }));
+}
+
+const bytesOf = (model: Model, optimizerState = true): Uint8Array => new Uint8Array(saveToBuffer(model, { includeOptimizerState: optimizerState }));
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+describe('nested edits', () => {
+  it('refuses model.edit inside an edit callback with a typed error and leaves the model exactly as it was', () => {
+    const model = Model.create(small(), { seed: 1 });
+    const x = tf.randomNormal([4, 6], 0, 1, 'float32', 3);
+    const before = bytesOf(model);
+    const live = tf.memory().numTensors;
+    expect(() =>
+      model.edit((tx) => {
+        tx.removeUnits('fc1', [0]);
+        model.edit((inner) => inner.removeUnits('fc1', [1]));
+      }),
+    ).toThrow(expect.objectContaining({ code: 'EDIT_IN_PROGRESS' }));
+    expect(sameBytes(bytesOf(model), before)).toBe(true);
+    expect(tf.memory().numTensors).toBe(live);
+    expect(model.journal).toHaveLength(0);
+    const y = model.apply(x); // still runs
+    expect(y.shape).toEqual([4, 3]);
+    y.dispose();
+
+    // An outer callback that catches the refusal commits only its own change.
+    model.edit((tx) => {
+      expect(() => model.edit((inner) => inner.removeUnits('fc1', [1]))).toThrow(expect.objectContaining({ code: 'EDIT_IN_PROGRESS' }));
+      tx.removeUnits('fc1', [0]);
+    });
+    expect(model.group('fc1').size).toBe(7);
+    expect(model.journal).toHaveLength(1);
+    model.dispose();
+    x.dispose();
+  });
+
+  it('refuses training, optimizer resets and dispose inside an edit callback', () => {
+    const model = Model.create(small(), { seed: 2 });
+    const data = batch(5);
+    trainStep(model, [data.x], data.y, softmaxCrossEntropy, adam());
+    const before = bytesOf(model);
+    const live = tf.memory().numTensors;
+    const calls: [string, () => unknown][] = [
+      ['trainStep', () => trainStep(model, [data.x], data.y, softmaxCrossEntropy, adam())],
+      ['resetOptimizerState', () => model.resetOptimizerState()],
+      ['dispose', () => model.dispose()],
+    ];
+    for (const [name, call] of calls) {
+      expect(() => model.edit(() => void call()), name).toThrow(expect.objectContaining({ code: 'EDIT_IN_PROGRESS' }));
+      expect(sameBytes(bytesOf(model), before), name).toBe(true);
+      expect(tf.memory().numTensors, name).toBe(live);
+    }
+    model.dispose();
+    tf.dispose([data.x, data.y]);
+  });
+});
+
+describe('async edit callbacks', () => {
+  async function unhandledDuring(body: () => void): Promise<unknown[]> {
+    const seen: unknown[] = [];
+    const listener = (reason: unknown): void => void seen.push(reason);
+    process.on('unhandledRejection', listener);
+    try {
+      body();
+      // Let every continuation of the callback run, then give Node time to report rejections.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      process.off('unhandledRejection', listener);
+    }
+    return seen;
+  }
+
+  it('refuses an async callback before running it: nothing changes, nothing rejects later', async () => {
+    const model = Model.create(small(), { seed: 3 });
+    const before = bytesOf(model);
+    let ran = false;
+    const unhandled = await unhandledDuring(() => {
+      expect(() =>
+        model.edit(async (tx) => {
+          ran = true;
+          await null;
+          tx.removeUnits('fc1', [0]);
+        }),
+      ).toThrow(expect.objectContaining({ code: 'INVALID_EDIT' }));
+    });
+    expect(ran).toBe(false);
+    expect(unhandled).toEqual([]);
+    expect(sameBytes(bytesOf(model), before)).toBe(true);
+    model.dispose();
+  });
+
+  it('refuses a callback that returns a promise: its later failure is not an unhandled rejection', async () => {
+    const model = Model.create(small(), { seed: 4 });
+    const before = bytesOf(model);
+    const live = tf.memory().numTensors;
+    const unhandled = await unhandledDuring(() => {
+      expect(() => model.edit((tx) => Promise.resolve().then(() => void tx.removeUnits('fc1', [0])) as never)).toThrow(
+        expect.objectContaining({ code: 'INVALID_EDIT' }),
+      );
+    });
+    expect(unhandled).toEqual([]);
+    expect(sameBytes(bytesOf(model), before)).toBe(true);
+    expect(tf.memory().numTensors).toBe(live);
+    model.dispose();
+  });
+});
+
+describe('exact resume', () => {
+  const optimizers: [string, () => Optimizer][] = [
+    ['sgd', () => sgd({ learningRate: 0.05 })],
+    ['sgd + momentum', () => sgd({ learningRate: 0.05, momentum: 0.9 })],
+    ['adam', () => adam({ learningRate: 0.01 })],
+    ['adamw + cosine schedule', () => adam({ learningRate: cosineDecay({ initial: 0.02, steps: 12, warmup: 2 }), weightDecay: 0.01 })],
+    ['sgd + momentum + cosine schedule', () => sgd({ learningRate: cosineDecay({ initial: 0.1, steps: 12 }), momentum: 0.9 })],
+  ];
+  for (const [name, make] of optimizers) {
+    it(`${name}: 5 steps, save with optimizer state, load, 5 more steps: bit-identical to 10 uninterrupted steps`, () => {
+      const batches = Array.from({ length: 10 }, (_, i) => batch(100 + i));
+      const run = (model: Model, optimizer: Optimizer, from: number, to: number): void => {
+        for (let i = from; i < to; i++) trainStep(model, [batches[i].x], batches[i].y, softmaxCrossEntropy, optimizer);
+      };
+      const straight = Model.create(withDropout(), { seed: 7 });
+      run(straight, make(), 0, 10);
+
+      const first = Model.create(withDropout(), { seed: 7 });
+      run(first, make(), 0, 5);
+      const resumed = loadFromBuffer(saveToBuffer(first, { includeOptimizerState: true }));
+      first.dispose();
+      expect(resumed.optimizerStep).toBe(5);
+      run(resumed, make(), 5, 10); // a fresh optimizer object: all state comes from the file
+
+      expect(resumed.optimizerStep).toBe(10);
+      expect(sameBytes(bytesOf(resumed), bytesOf(straight))).toBe(true);
+      for (const key of straight.paramKeys()) {
+        expect(Array.from(resumed.param(key).value.dataSync()), key).toEqual(Array.from(straight.param(key).value.dataSync()));
+      }
+      straight.dispose();
+      resumed.dispose();
+      for (const b of batches) tf.dispose([b.x, b.y]);
+    });
+  }
+
+  it('resetOptimizerState restarts the step count; a failed update changes nothing', () => {
+    const model = Model.create(small(), { seed: 8 });
+    const data = batch(9);
+    trainStep(model, [data.x], data.y, softmaxCrossEntropy, adam());
+    expect(model.optimizerStep).toBe(1);
+    const before = bytesOf(model);
+    const live = tf.memory().numTensors;
+    // A schedule that fails at the next update: refused before any change.
+    const bad = adam({ learningRate: () => Number.NaN });
+    expect(() => trainStep(model, [data.x], data.y, softmaxCrossEntropy, bad)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    // A gradient map with a key the model lacks: refused, nothing half-applied.
+    const g = computeGradients(model, [data.x], data.y, softmaxCrossEntropy);
+    g.grads.set('nope/kernel', tf.zeros([1]));
+    expect(() => adam().step(model, g.grads)).toThrow(expect.objectContaining({ code: 'UNKNOWN_PARAM' }));
+    disposeGradients(g);
+    expect(tf.memory().numTensors).toBe(live);
+    expect(sameBytes(bytesOf(model), before)).toBe(true);
+    model.resetOptimizerState();
+    expect(model.optimizerStep).toBe(0);
+    model.dispose();
+    tf.dispose([data.x, data.y]);
+  });
+});
+
+describe('bad training data and non-finite losses', () => {
+  it('refuses NaN inputs, out-of-range class ids and targets of the wrong width before the first step', async () => {
+    const model = Model.create(small(), { seed: 10 });
+    const before = bytesOf(model);
+    const good = batch(11, 40);
+    const nan = tf.tidy(() => tf.where(tf.less(tf.randomUniform([40, 6], 0, 1, 'float32', 12), 0.1), tf.fill([40, 6], Number.NaN), good.x));
+    const inf = tf.tidy(() => tf.concat([tf.slice(good.x, 0, 39), tf.fill([1, 6], Number.POSITIVE_INFINITY)]));
+    const targets = {
+      three: tf.fill([40], 3, 'int32'),
+      minusOne: tf.fill([40], -1, 'int32'),
+      width4: tf.cast(tf.oneHot(tf.fill([40], 1, 'int32') as tf.Tensor1D, 4), 'float32'),
+      width2: tf.zeros([40, 2]),
+      nan: tf.fill([40, 3], Number.NaN),
+    };
+    const cases: [string, () => Promise<unknown>, string][] = [
+      ['10% NaN in x', () => fit(model, { x: nan, y: good.y }, { loss: 'softmaxCrossEntropy' }), 'NON_FINITE'],
+      ['Infinity in the last row of x', () => fit(model, { x: inf, y: good.y }, { loss: 'softmaxCrossEntropy' }), 'NON_FINITE'],
+      ['NaN in the validation data', () => fit(model, good, { loss: 'softmaxCrossEntropy', validation: { x: nan, y: good.y } }), 'NON_FINITE'],
+      ['class id 3 with 3 outputs', () => fit(model, { x: good.x, y: targets.three }, { loss: 'softmaxCrossEntropy' }), 'DATA_MISMATCH'],
+      ['class id -1', () => fit(model, { x: good.x, y: targets.minusOne }, { loss: 'softmaxCrossEntropy' }), 'DATA_MISMATCH'],
+      ['one-hot targets of width 4 for 3 outputs', () => fit(model, { x: good.x, y: targets.width4 }, { loss: 'softmaxCrossEntropy' }), 'DATA_MISMATCH'],
+      ['mse targets of width 2 for 3 outputs', () => fit(model, { x: good.x, y: targets.width2 }, { loss: 'mse' }), 'DATA_MISMATCH'],
+      ['NaN in mse targets', () => fit(model, { x: good.x, y: targets.nan }, { loss: 'mse' }), 'NON_FINITE'],
+      ['maxSteps -1', () => fit(model, good, { loss: 'softmaxCrossEntropy', maxSteps: -1 }), 'INVALID_ARGUMENT'],
+      ['maxSteps 0', () => fit(model, good, { loss: 'softmaxCrossEntropy', maxSteps: 0 }), 'INVALID_ARGUMENT'],
+    ];
+    for (const [name, call, code] of cases) {
+      const { error, leaked } = await leakOnThrow(call);
+      expect(error, name).toMatchObject({ code });
+      expect(leaked, name).toBe(0);
+      expect(sameBytes(bytesOf(model), before), name).toBe(true);
+    }
+    tf.dispose(Object.values(targets));
+    expect(model.optimizerStep).toBe(0);
+    model.dispose();
+    tf.dispose([good.x, good.y, nan, inf]);
+  });
+
+  it('a loss that turns NaN mid-training stops fit with a typed error naming the step; the model stays at its last good state', async () => {
+    const model = Model.create(small(), { seed: 13 });
+    const data = batch(14, 64);
+    let calls = 0;
+    const poisoned: LossFn = (p, y) => (++calls === 4 ? tf.mul(softmaxCrossEntropy(p, y), Number.NaN) : softmaxCrossEntropy(p, y));
+    const snapshots: Uint8Array[] = [];
+    const live = tf.memory().numTensors;
+    const failure = fit(model, data, { loss: poisoned, optimizer: adam(), batchSize: 16, epochs: 2, callbacks: [{ onStepEnd: () => void snapshots.push(bytesOf(model)) }] });
+    await expect(failure).rejects.toMatchObject({ code: 'NON_FINITE', details: expect.objectContaining({ step: 4, epoch: 0, update: 4 }) });
+    await expect(failure).rejects.toThrow(/step 4/);
+    expect(snapshots).toHaveLength(3);
+    expect(sameBytes(bytesOf(model), snapshots[2])).toBe(true);
+    expect(model.optimizerStep).toBe(3);
+    // Three steps made Adam's slots (m and v for every parameter); nothing else is left behind.
+    expect(tf.memory().numTensors - live).toBe(2 * model.paramKeys().length);
+    model.dispose();
+    tf.dispose([data.x, data.y]);
+  });
+
+  it('a diverging run (learning rate 1e6) stops with NON_FINITE instead of finishing with NaN weights', async () => {
+    const model = Model.create(small(), { seed: 15 });
+    const data = batch(16, 64);
+    const y = tf.tidy(() => tf.mul(tf.oneHot(data.y as tf.Tensor1D, 3), 1e3));
+    await expect(fit(model, { x: data.x, y }, { loss: 'mse', optimizer: sgd({ learningRate: 1e6 }), epochs: 20, batchSize: 16 })).rejects.toMatchObject({ code: 'NON_FINITE' });
+    // The last update applied was finite in its loss; every step it took was refused once the loss was not.
+    expect(model.optimizerStep).toBeGreaterThan(0);
+    model.dispose();
+    tf.dispose([data.x, data.y, y]);
+  });
+});
+
+describe('error paths leak no tensor', () => {
+  it('computeGradients, trainStep and fit whose loss throws leave the live-tensor count unchanged', async () => {
+    const model = Model.create(small(), { seed: 17 });
+    const data = batch(18, 32);
+    const wrongWidth = tf.cast(tf.oneHot(data.y as tf.Tensor1D, 5), 'float32'); // 5 columns for 3 outputs
+    const throwing: LossFn = () => {
+      throw new Error('custom loss failed');
+    };
+    const calls: [string, () => unknown][] = [
+      ['computeGradients, wrong one-hot width', () => computeGradients(model, [data.x], wrongWidth, softmaxCrossEntropy)],
+      ['computeGradients with taps, throwing loss', () => computeGradients(model, [data.x], data.y, throwing, { taps: { activations: ['fc1'], gradients: ['fc2'] } })],
+      ['trainStep, wrong one-hot width', () => trainStep(model, [data.x], wrongWidth, softmaxCrossEntropy, adam())],
+      ['fit, throwing loss', () => fit(model, data, { loss: throwing })],
+      ['fit, custom loss on wrong targets', () => fit(model, { x: data.x, y: wrongWidth }, { loss: (p, y) => mse(p, y) })],
+    ];
+    const before = bytesOf(model);
+    for (let round = 0; round < 3; round++) {
+      for (const [name, call] of calls) {
+        const { error, leaked } = await leakOnThrow(call);
+        expect(leaked, name).toBe(0);
+        expect(error, name).toBeInstanceOf(Error);
+      }
+    }
+    expect(sameBytes(bytesOf(model), before)).toBe(true);
+    // And gradients still work afterwards (the tape was released, not left dangling).
+    const g = computeGradients(model, [data.x], data.y, softmaxCrossEntropy);
+    expect(Number.isFinite(g.loss)).toBe(true);
+    disposeGradients(g);
+    model.dispose();
+    tf.dispose([data.x, data.y, wrongWidth]);
+  });
+});
+
+describe('non-finite weights on load', () => {
+  it('loads by default and lists them; requireFinite refuses with IO_CORRUPT naming the tensor', () => {
+    const model = Model.create(small(), { seed: 19 });
+    model.edit((tx) => {
+      const bad = tf.tidy(() => tf.where(tf.equal(tf.range(0, 5), 2), tf.fill([5], Number.NaN), tf.zeros([5])));
+      tx.setParam('fc2/bias', bad);
+      bad.dispose();
+    });
+    const bytes = saveToBuffer(model);
+    const loaded = loadFromBuffer(bytes);
+    expect(nonFiniteTensors(loaded)).toEqual(['fc2/bias']);
+    loaded.dispose();
+    const live = tf.memory().numTensors;
+    expect(() => loadFromBuffer(bytes, { requireFinite: true })).toThrow(expect.objectContaining({ code: 'IO_CORRUPT', details: { tensors: ['fc2/bias'] } }));
+    expect(tf.memory().numTensors).toBe(live);
+    expect(nonFiniteTensors(model)).toEqual(['fc2/bias']);
+    model.dispose();
+    const healthy = Model.create(small(), { seed: 20 });
+    const copy = loadFromBuffer(saveToBuffer(healthy), { requireFinite: true });
+    expect(nonFiniteTensors(copy)).toEqual([]);
+    copy.dispose();
+    healthy.dispose();
+  });
+});
