@@ -14,3 +14,4 @@ export { compile, runPlan } from './exec/executor';
 export type { Plan, PlanStep, RunOptions, RunResult } from './exec/executor';
 export { initialize } from './rng';
 export { resolveLoss } from './train/losses';
+export { valueAndGrads } from './train/tape';

@@ -3,6 +3,7 @@ import { RsError } from './errors';
 import type { GraphDef, ParamRole } from './ir/types';
 import { splitParamKey } from './ir/types';
 import { validateGraph, type ValidatedGraph } from './ir/validate';
+import { checkJsonSafe } from './ir/json-safe';
 import { defaultRegistry, type OpRegistry } from './ops/registry';
 import { analyzeUnits, type UnitAnalysis, type UnitGroup } from './units/analyze';
 import { compile, runPlan, type Plan, type Taps } from './exec/executor';
@@ -101,6 +102,7 @@ export class Model {
   /** Validates `graph`, initialises parameters (seeded), and returns a model. */
   static create(graph: GraphDef, options: CreateModelOptions = {}): Model {
     const registry = options.registry ?? defaultRegistry;
+    checkJsonSafe(graph, 'graph');
     const own = cloneGraph(graph);
     const validated = validateGraph(own, registry);
     const rng = createRng(options.seed ?? 0);

@@ -328,3 +328,21 @@ describe('non-finite weights on load', () => {
     healthy.dispose();
   });
 });
+
+describe('graph attributes JSON cannot carry', () => {
+  it('refuses NaN and Infinity in attributes instead of silently turning them into defaults', () => {
+    const graph = small();
+    (graph.nodes[0].attrs as Record<string, unknown>).units = Number.NaN;
+    expect(() => Model.create(graph)).toThrow(expect.objectContaining({ code: 'INVALID_ATTRS', details: expect.objectContaining({ path: 'graph.nodes[0].attrs.units' }) }));
+    const model = Model.create(small(), { seed: 21 });
+    const before = bytesOf(model);
+    const live = tf.memory().numTensors;
+    expect(() => model.edit((tx) => tx.insertNode({ id: 'extra', op: 'dropout', inputs: ['relu1'], attrs: { rate: Number.POSITIVE_INFINITY } }, { after: 'relu1' }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_ATTRS' }),
+    );
+    expect(() => model.edit((tx) => tx.setMeta('policy', { thresholds: [0.2, Number.NaN] }))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    expect(sameBytes(bytesOf(model), before)).toBe(true);
+    expect(tf.memory().numTensors).toBe(live);
+    model.dispose();
+  });
+});

@@ -1,5 +1,5 @@
 import { tf, RsError, ancestors, paramKey, type Model, type Tensor } from '@rs/core';
-import type { PlanStep, Rng } from '@rs/core/extend';
+import { valueAndGrads, type PlanStep, type Rng } from '@rs/core/extend';
 
 /** How `execute` runs a graph; every field is optional. */
 export interface ExecuteOptions {
@@ -104,8 +104,7 @@ export function gradientsOf(
       for (const [k, v] of params) params.set(k, substitute(k, v));
       return forward(params);
     };
-    const out = tf.valueAndGrads(f)(keys.map((k) => model.param(k).value));
-    return { value: out.value, grads: out.grads };
+    return valueAndGrads(f, keys.map((k) => model.param(k).value));
   });
   const loss = value.dataSync()[0];
   value.dispose();

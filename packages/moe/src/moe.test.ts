@@ -225,11 +225,12 @@ describe('expert edits', () => {
     };
     // Removing an expert would leave 1 < k = 2 experts: refused by validation, rolled back.
     expectCode(() => removeExpert(model, 'moe', 0), 'INVALID_ATTRS');
-    // Capacity factor <= 0.
-    for (const capacityFactor of [0, -1]) {
+    // Capacity factor <= 0, or not finite (JSON would turn NaN into null, hence the default).
+    for (const capacityFactor of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expectCode(() => model.edit((tx) => tx.replaceNode('moe', { op: 'moe', inputs: ['x'], attrs: { experts: 2, hidden: 8, routing: 'top2', capacityFactor } })), 'INVALID_ATTRS');
     }
     expectCode(() => Model.create(mlp({ evalCapacityFactor: 0 }), { registry }), 'INVALID_ATTRS');
+    expectCode(() => Model.create(mlp({ capacityFactor: Number.NaN }), { registry }), 'INVALID_ATTRS');
     expectCode(() => addExpert(model, 'moe', { copyOf: 7 }), 'UNIT_INDEX_OUT_OF_RANGE');
     expectCode(() => addExpert(model, 'head'), 'INVALID_ARGUMENT');
     expect(snapshot(model)).toEqual(before);

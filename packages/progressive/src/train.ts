@@ -1,5 +1,5 @@
 import { tf, RsError, adam, permutation, createRng, validateGraph, type Dataset, type Model, type Optimizer, type Tensor } from '@rs/core';
-import { compile, runPlan, resolveLoss, type Plan } from '@rs/core/extend';
+import { compile, runPlan, resolveLoss, valueAndGrads, type Plan } from '@rs/core/extend';
 
 /** Options of column training. */
 export interface TrainOptions {
@@ -127,7 +127,7 @@ export async function trainPlan(model: Model, plan: Plan, data: Dataset, options
           state = result.state;
           return lossFn(result.outputs[0], by);
         };
-        return tf.valueAndGrads(f)(keys.map((k) => model.param(k).value));
+        return valueAndGrads(f, keys.map((k) => model.param(k).value));
       });
       bx.dispose();
       by.dispose();

@@ -3,6 +3,7 @@ import { RsError, formatShape } from '../errors';
 import type { GraphDef, NodeDef, ParamSpec } from '../ir/types';
 import { paramKey, splitParamKey } from '../ir/types';
 import { validateGraph, type ValidatedGraph } from '../ir/validate';
+import { checkJsonSafe } from '../ir/json-safe';
 import { analyzeUnits, type ParamMember, type UnitAnalysis, type UnitGroup } from '../units/analyze';
 import { createRng, initialize } from '../rng';
 import type { ModelCounts } from '../count';
@@ -361,6 +362,7 @@ export class Transaction {
    */
   insertNode(node: NodeDef, options: InsertNodeOptions = {}): this {
     this.open();
+    checkJsonSafe(node, `insertNode '${String(node?.id)}'`);
     const copy: NodeDef = JSON.parse(JSON.stringify({ ...node, attrs: node.attrs ?? {}, inputs: node.inputs ?? [] })) as NodeDef;
     let before: StructureBefore = {};
     if (options.after !== undefined) {
@@ -412,6 +414,7 @@ export class Transaction {
     if (index < 0) throw new RsError('UNKNOWN_NODE', `replaceNode: no node '${id}'.`, { node: id });
     const old = this.graph.nodes[index];
     const record = this.nodeRecord(index);
+    checkJsonSafe(node, `replaceNode '${id}'`);
     const next: NodeDef = JSON.parse(JSON.stringify({ ...old, ...node, id: node.id ?? id })) as NodeDef;
     this.graph.nodes[index] = next;
     const before: StructureBefore = next.id === id ? { node: record } : { node: record, replacement: next.id, ...this.rewire(id, next.id) };
@@ -462,6 +465,7 @@ export class Transaction {
     if (value === undefined) {
       delete meta[key];
     } else {
+      checkJsonSafe(value, `setMeta('${key}')`, 'INVALID_ARGUMENT');
       let copy: unknown;
       try {
         copy = JSON.parse(JSON.stringify(value)) as unknown;
