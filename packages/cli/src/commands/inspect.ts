@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { Command } from 'commander';
-import type { JournalEntry, Model } from '@rs/core';
+import { nonFiniteTensors, type JournalEntry, type Model } from '@rs/core';
 import { common, type Runner } from '../command';
 import { change, int, percent, shape, table } from '../format';
 import { loadModel, resolvePath, setupBackend } from '../runtime';
@@ -37,6 +37,8 @@ export function describeModel(model: Model) {
       sparsity: counts.params === 0 ? 0 : 1 - counts.nonzeroParams / counts.params,
       flops: counts.flops,
     },
+    /** Parameters, masks and optimizer slots holding NaN or Infinity (empty for a healthy model). */
+    nonFinite: nonFiniteTensors(model),
     meta: graph.meta ?? {},
     journal: model.journal.map((e: JournalEntry) => ({
       seq: e.seq,
@@ -64,6 +66,7 @@ export function inspectCommand(run: Runner): Command {
       try {
         const d = describeModel(model);
         const bytes = statSync(resolvePath(context.cwd, path)).size;
+        if (d.nonFinite.length > 0) context.note(`rs inspect: warning: ${d.nonFinite.length} tensor(s) hold NaN or Infinity: ${d.nonFinite.slice(0, 5).join(', ')}${d.nonFinite.length > 5 ? ', ...' : ''}`);
         context.emitJson({ command: 'inspect', file: path, bytes, ...d });
         if (context.json) return;
         const out = context.out;
@@ -83,6 +86,7 @@ export function inspectCommand(run: Runner): Command {
         rows.push(['total', `${d.totals.nodes} nodes`, '', int(d.totals.params), int(d.totals.nonzeroParams), int(d.totals.flops), '']);
         for (const line of table(['node', 'op', 'output', 'params', 'non-zero', 'FLOPs', 'status'], rows, [3, 4, 5])) out(line);
         out(`sparsity: ${percent(d.totals.sparsity, 1)} of parameters are zero (masked); FLOPs are per sample`);
+        if (d.nonFinite.length > 0) out(`non-finite: ${d.nonFinite.length} tensor(s) hold NaN or Infinity: ${d.nonFinite.join(', ')}`);
         out();
         out('unit groups:');
         for (const line of table(
