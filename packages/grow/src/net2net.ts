@@ -130,6 +130,14 @@ export function widen(
           }
           return v;
         });
+        // A pruned parameter: each copy takes its source's mask (gathered like the value, without
+        // the shares), so the copied zeros stay pruned instead of regrowing as live weights.
+        const mask = tx.param(key).mask;
+        if (mask) {
+          const copied = tf.tidy(() => axes.reduce((t, { axis, index }) => tf.gather(t, tf.tensor1d(index, 'int32'), axis), mask));
+          tx.setMask(key, copied);
+          copied.dispose();
+        }
         tx.setParam(key, value);
         value.dispose();
         // Optimizer state: copies take their source's (unscaled) slots, instead of zeros.

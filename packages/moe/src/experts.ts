@@ -74,7 +74,9 @@ export interface AddExpertOptions {
    * gate offsets drop by log 2 (so the gate softmax's denominators and every other expert's
    * gate are unchanged and each copy gets half the original gate), and the output weights of
    * both are doubled. For top-1 routing without dropped tokens the
-   * model's outputs are unchanged (tested to 1e-5). Default: a fresh, initialised expert.
+   * model's outputs are unchanged (tested to 1e-5). The copy takes the source expert's mask
+   * slices of every masked (pruned) parameter, so its pruned weights stay pruned. Default: a
+   * fresh, initialised expert (all-ones masks where the layer is masked).
    */
   copyOf?: number;
   reason?: string;
@@ -100,9 +102,15 @@ export function addExpert(model: Model, nodeId: string, options: AddExpertOption
       const created: Tensor[] = [];
       try {
         const values: Record<string, Tensor> = {};
+        const masks: Record<string, Tensor> = {};
         for (const name of expertKeys(tx, nodeId)) {
           const key = `${nodeId}/${name}`;
           const axis = EXPERT_AXIS[name];
+          const mask = tx.param(key).mask;
+          if (mask) {
+            masks[key] = expertSlice(mask, axis, source);
+            created.push(masks[key]);
+          }
           let slice = expertSlice(tx.param(key).value, axis, source);
           created.push(slice);
           if (name === 'gateOffset') slice = tf.sub(slice, Math.log(2));
@@ -116,7 +124,7 @@ export function addExpert(model: Model, nodeId: string, options: AddExpertOption
           created.push(next);
           tx.setParam(key, next);
         }
-        tx.insertUnits(group, 1, { at: source + 1, values });
+        tx.insertUnits(group, 1, { at: source + 1, values, masks });
       } finally {
         for (const t of created) t.dispose();
       }
@@ -147,7 +155,9 @@ export function removeExpert(model: Model, nodeId: string, expert: number, reaso
 /**
  * Merges expert `drop` into expert `keep`: `keep`'s parameters become the average of both
  * (weighted by `weights`, e.g. their loads; default equal), then `drop` is removed. One
- * journaled edit; the model stays valid and trainable.
+ * journaled edit; the model stays valid and trainable. A masked (pruned) parameter's merged
+ * slice is masked by the union of both experts' masks: a weight live in either expert is
+ * live in the average, one pruned in both stays pruned.
  *
  * @example
  * mergeExperts(model, 'moe', 2, 5, { weights: [loads[2], loads[5]] });
@@ -167,6 +177,12 @@ export function mergeExperts(model: Model, nodeId: string, keep: number, drop: n
       for (const name of expertKeys(tx, nodeId)) {
         const key = `${nodeId}/${name}`;
         const axis = EXPERT_AXIS[name];
+        const mask = tx.param(key).mask;
+        if (mask) {
+          const union = tf.tidy(() => replaceSlice(mask, axis, a, tf.maximum(expertSlice(mask, axis, a), expertSlice(mask, axis, b))));
+          tx.setMask(key, union);
+          union.dispose();
+        }
         const next = tf.tidy(() => {
           const value = tx.param(key).value;
           const sa = expertSlice(value, axis, a);
@@ -291,7 +307,8 @@ export interface UpcycleOptions extends Omit<MoeAttrs, 'hidden' | 'units' | 'act
  * is dropped). With switch / expert choice the copies' output weights are scaled by the number
  * of experts E so that with a uniform router (probability 1/E) a token's output equals the
  * dense FFN's: exact with `routerInit: 'zeros'` and no dropped tokens, close with the default
- * small random router.
+ * small random router. Pruned FFNs stay pruned: each expert's `w1`, `b1`, `w2`, `b2` take the
+ * masks of the FFN's kernels and biases (where those have masks).
  *
  * @example
  * upcycle(denseModel, { experts: 8, routing: 'switch', capacityFactor: 1.25 });
@@ -331,17 +348,29 @@ export function upcycle(model: Model, options: UpcycleOptions): JournalEntry {
           for (const t of Object.values(p)) tf.keep(t);
           return p;
         });
+        // Every expert copies the FFN, so every expert takes its masks (pruned stays pruned).
+        const masks: Record<string, Tensor> = {};
+        const sources: [string, string, boolean][] = [
+          ['w1', `${chain.ffn1}/kernel`, true],
+          ['b1', `${chain.ffn1}/bias`, first.attrs.useBias !== false],
+          ['w2', `${chain.ffn2}/kernel`, true],
+          ['b2', `${chain.ffn2}/bias`, second.attrs.useBias !== false],
+        ];
+        for (const [name, key, present] of sources) {
+          const mask = present ? tx.param(key).mask : undefined;
+          if (mask) masks[name] = tf.tidy(() => tf.tile(tf.expandDims(mask, 0), [experts, ...mask.shape.map(() => 1)]));
+        }
         try {
           const id = moeIdFor(chain.ffn1);
           tx.insertNode(
             { id, op: 'moe', inputs: [...first.inputs], attrs: { ...attrs, activation: chain.kind, hidden: h, units: out } as Record<string, unknown> },
-            { after: chain.ffn2, params },
+            { after: chain.ffn2, params, masks },
           );
           tx.removeNode(chain.ffn2);
           tx.removeNode(chain.activation);
           tx.removeNode(chain.ffn1);
         } finally {
-          for (const t of Object.values(params)) t.dispose();
+          for (const t of [...Object.values(params), ...Object.values(masks)]) t.dispose();
         }
       });
     },
