@@ -370,6 +370,120 @@ describe('errors', () => {
   });
 });
 
+describe('output paths and option values', () => {
+  it('an --out (or --checkpoint) whose directory does not exist is a usage error naming it, and nothing is created', async () => {
+    const cases: [string[], string][] = [
+      [['export', 'tiny.rsm', '--out', 'missing/dir/x.onnx'], 'missing/dir/x.onnx'],
+      [['prune', 'tiny.rsm', '--sparsity', '0.5', '--out', 'missing/dir/p.rsm'], 'missing/dir/p.rsm'],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--out', 'missing/dir/g.rsm'], 'missing/dir/g.rsm'],
+      [['train', ...TINY, '--out', 'missing/dir/t.rsm'], 'missing/dir/t.rsm'],
+      [['report', 'tiny.rsm', '--out', 'missing/dir/r.html', '--backend', 'cpu'], 'missing/dir/r.html'],
+      [['search', '--space', 'mnist-mlp', '--evaluations', '1', '--out', 'missing/dir/s.rsm'], 'missing/dir/s.rsm'],
+      [['search', '--evaluations', '1', '--checkpoint', 'missing/dir/c.json'], 'missing/dir/c.json'],
+    ];
+    for (const [args, path] of cases) {
+      const result = await rs(args);
+      expect(result.status, args.join(' ')).toBe(2);
+      const flag = args.includes('--checkpoint') ? '--checkpoint' : '--out';
+      expect(result.stderr, args.join(' ')).toContain(`[USAGE] ${flag} ${path}: the directory ${join(dir, 'missing', 'dir')} does not exist`);
+      expect(result.stdout).toBe('');
+      expect(result.leaked).toBe(0);
+      expect(existsSync(file('missing')), `${args[0]} created the directory`).toBe(false);
+    }
+    const json = await rs(['export', 'tiny.rsm', '--out', 'missing/x.onnx', '--json']);
+    expect(json.status).toBe(2);
+    expect(JSON.parse(json.stdout).error).toMatchObject({ code: 'USAGE' });
+    // An --out that is a directory is refused the same way.
+    const directory = await rs(['export', 'tiny.rsm', '--out', '.']);
+    expect(directory.status).toBe(2);
+    expect(directory.stderr).toContain('[USAGE] --out . is a directory');
+    // An existing directory is fine.
+    const ok = await rs(['export', 'tiny.rsm', '--out', 'x.onnx']);
+    expect(ok.status).toBe(0);
+  });
+
+  it('bad numeric and choice values exit 2 with the allowed values, never 1 or a stack trace', async () => {
+    const cases: [string[], RegExp][] = [
+      [['export', 'tiny.rsm', '--out', 'x.onnx', '--opset', '9'], /--opset must be one of 17, 18, 19, 20, 21; got '9'/],
+      [['export', 'tiny.rsm', '--out', 'x.onnx', '--opset', '22'], /--opset must be one of 17, 18, 19, 20, 21; got '22'/],
+      [['export', 'tiny.rsm', '--out', 'x.onnx', '--opset', 'abc'], /--opset must be one of 17, 18, 19, 20, 21/],
+      [['export', 'tiny.rsm', '--check', '--opset', '16'], /--opset must be one of/],
+      [['export', 'tiny.rsm', '--out', 'x.onnx', '--batch', '0'], /--batch must be an integer >= 1/],
+      [['export', 'tiny.rsm', '--out', 'x.onnx', '--format', 'tflite'], /--format must be one of onnx/],
+      [['prune', 'tiny.rsm', '--sparsity', '0.5', '--score', 'l3', '--out', 'x.rsm'], /--score must be one of l1, l2, .*; got 'l3'/],
+      [['prune', 'tiny.rsm', '--sparsity', '0.5', '--score', 'taylor', '--out', 'x.rsm'], /--score taylor needs --data/],
+      [['prune', 'tiny.rsm', '--sparsity', '0.5', '--scope', 'all', '--out', 'x.rsm'], /--scope must be one of global, layer/],
+      [['prune', 'tiny.rsm', '--units', '-0.1', '--out', 'x.rsm'], /--units must be a number >= 0 and < 1/],
+      [['prune', 'tiny.rsm', '--sparsity', '0.5', '--lr', 'fast', '--out', 'x.rsm'], /--lr must be a number >= 0/],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2.5', '--out', 'x.rsm'], /--units must be an integer >= 1/],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--method', 'magic', '--out', 'x.rsm'], /--method must be one of net2net, gradmax, zeros/],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--noise', '-1', '--out', 'x.rsm'], /--noise must be a number >= 0/],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--backend', 'gpu', '--out', 'x.rsm'], /--backend must be one of wasm, cpu/],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--threads', '0', '--out', 'x.rsm'], /--threads must be an integer >= 1/],
+      [['train', ...TINY, '--epochs', '0', '--out', 'x.rsm'], /--epochs must be an integer >= 1/],
+      [['train', ...TINY, '--data', 'cifar', '--out', 'x.rsm'], /--data must be one of mnist, spirals/],
+      [['train', ...TINY, '--hidden', '32', '--out', 'x.rsm'], /--hidden takes two widths/],
+      [['train', ...TINY, '--train-size', '0', '--out', 'x.rsm'], /--train-size must be an integer >= 1/],
+      [['report', 'tiny.rsm', '--out', 'r.html', '--data', 'mnist', '--test-size', 'x', '--backend', 'cpu'], /--test-size must be an integer >= 1/],
+      [['bench', 'tiny.rsm', '--repeats', '0'], /--repeats must be an integer >= 1/],
+      [['bench', 'tiny.rsm', '--baseline', 'tpu'], /--baseline must be one of wasm, cpu/],
+      [['search', '--strategy', 'bayes'], /--strategy must be one of random, evolution, reinforce/],
+      [['search', '--evaluations', '0'], /--evaluations must be an integer >= 1/],
+      [['search', '--space', 'mnist-mlp', '--train-size', '9000'], /--train-size must be an integer >= 1 and <= 7000/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await rs(args);
+      expect(result.status, `${args.join(' ')}: ${result.stderr}`).toBe(2);
+      expect(result.stderr, args.join(' ')).toMatch(/^rs \w+: \[USAGE\] /);
+      expect(result.stderr, args.join(' ')).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+      expect(result.leaked).toBe(0);
+    }
+  });
+});
+
+describe('rs prune -> rs grow keeps the masks', () => {
+  it('a pruned model widened by rs grow: copies keep their source\'s pruned weights at 0, counts agree, training keeps them 0', async () => {
+    const pruned = await rs(['prune', 'tiny.rsm', '--sparsity', '0.5', '--scope', 'layer', '--backend', 'cpu', '--out', 'masked.rsm', '-q']);
+    expect(pruned.status).toBe(0);
+    const grown = await rs(['grow', 'masked.rsm', '--group', 'fc1', '--units', '8', '--out', 'masked-grown.rsm', '--json']);
+    expect(grown.status).toBe(0);
+    expect(grown.leaked).toBe(0);
+    const doc = JSON.parse(grown.stdout);
+    expect(doc.outputCheck.maxAbsDiff).toBeLessThan(1e-5);
+    const model = await load(file('masked-grown.rsm'));
+    let nonzero = 0;
+    for (const key of model.paramKeys()) {
+      const entry = model.param(key);
+      if (key.endsWith('/kernel')) expect(entry.mask, key).toBeDefined();
+      if (!entry.mask) {
+        nonzero += entry.value.size;
+        continue;
+      }
+      const value = entry.value.dataSync();
+      const mask = entry.mask.dataSync();
+      mask.forEach((m, i) => {
+        if (m === 0) expect(Math.abs(value[i]), `${key}[${i}]`).toBe(0);
+        if (value[i] !== 0) nonzero += 1;
+      });
+    }
+    expect(model.counts().nonzeroParams).toBe(nonzero);
+    expect(doc.after.nonzeroParams).toBe(nonzero);
+    // Train the grown model further: the pruned positions stay exactly 0.
+    const trained = await rs(['train', '--model', 'masked-grown.rsm', '--data', 'mnist', '--epochs', '1', '--batch-size', '64', '--train-size', '300', '--test-size', '100', '--backend', 'cpu', '--out', 'masked-trained.rsm', '-q']);
+    expect(trained.status).toBe(0);
+    const after = await load(file('masked-trained.rsm'));
+    for (const key of model.paramKeys()) {
+      const mask = model.param(key).mask?.dataSync();
+      if (!mask) continue;
+      const value = after.param(key).value.dataSync();
+      expect(mask.filter((m, i) => m === 0 && value[i] !== 0).length, key).toBe(0);
+    }
+    model.dispose();
+    after.dispose();
+  });
+});
+
 describe('the built binary', () => {
   const bin = join(packageRoot, 'dist', 'bin.js');
   it('runs through its shebang entry (build first: pnpm build)', () => {

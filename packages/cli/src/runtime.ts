@@ -1,4 +1,4 @@
-import { existsSync, statSync, mkdirSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -99,10 +99,23 @@ export async function loadModel(cwd: string, path: string, plugins: readonly str
   }
 }
 
-/** Saves atomically, creating the directory. */
-export async function saveModel(cwd: string, model: Model, path: string): Promise<string> {
+/**
+ * Checks where an output file goes, before any work: its directory must exist (the CLI never
+ * creates directories, so a typo in a path cannot scatter new folders) and the path must not be
+ * a directory. A usage error (exit 2) naming `flag` otherwise. Returns the resolved path.
+ */
+export function checkOutputPath(cwd: string, path: string, flag = '--out'): string {
   const full = resolvePath(cwd, path);
-  mkdirSync(dirname(full), { recursive: true });
+  const dir = dirname(full);
+  if (!existsSync(dir)) throw usage(`${flag} ${path}: the directory ${dir} does not exist; create it first (rs does not create directories).`, { flag, path, directory: dir });
+  if (!statSync(dir).isDirectory()) throw usage(`${flag} ${path}: ${dir} is not a directory.`, { flag, path, directory: dir });
+  if (existsSync(full) && statSync(full).isDirectory()) throw usage(`${flag} ${path} is a directory; give a file name.`, { flag, path });
+  return full;
+}
+
+/** Saves atomically into an existing directory (see {@link checkOutputPath}). */
+export async function saveModel(cwd: string, model: Model, path: string, flag = '--out'): Promise<string> {
+  const full = checkOutputPath(cwd, path, flag);
   await save(model, full);
   return full;
 }

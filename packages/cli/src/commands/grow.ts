@@ -6,7 +6,7 @@ import { disposeData, inputShapeOf, loadData, type LoadedData } from '../data';
 import { usage } from '../errors';
 import { change, int } from '../format';
 import { choice, number } from '../options';
-import { loadModel, saveModel, setupBackend } from '../runtime';
+import { checkOutputPath, loadModel, saveModel, setupBackend } from '../runtime';
 
 const METHODS = ['net2net', 'gradmax', 'zeros'] as const;
 
@@ -50,6 +50,7 @@ export function growCommand(run: Runner): Command {
       const split = choice('--split', options.split, NET2NET_SPLITS);
       const seed = number('--seed', options.seed, { integer: true, min: 0 });
       if (method === 'gradmax' && widening && options.data === undefined) throw usage('--method gradmax needs --data (its gradient statistics come from training rows).');
+      checkOutputPath(context.cwd, options.out);
       await setupBackend(options.backend, options.threads);
       const model = await loadModel(context.cwd, path, options.plugin);
       let data: LoadedData | undefined;

@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { evaluate, type Model } from '@rs/core';
-import { pruneUnits, pruneWeights, pruneReport, prunableParams } from '@rs/prune';
+import { pruneUnits, pruneWeights, pruneReport, prunableParams, defaultScores } from '@rs/prune';
 import { backendOptions, common, type Runner } from '../command';
 import { disposeData, inputShapeOf, loadData, type LoadedData } from '../data';
 import { usage } from '../errors';
 import { change, int, percent, table } from '../format';
 import { choice, list, number } from '../options';
-import { loadModel, saveModel, setupBackend } from '../runtime';
+import { checkOutputPath, loadModel, saveModel, setupBackend } from '../runtime';
 import { trainWithProgress } from '../training';
 
 /** Zero weights among `params` (after masks): the sparsity pruneWeights aims at. */
@@ -54,6 +54,9 @@ export function pruneCommand(run: Runner): Command {
       const batchSize = number('--batch-size', options.batchSize, { integer: true, min: 1 });
       const learningRate = number('--lr', options.lr, { min: 0 });
       const seed = number('--seed', options.seed, { integer: true, min: 0 });
+      const score = defaultScores.get(choice('--score', options.score, defaultScores.names()));
+      if (score.needsData && options.data === undefined) throw usage(`--score ${score.name} needs --data (it scores weights with gradients of training rows).`);
+      checkOutputPath(context.cwd, options.out);
       await setupBackend(options.backend, options.threads);
       const model = await loadModel(context.cwd, path, options.plugin);
       let data: LoadedData | undefined;

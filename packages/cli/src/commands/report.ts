@@ -1,5 +1,4 @@
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { collectReport } from '@rs/report';
 import { renderReport } from '@rs/report/node';
@@ -7,7 +6,7 @@ import { backendOptions, common, type Runner } from '../command';
 import { usage } from '../errors';
 import { int } from '../format';
 import { disposeData, inputShapeOf, loadData, type LoadedData } from '../data';
-import { checkFile, loadModel, resolvePath, setupBackend } from '../runtime';
+import { checkFile, checkOutputPath, loadModel, resolvePath, setupBackend } from '../runtime';
 
 export function reportCommand(run: Runner): Command {
   const command = new Command('report')
@@ -22,6 +21,7 @@ export function reportCommand(run: Runner): Command {
   return command.action(
     run(async (context, [path], options) => {
       if (options.out === undefined && !context.json) throw usage('--out <file.html> is required (or --json to print the report data).');
+      const out = options.out !== undefined ? checkOutputPath(context.cwd, options.out) : undefined;
       let search: unknown;
       if (options.search !== undefined) {
         const file = resolvePath(context.cwd, options.search);
@@ -43,10 +43,8 @@ export function reportCommand(run: Runner): Command {
           ...(search !== undefined ? { search } : {}),
         });
         let html: string | undefined;
-        if (options.out !== undefined) {
+        if (out !== undefined) {
           html = renderReport(report);
-          const out = resolvePath(context.cwd, options.out);
-          mkdirSync(dirname(out), { recursive: true });
           writeFileSync(out, html);
           context.out(`wrote ${options.out} (${int(Buffer.byteLength(html))} bytes)`);
         }

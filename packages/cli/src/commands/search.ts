@@ -8,7 +8,7 @@ import { usage } from '../errors';
 import { percent } from '../format';
 import { choice, number } from '../options';
 import { createProgress } from '../progress';
-import { resolvePath, saveModel, setupBackend } from '../runtime';
+import { checkOutputPath, saveModel, setupBackend } from '../runtime';
 
 const SPACES = ['nb201', 'mnist-mlp'] as const;
 const STRATEGIES = ['random', 'evolution', 'reinforce'] as const;
@@ -36,6 +36,8 @@ export function searchCommand(run: Runner): Command {
       const trainSize = number('--train-size', options.trainSize, { integer: true, min: 1, max: 7000 });
       const validationSize = number('--validation-size', options.validationSize, { integer: true, min: 1, max: 1000 });
       if (options.out !== undefined && spaceName !== 'mnist-mlp') throw usage('--out saves a trained architecture: it needs --space mnist-mlp (NAS-Bench-201 is a table of CIFAR-10 results).');
+      if (options.out !== undefined) checkOutputPath(context.cwd, options.out);
+      const checkpoint = options.checkpoint !== undefined ? checkOutputPath(context.cwd, options.checkpoint, '--checkpoint') : undefined;
       let space: SearchSpace;
       let evaluator: Evaluator;
       const tensors: Tensor[] = [];
@@ -70,7 +72,7 @@ export function searchCommand(run: Runner): Command {
           evaluator,
           budget: { evaluations },
           seed,
-          checkpoint: options.checkpoint !== undefined ? fileCheckpoint(resolvePath(context.cwd, options.checkpoint)) : undefined,
+          checkpoint: checkpoint !== undefined ? fileCheckpoint(checkpoint) : undefined,
           onTrial: (trial, index) => {
             best = Math.max(best, trial.validation);
             const text = `best validation ${best.toFixed(2)}`;

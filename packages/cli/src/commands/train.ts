@@ -4,7 +4,7 @@ import { backendOptions, common, type Runner } from '../command';
 import { disposeData, inputShapeOf, loadData, type LoadedData } from '../data';
 import { int, percent } from '../format';
 import { list, number } from '../options';
-import { loadModel, saveModel, setupBackend } from '../runtime';
+import { checkOutputPath, loadModel, saveModel, setupBackend } from '../runtime';
 import { trainWithProgress } from '../training';
 import { usage } from '../errors';
 
@@ -44,6 +44,7 @@ export function trainCommand(run: Runner): Command {
       const seed = number('--seed', options.seed, { integer: true, min: 0 });
       const fromFile = !BUILT_IN.includes(options.model);
       if (fromFile && !/\.rsm$/i.test(options.model)) throw usage(`--model must be one of ${BUILT_IN.join(', ')} or a .rsm file; got '${options.model}'.`);
+      checkOutputPath(context.cwd, options.out); // before training: the directory must exist
       const backend = await setupBackend(options.backend, options.threads);
       const started = performance.now();
       let model: Model | undefined;
