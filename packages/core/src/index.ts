@@ -21,7 +21,9 @@ export type { JournalEntry, EditChange, NodeRecord, StructureBefore } from './ed
 export type { ModelCounts, NodeCount } from './count';
 export type { Taps } from './exec/executor';
 export { fit, evaluate, trainStep, computeGradients, disposeGradients } from './train/fit';
-export type { Gradients, GradientOptions, Dataset, FitOptions, FitHistory, Callback, StepInfo, EpochInfo } from './train/fit';
+export type { Gradients, GradientOptions, Dataset, FitOptions, FitHistory } from './train/fit';
+export { earlyStopping, progressBar } from './train/callbacks';
+export type { Callback, StepInfo, EpochInfo, EpochLogs, TrainBeginInfo, TrainEndInfo, EarlyStopping, EarlyStoppingOptions } from './train/callbacks';
 export { adam, sgd, cosineDecay } from './train/optimizers';
 export type { Optimizer, AdamOptions, SgdOptions, LearningRateSchedule } from './train/optimizers';
 export { softmaxCrossEntropy, sigmoidCrossEntropy, mse } from './train/losses';

@@ -7,44 +7,14 @@ import { createRng, permutation } from '../rng';
 import { adam, type Optimizer } from './optimizers';
 import { resolveLoss, type LossFn, type LossName } from './losses';
 import { valueAndGrads } from './tape';
+import { progressBar, type Callback, type EpochInfo, type EpochLogs } from './callbacks';
+
+export type { Callback, EpochInfo, EpochLogs, StepInfo, TrainBeginInfo, TrainEndInfo } from './callbacks';
 
 /** Inputs (one tensor per graph input) and targets, batch-major. */
 export interface Dataset {
   x: Tensor | Tensor[];
   y: Tensor;
-}
-
-/** What callbacks see after each step. */
-export interface StepInfo {
-  model: Model;
-  epoch: number;
-  /** Steps done so far (1 after the first step). */
-  step: number;
-  loss: number;
-  /** Auxiliary losses by `node/name`, and metrics reported by ops. */
-  losses: Record<string, number>;
-  metrics: Record<string, number>;
-  /** Ends training after this step. */
-  stop(): void;
-}
-
-export interface EpochInfo {
-  model: Model;
-  epoch: number;
-  step: number;
-  loss: number;
-  valLoss?: number;
-  valAccuracy?: number;
-  stop(): void;
-}
-
-/**
- * Hooks into training. A callback may edit the model (`info.model.edit(...)`) between steps:
- * the next step runs the edited graph with optimizer state that followed the edit.
- */
-export interface Callback {
-  onStepEnd?(info: StepInfo): void;
-  onEpochEnd?(info: EpochInfo): void;
 }
 
 export interface FitOptions {
@@ -57,15 +27,21 @@ export interface FitOptions {
   shuffle?: boolean;
   /** Seeds shuffling and dropout. Default 0. */
   seed?: number;
+  /** Data evaluated after every epoch (`valLoss`, `valAccuracy` in the logs). */
   validation?: Dataset;
   callbacks?: Callback[];
-  /** Print one line per epoch. */
+  /** Print one line per epoch (console.log). */
   verbose?: boolean;
+  /** A progress bar on a terminal's stderr ({@link progressBar}); ignored when stderr is not a terminal. */
+  progress?: boolean;
 }
 
+/** What `fit` returns: plain data (`JSON.stringify(history)` works). */
 export interface FitHistory {
-  epochs: EpochInfo[];
+  /** One entry per epoch run. */
+  epochs: EpochLogs[];
   steps: number;
+  /** Training loss of every step. */
   losses: number[];
 }
 
@@ -282,56 +258,73 @@ export async function fit(model: Model, data: Dataset, options: FitOptions): Pro
   const rng = createRng(options.seed ?? 0);
   const xs = asList(data.x);
   const history: FitHistory = { epochs: [], steps: 0, losses: [] };
+  const callbacks = [...(options.callbacks ?? []), ...(options.progress ? [progressBar()] : [])];
+  const batches = Math.ceil(n / batchSize);
   let stopped = false;
   const stop = (): void => {
     stopped = true;
   };
-  for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
-    const order = options.shuffle === false ? Int32Array.from({ length: n }, (_, i) => i) : permutation(n, rng);
-    let sum = 0;
-    let count = 0;
-    for (let start = 0; start < n && !stopped; start += batchSize) {
-      const rows = order.subarray(start, Math.min(n, start + batchSize));
-      const index = tf.tensor1d(rows, 'int32');
-      const bx = xs.map((x) => tf.gather(x, index));
-      const by = tf.gather(data.y, index);
-      index.dispose();
-      let result;
-      try {
-        result = trainStep(model, bx, by, lossFn, optimizer, rng);
-      } catch (error) {
-        if (isRsError(error, 'NON_FINITE')) {
-          const where = `epoch ${epoch + 1}, step ${history.steps + 1} of this fit`;
-          throw new RsError('NON_FINITE', `fit stopped at ${where}: ${error.message.replace(/^\[NON_FINITE\] /, '')}`, { ...error.details, epoch, step: history.steps + 1 });
+  for (const cb of callbacks) cb.onTrainBegin?.({ model, epochs, batches, rows: n });
+  let failed = true;
+  try {
+    for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
+      const started = Date.now();
+      const order = options.shuffle === false ? Int32Array.from({ length: n }, (_, i) => i) : permutation(n, rng);
+      const sums = { loss: 0, rows: 0, steps: 0, losses: {} as Record<string, number>, metrics: {} as Record<string, number> };
+      for (let start = 0, batch = 0; start < n && !stopped; start += batchSize, batch++) {
+        const rows = order.subarray(start, Math.min(n, start + batchSize));
+        const index = tf.tensor1d(rows, 'int32');
+        const bx = xs.map((x) => tf.gather(x, index));
+        const by = tf.gather(data.y, index);
+        index.dispose();
+        let result;
+        try {
+          result = trainStep(model, bx, by, lossFn, optimizer, rng);
+        } catch (error) {
+          if (isRsError(error, 'NON_FINITE')) {
+            const where = `epoch ${epoch + 1}, step ${history.steps + 1} of this fit`;
+            throw new RsError('NON_FINITE', `fit stopped at ${where}: ${error.message.replace(/^\[NON_FINITE\] /, '')}`, { ...error.details, epoch, step: history.steps + 1 });
+          }
+          throw error;
+        } finally {
+          for (const t of [...bx, by]) t.dispose();
         }
-        throw error;
-      } finally {
-        for (const t of [...bx, by]) t.dispose();
+        history.steps += 1;
+        history.losses.push(result.loss);
+        sums.loss += result.loss * rows.length;
+        sums.rows += rows.length;
+        sums.steps += 1;
+        for (const [k, v] of Object.entries(result.losses)) sums.losses[k] = (sums.losses[k] ?? 0) + v;
+        for (const [k, v] of Object.entries(result.metrics)) sums.metrics[k] = (sums.metrics[k] ?? 0) + v;
+        const info = { model, epoch, step: history.steps, batch, batches, loss: result.loss, losses: result.losses, metrics: result.metrics, stop };
+        for (const cb of callbacks) {
+          cb.onStepEnd?.(info);
+          cb.onBatchEnd?.(info);
+        }
+        if (options.maxSteps !== undefined && history.steps >= options.maxSteps) stopped = true;
+        // Yield to the event loop so long runs stay responsive (progress bars, signals).
+        if (history.steps % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      history.steps += 1;
-      history.losses.push(result.loss);
-      sum += result.loss * rows.length;
-      count += rows.length;
-      for (const cb of options.callbacks ?? []) {
-        cb.onStepEnd?.({ model, epoch, step: history.steps, loss: result.loss, losses: result.losses, metrics: result.metrics, stop });
+      const mean = (table: Record<string, number>): Record<string, number> => Object.fromEntries(Object.entries(table).map(([k, v]) => [k, v / Math.max(sums.steps, 1)]));
+      const logs: EpochLogs = { epoch, step: history.steps, loss: sums.loss / Math.max(sums.rows, 1), losses: mean(sums.losses), metrics: mean(sums.metrics), seconds: 0 };
+      if (options.validation) {
+        const v = evaluate(model, options.validation, { loss: options.loss, batchSize: Math.max(batchSize, 256) });
+        logs.valLoss = v.loss;
+        logs.valAccuracy = v.accuracy;
       }
-      if (options.maxSteps !== undefined && history.steps >= options.maxSteps) stopped = true;
-      // Yield to the event loop so long runs stay responsive (progress bars, signals).
-      if (history.steps % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+      logs.seconds = (Date.now() - started) / 1000;
+      history.epochs.push(logs);
+      if (options.verbose) {
+        const parts = [`epoch ${epoch + 1}/${epochs}`, `loss ${logs.loss.toFixed(4)}`];
+        if (logs.valLoss !== undefined) parts.push(`val_loss ${logs.valLoss.toFixed(4)}`, `val_acc ${(100 * (logs.valAccuracy ?? 0)).toFixed(2)}%`);
+        console.log(parts.join('  '));
+      }
+      const info: EpochInfo = { ...logs, logs: { ...logs }, model, epochs, stop };
+      for (const cb of callbacks) cb.onEpochEnd?.(info);
     }
-    const info: EpochInfo = { model, epoch, step: history.steps, loss: sum / Math.max(count, 1), stop };
-    if (options.validation) {
-      const v = evaluate(model, options.validation, { loss: options.loss, batchSize: Math.max(batchSize, 256) });
-      info.valLoss = v.loss;
-      info.valAccuracy = v.accuracy;
-    }
-    history.epochs.push(info);
-    if (options.verbose) {
-      const parts = [`epoch ${epoch + 1}/${epochs}`, `loss ${info.loss.toFixed(4)}`];
-      if (info.valLoss !== undefined) parts.push(`val_loss ${info.valLoss.toFixed(4)}`, `val_acc ${(100 * (info.valAccuracy ?? 0)).toFixed(2)}%`);
-      console.log(parts.join('  '));
-    }
-    for (const cb of options.callbacks ?? []) cb.onEpochEnd?.(info);
+    failed = false;
+  } finally {
+    for (const cb of callbacks) cb.onTrainEnd?.({ model, epochs: history.epochs, steps: history.steps, failed });
   }
   return history;
 }
