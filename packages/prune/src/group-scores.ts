@@ -1,6 +1,6 @@
 import { tf, type Model, type Tensor, type UnitGroup } from '@rs/core';
 import { unitPositions } from '@rs/core/extend';
-import type { ImportanceScore, ScoreContext } from './scores';
+import { scoreWeights, type ImportanceScore, type ScoreContext } from './scores';
 import { readValues } from './read';
 
 /**
@@ -14,7 +14,7 @@ import { readValues } from './read';
  */
 export function groupUnitScores(model: Model, groups: UnitGroup[], score: ImportanceScore, context: ScoreContext): Map<string, Float64Array> {
   const params = [...new Set(groups.flatMap((g) => g.params.map((p) => p.param)))];
-  const weights = score.weights(model, params, context);
+  const weights = scoreWeights(score, model, params, context);
   try {
     // Sum each scored parameter over every axis but the member's, once per (param, axis).
     const profiles = new Map<string, Float32Array>();

@@ -1,5 +1,5 @@
 import { RsError, disposeRun, splitParamKey, tf, type Model, type Tensor, type UnitGroup } from '@rs/core';
-import { defaultScores, type ImportanceScore, type ScoreContext, type ScoreRegistry } from './scores';
+import { defaultScores, scoreWeights, type ImportanceScore, type ScoreContext, type ScoreRegistry } from './scores';
 import { groupUnitScores } from './group-scores';
 import { unitPositions } from '@rs/core/extend';
 import { readValues } from './read';
@@ -123,7 +123,7 @@ export function pruneWeights(model: Model, options: PruneWeightsOptions): { spar
     if (!params.includes(key)) throw new RsError('INVALID_ARGUMENT', `sparsityPerParam names '${key}', which is not among the pruned parameters (${params.join(', ')}).`, { param: key });
   }
 
-  const weights = score.weights(model, params, options.context ?? {});
+  const weights = scoreWeights(score, model, params, options.context ?? {});
   const values = new Map<string, Float32Array>();
   const already = new Map<string, number>();
   try {

@@ -1,4 +1,4 @@
-import { RsError, computeGradients, createRng, tf, type LossFn, type LossName, type Model, type Tensor } from '@rs/core';
+import { RsError, computeGradients, disposeGradients, createRng, tf, type LossFn, type LossName, type Model, type Tensor } from '@rs/core';
 import { resolveLoss } from '@rs/core/extend';
 
 /** A batch of data for data-driven scores (Taylor, SNIP). */
@@ -73,24 +73,57 @@ function needBatches(context: ScoreContext, name: string): ScoreBatch[] {
 
 function gradientTimesWeight(model: Model, params: string[], batches: ScoreBatch[], loss: LossFn, signed = false): Map<string, Tensor> {
   const sums = new Map<string, Tensor>();
-  for (const batch of batches) {
-    const xs = Array.isArray(batch.x) ? batch.x : [batch.x];
-    const g = computeGradients(model, xs, batch.y, loss, { params, training: false });
-    for (const key of params) {
-      const term = tf.tidy(() => {
-        const product = tf.mul(g.grads.get(key) as Tensor, masked(model, key));
-        return signed ? product : tf.abs(product);
-      });
-      const previous = sums.get(key);
-      sums.set(key, previous ? tf.tidy(() => tf.add(previous, term)) : term);
-      if (previous) {
-        previous.dispose();
-        term.dispose();
+  try {
+    for (const batch of batches) {
+      const xs = Array.isArray(batch.x) ? batch.x : [batch.x];
+      const g = computeGradients(model, xs, batch.y, loss, { params, training: false });
+      try {
+        for (const key of params) {
+          const term = tf.tidy(() => {
+            const product = tf.mul(g.grads.get(key) as Tensor, masked(model, key));
+            return signed ? product : tf.abs(product);
+          });
+          const previous = sums.get(key);
+          sums.set(key, previous ? tf.tidy(() => tf.add(previous, term)) : term);
+          if (previous) {
+            previous.dispose();
+            term.dispose();
+          }
+        }
+      } finally {
+        disposeGradients(g);
       }
     }
-    for (const t of [...g.grads.values(), ...g.activations.values(), ...g.activationGrads.values(), ...g.state.values()]) t.dispose();
+  } catch (error) {
+    // A later batch that fails (bad shapes, a throwing loss) must not strand the sums so far.
+    for (const t of sums.values()) t.dispose();
+    throw error;
   }
   return sums;
+}
+
+/**
+ * Runs `score.weights` and checks what it returned: a tensor of the parameter's shape for every
+ * requested parameter (a third-party score that forgets one or returns another shape gets a
+ * typed error instead of a TypeError or a wrong ranking). On any error the tensors are disposed.
+ */
+export function scoreWeights(score: ImportanceScore, model: Model, params: string[], context: ScoreContext): Map<string, Tensor> {
+  const weights = score.weights(model, params, context);
+  try {
+    if (!(weights instanceof Map)) throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' must return a Map from parameter key to tensor.`, { score: score.name });
+    for (const key of params) {
+      const t = weights.get(key);
+      const expected = model.param(key).value.shape;
+      if (!t) throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' returned no tensor for '${key}'.`, { score: score.name, param: key });
+      if (t.shape.length !== expected.length || t.shape.some((d, i) => d !== expected[i])) {
+        throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' returned shape [${t.shape.join(', ')}] for '${key}', whose shape is [${expected.join(', ')}].`, { score: score.name, param: key, shape: t.shape, expected });
+      }
+    }
+  } catch (error) {
+    if (weights instanceof Map) for (const t of weights.values()) t?.dispose?.();
+    throw error;
+  }
+  return weights;
 }
 
 /**
