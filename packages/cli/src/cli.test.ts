@@ -88,6 +88,25 @@ describe('rs inspect', () => {
     expect(result.leaked).toBe(0);
   });
 
+  it('warns about weights that hold NaN or Infinity, on stderr and in --json', async () => {
+    const model = await load(file('tiny.rsm'));
+    model.edit((tx) => {
+      const bad = tf.tidy(() => tf.div(tx.param('fc2/bias').value, 0)); // +-Infinity or NaN everywhere
+      tx.setParam('fc2/bias', bad);
+      bad.dispose();
+    });
+    await save(model, file('nonfinite.rsm'));
+    model.dispose();
+    const text = await rs(['inspect', 'nonfinite.rsm']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toContain('non-finite: 1 tensor(s) hold NaN or Infinity: fc2/bias');
+    expect(text.stderr).toContain('warning: 1 tensor(s) hold NaN or Infinity: fc2/bias');
+    const json = JSON.parse((await rs(['inspect', 'nonfinite.rsm', '--json', '-q'])).stdout);
+    expect(json.nonFinite).toEqual(['fc2/bias']);
+    const healthy = JSON.parse((await rs(['inspect', 'tiny.rsm', '--json'])).stdout);
+    expect(healthy.nonFinite).toEqual([]);
+  });
+
   it('--json numbers are those of model.counts()', async () => {
     const result = await rs(['inspect', 'tiny.rsm', '--json']);
     const doc = JSON.parse(result.stdout);
