@@ -17,6 +17,8 @@ export type {
   CheckConformanceOptions,
   ConformanceTensorReport,
 } from './testing/conformance';
+export { choicesFrom, drawMutationPlan, applyMutation, applyMutationPlan, fuzzSeedFiles, tryLoad, MAX_APPLY_ELEMENTS, INTERESTING_VALUES, EXPECTED_LOAD_CODE } from './testing/fuzz-mutations';
+export type { ChoiceSource, FileMutation, MutationPlan, LoadOutcome } from './testing/fuzz-mutations';
 
 /**
  * Largest absolute elementwise difference between two tensors of the same shape.

@@ -83,6 +83,20 @@ describe('graph validation: bad input gives typed errors that say what is wrong'
     expect(failure({ nodes: [] } as unknown as GraphDef).code).toBe('INVALID_GRAPH');
   });
 
+  it('entries of inputs or nodes that are not objects (null, numbers, arrays) are INVALID_GRAPH, not a raw TypeError', () => {
+    for (const bad of [null, 7, 'x', [], true]) {
+      const g = base();
+      (g.nodes as unknown[])[1] = bad;
+      expect(failure(g)).toMatchObject({ code: 'INVALID_GRAPH', message: expect.stringContaining('Node 1 is ') });
+      const h = base();
+      (h.inputs as unknown[])[0] = bad;
+      expect(failure(h)).toMatchObject({ code: 'INVALID_GRAPH', message: expect.stringContaining('Graph input 0 is ') });
+    }
+    const g = base();
+    (g.nodes as unknown[]).push(null);
+    expect(() => Model.create(g)).toThrow(/INVALID_GRAPH/);
+  });
+
   it('Model.create reports the same errors and leaks nothing', () => {
     const g = base();
     g.nodes[1].inputs = ['nowhere'];

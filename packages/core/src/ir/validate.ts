@@ -56,6 +56,17 @@ export function validateGraph(graph: GraphDef, registry: OpRegistry): ValidatedG
     if (seen.has(id)) throw new RsError('DUPLICATE_ID', `Id '${id}' is used twice; node and input ids must be unique.`, { id });
     seen.add(id);
   };
+  // Entries that are not objects (`null`, a number, an array) would fail below with a raw TypeError.
+  graph.inputs.forEach((input: unknown, i) => {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      throw new RsError('INVALID_GRAPH', `Graph input ${i} is ${JSON.stringify(input) ?? String(input)}; each input must be an object { id, shape, dtype }.`, { index: i });
+    }
+  });
+  graph.nodes.forEach((node: unknown, i) => {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) {
+      throw new RsError('INVALID_GRAPH', `Node ${i} is ${JSON.stringify(node) ?? String(node)}; each node must be an object { id, op, inputs, attrs }.`, { index: i });
+    }
+  });
   for (const input of graph.inputs) {
     checkId(input.id, 'Input');
     if (!Array.isArray(input.shape) || input.shape.some((d) => d !== null && !(Number.isInteger(d) && d > 0))) {
