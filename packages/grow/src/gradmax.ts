@@ -63,6 +63,12 @@ export interface GradMaxOptions {
  */
 export function growGradMax(model: Model, groupId: string, count: number, options: GradMaxOptions): { singularDirections: number } {
   checkCount(count);
+  for (const name of ['scale', 'bias'] as const) {
+    const value = options[name];
+    if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && (name === 'bias' || value >= 0))) {
+      throw new RsError('INVALID_ARGUMENT', `${name} must be a finite number${name === 'scale' ? ' >= 0' : ''}, got ${String(value)}.`, { [name]: value });
+    }
+  }
   const group = model.group(groupId);
   if (group.frozen) throw new RsError('FROZEN_GROUP', `Group '${group.id}' cannot grow: ${group.frozen.join('; ')}.`, { group: group.id });
   const producers = group.params.filter((p) => p.role === 'out' && model.param(p.param).value.rank === 2);

@@ -131,13 +131,18 @@ export function growOnPlateau(options: PlateauOptions): Callback & { history: { 
       if (candidates.length === 0) return;
       // Capacity score: gradient norm of each group's parameters, per unit.
       const g = computeGradients(model, [options.batch.x], options.batch.y, resolveLoss('softmaxCrossEntropy'), { training: false });
-      const scores = candidates.map((id) => {
-        const group = model.group(id);
-        const keys = [...new Set(group.params.map((p) => p.param))];
-        const norm = tf.tidy(() => Math.sqrt(tf.addN(keys.map((k) => tf.sum(tf.square(g.grads.get(k) as Tensor)))).dataSync()[0]));
-        return { id, score: norm / group.size };
-      });
-      disposeGradients(g);
+      let scores: { id: string; score: number }[];
+      try {
+        scores = candidates.map((id) => {
+          const group = model.group(id);
+          const keys = [...new Set(group.params.map((p) => p.param))];
+          const norm = tf.tidy(() => Math.sqrt(tf.addN(keys.map((k) => tf.sum(tf.square(g.grads.get(k) as Tensor)))).dataSync()[0]));
+          return { id, score: norm / group.size };
+        });
+      } finally {
+        // An unknown group (UNKNOWN_GROUP) must not strand the gradients.
+        disposeGradients(g);
+      }
       scores.sort((a, b) => b.score - a.score);
       let any = false;
       for (const { id } of scores) {
