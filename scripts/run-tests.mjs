@@ -2,6 +2,10 @@
 // `N passed, N failed` that CI reads.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { ensureChromium } from './ensure-chromium.mjs';
+
+// The browser tests read CHROMIUM_PATH; find (or install) Chromium before any test starts.
+process.env.CHROMIUM_PATH = ensureChromium();
 
 const results = '.vitest-results.json';
 rmSync(results, { force: true });

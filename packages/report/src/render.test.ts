@@ -89,7 +89,7 @@ const dir = mkdtempSync(join(tmpdir(), 'rs-report-'));
 
 beforeAll(async () => {
   await install();
-  [browser, example] = await Promise.all([chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }), buildExample({ train: Boolean(process.env.RS_REPORT_EXAMPLE_PNG) })]);
+  [browser, example] = await Promise.all([chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', args: CHROMIUM_ARGS }), buildExample({ train: Boolean(process.env.RS_REPORT_EXAMPLE_PNG) })]);
   data = collectReport(example.model, { title: 'Example: a reorganized MNIST model', data: { x: example.x, y: example.y }, search: example.searches });
 }, 120_000);
 
