@@ -10,6 +10,7 @@ import { compile, runPlan, type Plan, type Taps } from './exec/executor';
 import { countModel, type ModelCounts } from './count';
 import { createRng, initialize, type SeededRng } from './rng';
 import type { JournalEntry } from './edit/journal';
+import { checkSingleInstance, requireBackend } from './instance';
 import { runTransaction, type EditMeta, type Transaction } from './edit/transaction';
 
 /** A parameter tensor with its training metadata. */
@@ -101,6 +102,8 @@ export class Model {
 
   /** Validates `graph`, initialises parameters (seeded), and returns a model. */
   static create(graph: GraphDef, options: CreateModelOptions = {}): Model {
+    checkSingleInstance();
+    requireBackend('Model.create');
     const registry = options.registry ?? defaultRegistry;
     checkJsonSafe(graph, 'graph');
     const own = cloneGraph(graph);
@@ -138,6 +141,7 @@ export class Model {
    * resumes the generator where a saved model left it.
    */
   static fromState(state: ModelState, registry: OpRegistry, seed = 0, rngState?: number[]): Model {
+    checkSingleInstance();
     const validated = validateGraph(state.graph, registry);
     return new Model(registry, state, { validated, plan: compile(state.graph, validated, registry) }, createRng(seed, rngState));
   }
@@ -241,6 +245,7 @@ export class Model {
    */
   apply(inputs: Tensor | Tensor[], options: ApplyOptions = {}): Tensor {
     this.alive();
+    requireBackend('model.apply');
     const feeds = Array.isArray(inputs) ? inputs : [inputs];
     return tf.tidy(() => {
       const params = this.maskedParams();
@@ -298,6 +303,8 @@ export class Model {
   /** Forward pass over `x` in batches (inference), concatenated. */
   predict(x: Tensor, options: { batchSize?: number } = {}): Tensor {
     const batchSize = options.batchSize ?? 256;
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `predict: batchSize must be a positive integer, got ${String(options.batchSize)}.`);
+    if (!(x instanceof tf.Tensor)) throw new RsError('INVALID_ARGUMENT', `predict takes a tensor, got ${x === null ? 'null' : typeof x}.`);
     const n = x.shape[0];
     if (n <= batchSize) return this.apply(x);
     const parts: Tensor[] = [];

@@ -7,7 +7,10 @@ import { useCpu } from './test-setup';
 import { Model } from './model';
 import { lenet300100 } from './models/builders';
 import type { GraphDef } from './ir/types';
-import { fit, trainStep, computeGradients, disposeGradients } from './train/fit';
+import { fit, evaluate, trainStep, computeGradients, disposeGradients } from './train/fit';
+import { createOpRegistry } from './ops/registry';
+import { elementwiseInfer } from './ops/elementwise';
+import type { OpSchema } from './ops/schema';
 import { adam, sgd, cosineDecay, type Optimizer } from './train/optimizers';
 import { mse, softmaxCrossEntropy, type LossFn } from './train/losses';
 import { saveToBuffer, loadFromBuffer, nonFiniteTensors } from './io/model-io';
@@ -344,5 +347,60 @@ describe('graph attributes JSON cannot carry', () => {
     expect(sameBytes(bytesOf(model), before)).toBe(true);
     expect(tf.memory().numTensors).toBe(live);
     model.dispose();
+  });
+});
+
+describe('more inputs refused with typed errors (same class of defect, found by probing)', () => {
+  it('apply, run, predict and evaluate refuse non-tensors, unknown taps and bad batch sizes without leaking', async () => {
+    const model = Model.create(small(), { seed: 22 });
+    const data = batch(23, 8);
+    const cases: [string, () => unknown, string][] = [
+      ['apply(null)', () => model.apply(null as never), 'INVALID_ARGUMENT'],
+      ['run with a tap on an unknown node', () => model.run(data.x, { taps: { activations: ['nope'] } }), 'UNKNOWN_NODE'],
+      ['computeGradients with a gradient tap on an unknown node', () => computeGradients(model, [data.x], data.y, softmaxCrossEntropy, { taps: { gradients: ['nope'] } }), 'UNKNOWN_NODE'],
+      // Both loops advanced by batchSize: 0 never ended.
+      ['predict batchSize 0', () => model.predict(data.x, { batchSize: 0 }), 'INVALID_ARGUMENT'],
+      ['evaluate batchSize 0', () => evaluate(model, data, { batchSize: 0 }), 'INVALID_ARGUMENT'],
+      ['fit with x = undefined', () => fit(model, { x: undefined as never, y: data.y }, { loss: 'softmaxCrossEntropy' }), 'DATA_MISMATCH'],
+    ];
+    for (const [name, call, code] of cases) {
+      const { error, leaked } = await leakOnThrow(call);
+      expect(error, name).toMatchObject({ code });
+      expect(leaked, name).toBe(0);
+    }
+    model.dispose();
+    tf.dispose([data.x, data.y]);
+  });
+
+  it('a forward pass that fails after a batchNorm in training mode releases the new statistics', () => {
+    const boom: OpSchema<Record<string, never>> = {
+      name: 'boom',
+      arity: 1,
+      infer: elementwiseInfer,
+      forward: () => {
+        throw new Error('boom');
+      },
+      units: 'elementwise',
+      flops: () => 0,
+    };
+    const registry = createOpRegistry().register(boom);
+    const graph: GraphDef = {
+      inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
+      nodes: [
+        { id: 'fc1', op: 'dense', inputs: ['x'], attrs: { units: 4 } },
+        { id: 'bn', op: 'batchNorm', inputs: ['fc1'], attrs: {} },
+        { id: 'boom', op: 'boom', inputs: ['bn'], attrs: {} },
+      ],
+      outputs: ['boom'],
+    };
+    const model = Model.create(graph, { registry, seed: 24 });
+    const data = batch(25, 8);
+    const y = tf.zeros([8, 4]);
+    const live = tf.memory().numTensors;
+    expect(() => computeGradients(model, [data.x], y, mse)).toThrow('boom');
+    expect(() => model.apply(data.x, { training: true })).toThrow('boom');
+    expect(tf.memory().numTensors).toBe(live);
+    model.dispose();
+    tf.dispose([data.x, data.y, y]);
   });
 });

@@ -62,6 +62,9 @@ export interface RunResult {
 }
 
 function checkFeed(id: string, expected: TensorInfo, value: Tensor): void {
+  if (!(value instanceof tf.Tensor)) {
+    throw new RsError('INVALID_ARGUMENT', `Input '${id}' must be a tensor, got ${value === null ? 'null' : typeof value}.`, { input: id });
+  }
   const shapeOk =
     value.shape.length === expected.shape.length && expected.shape.every((d, i) => d === null || d === value.shape[i]);
   if (!shapeOk) {
@@ -92,6 +95,29 @@ export function runPlan(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
   const state = new Map<string, Tensor>();
   const activationTaps = new Set(options.taps?.activations ?? []);
   const gradientTaps = new Set(options.taps?.gradients ?? []);
+  for (const id of [...activationTaps, ...gradientTaps]) {
+    if (!plan.steps.some((s) => s.node.id === id)) {
+      throw new RsError('UNKNOWN_NODE', `Cannot tap '${id}': the graph has no node with that id (nodes: ${plan.steps.map((s) => s.node.id).join(', ')}).`, { node: id });
+    }
+  }
+  try {
+    runSteps(plan, values, params, options, { losses, metrics, state, activationTaps, gradientTaps });
+  } catch (error) {
+    // New state values are kept outside every scope: release them when the pass fails.
+    for (const t of state.values()) t.dispose();
+    throw error;
+  }
+  return { outputs: plan.outputs.map((o) => values.get(o) as Tensor), losses, metrics, state };
+}
+
+function runSteps(
+  plan: Plan,
+  values: Map<string, Tensor>,
+  params: Map<string, Tensor>,
+  options: RunOptions,
+  out: { losses: Map<string, Tensor>; metrics: Map<string, Tensor>; state: Map<string, Tensor>; activationTaps: Set<string>; gradientTaps: Set<string> },
+): void {
+  const { losses, metrics, state, activationTaps, gradientTaps } = out;
   for (const step of plan.steps) {
     const { node, schema } = step;
     const inputs = node.inputs.map((i) => values.get(i) as Tensor);
@@ -113,7 +139,7 @@ export function runPlan(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
         state.set(key, value);
       },
     };
-    let out = schema.forward(inputs, nodeParams, node.attrs, ctx);
+    let result = schema.forward(inputs, nodeParams, node.attrs, ctx);
     if (gradientTaps.has(node.id) && options.tapSink) {
       const sink = options.tapSink.gradients;
       const tap = tf.customGrad(((x: Tensor) => ({
@@ -125,14 +151,13 @@ export function runPlan(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
           return dy;
         },
       })) as unknown as Parameters<typeof tf.customGrad>[0]);
-      out = tap(out);
+      result = tap(result);
     }
     if (activationTaps.has(node.id) && options.tapSink) {
       const sink = options.tapSink.activations;
       sink.get(node.id)?.dispose();
-      sink.set(node.id, tf.keep(tf.clone(out)));
+      sink.set(node.id, tf.keep(tf.clone(result)));
     }
-    values.set(node.id, out);
+    values.set(node.id, result);
   }
-  return { outputs: plan.outputs.map((o) => values.get(o) as Tensor), losses, metrics, state };
 }

@@ -7,6 +7,7 @@ import { createRng, permutation } from '../rng';
 import { adam, type Optimizer } from './optimizers';
 import { resolveLoss, type LossFn, type LossName } from './losses';
 import { valueAndGrads } from './tape';
+import { requireBackend } from '../instance';
 import { progressBar, type Callback, type EpochInfo, type EpochLogs } from './callbacks';
 
 export type { Callback, EpochInfo, EpochLogs, StepInfo, TrainBeginInfo, TrainEndInfo } from './callbacks';
@@ -54,6 +55,7 @@ function checkData(model: Model, data: Dataset, what: string, loss?: LossName | 
     throw new RsError('DATA_MISMATCH', `${what}: data must be { x, y } with tensors.`);
   }
   const xs = asList(data.x);
+  if (![...xs, data.y].every((t) => t instanceof tf.Tensor)) throw new RsError('DATA_MISMATCH', `${what}: data.x and data.y must be tensors.`);
   if (xs.length !== model.plan.inputs.length) {
     throw new RsError('DATA_MISMATCH', `${what}: the model takes ${model.plan.inputs.length} input(s), got ${xs.length}.`);
   }
@@ -243,6 +245,7 @@ export function trainStep(
  * const history = await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 5, batchSize: 64 });
  */
 export async function fit(model: Model, data: Dataset, options: FitOptions): Promise<FitHistory> {
+  requireBackend('fit');
   if (typeof options !== 'object' || options === null) throw new RsError('INVALID_ARGUMENT', 'fit takes options { loss, ... }.');
   const lossFn = resolveLoss(options.loss);
   const n = checkData(model, data, 'fit', options.loss);
@@ -343,6 +346,7 @@ export function evaluate(
   const lossFn = resolveLoss(options.loss ?? 'softmaxCrossEntropy');
   const n = checkData(model, data, 'evaluate', options.loss ?? 'softmaxCrossEntropy');
   const batchSize = options.batchSize ?? 512;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `evaluate: batchSize must be a positive integer, got ${String(options.batchSize)}.`);
   const xs = asList(data.x);
   let lossSum = 0;
   let correct = 0;
