@@ -57,7 +57,9 @@ type Case = [name: string, call: () => unknown, expected: Expect];
 async function runCases(cases: Case[], on: Model = model): Promise<void> {
   const before = bytesOf(on);
   for (const [name, call, expected] of cases) {
-    const { error, leaked } = await leakOnThrow(call);
+    const { error, leaked } = await leakOnThrow(call).catch((e: unknown) => {
+      throw new Error(`${name}: ${String(e)}`);
+    });
     if (typeof expected === 'string') expect(error, name).toMatchObject({ code: expected });
     else expect(error, name).toBe(expected);
     expect(leaked, name).toBe(0);

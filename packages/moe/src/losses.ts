@@ -1,4 +1,10 @@
-import { tf, type Tensor } from '@rs/core';
+import { RsError, formatShape, tf, type Tensor } from '@rs/core';
+
+/** Refuses a tensor that is not [tokens, experts] (before any tensor is made). */
+function checkMatrix(fn: string, name: string, t: Tensor): [number, number] {
+  if (t.rank !== 2) throw new RsError('SHAPE_MISMATCH', `${fn}: ${name} must be [tokens, experts], got ${formatShape(t.shape)}.`, { shape: t.shape });
+  return t.shape as [number, number];
+}
 
 /**
  * The Switch Transformer load-balancing loss before scaling by alpha (Fedus et al. 2021, eq. 4):
@@ -10,9 +16,14 @@ import { tf, type Tensor } from '@rs/core';
  * const unscaled = balanceLoss(probs, r.firstChoice); // probs: [tokens, experts]
  */
 export function balanceLoss(probs: Tensor, firstChoice: ArrayLike<number>): Tensor {
-  const [tokens, experts] = probs.shape as [number, number];
-  const fractions = tf.tensor1d(Array.from(firstChoice, (c) => c / tokens));
-  return tf.mul(tf.sum(tf.mul(fractions, tf.mean(probs, 0))), experts);
+  const [tokens, experts] = checkMatrix('balanceLoss', 'probs', probs);
+  if (firstChoice.length !== experts) {
+    throw new RsError('SHAPE_MISMATCH', `balanceLoss: firstChoice has ${firstChoice.length} counts for ${experts} experts.`, { counts: firstChoice.length, experts });
+  }
+  return tf.tidy(() => {
+    const fractions = tf.tensor1d(Array.from(firstChoice, (c) => c / tokens));
+    return tf.mul(tf.sum(tf.mul(fractions, tf.mean(probs, 0))), experts);
+  });
 }
 
 /**
@@ -23,10 +34,12 @@ export function balanceLoss(probs: Tensor, firstChoice: ArrayLike<number>): Tens
  * const z = routerZLoss(logits); // logits: [tokens, experts]
  */
 export function routerZLoss(logits: Tensor): Tensor {
-  return tf.mean(tf.square(tf.logSumExp(logits, 1)));
+  checkMatrix('routerZLoss', 'logits', logits);
+  return tf.tidy(() => tf.mean(tf.square(tf.logSumExp(logits, 1))));
 }
 
 /** Mean entropy (nats) of the router distributions `probs` ([tokens, experts]). */
 export function routerEntropy(probs: Tensor): Tensor {
-  return tf.neg(tf.mean(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1)));
+  checkMatrix('routerEntropy', 'probs', probs);
+  return tf.tidy(() => tf.neg(tf.mean(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1))));
 }
