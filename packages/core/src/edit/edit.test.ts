@@ -64,7 +64,7 @@ describe('edit properties (fast-check, seeded)', () => {
                 const picked = [...Array(group.size).keys()].sort(() => rng.next() - 0.5).slice(0, count);
                 tx.removeUnits(group.id, picked);
               } else if (kind === 1) {
-                tx.insertUnits(group.id, 1 + (b % 3), { at: b % (group.size + 1) });
+                tx.insertUnits(group.id, 1 + (b % 3), { at: b % (group.size + 1), allowFunctionChange: true });
               } else if (kind === 2) {
                 tx.permuteUnits(group.id, [...Array(group.size).keys()].sort(() => rng.next() - 0.5));
               } else {

@@ -128,7 +128,9 @@ function applyEdit(tx: Transaction, model: Model, state: SequenceState, edit: Ed
         const units = [...new Set(edit.indices.map((i) => i % group.size))].slice(0, group.size - 1);
         if (units.length > 0) tx.removeUnits(group.id, units);
       } else if (edit.kind === 'insertUnits') {
-        tx.insertUnits(group.id, edit.count, { at: edit.at % (group.size + 1) });
+        // Groups under a layerNorm refuse insertion unless the change of function is accepted;
+        // these properties are about validity and atomicity (the preserving one runs without norms).
+        tx.insertUnits(group.id, edit.count, { at: edit.at % (group.size + 1), allowFunctionChange: true });
       } else {
         tx.permuteUnits(group.id, Array.from(permutation(group.size, createRng(edit.seed))));
       }

@@ -40,6 +40,13 @@ export interface InsertUnitsOptions {
    * part). Default: new slices of a masked parameter get an all-ones mask (fresh weights).
    */
   masks?: Record<string, Tensor>;
+  /**
+   * Accept that the insertion changes the model's function. Needed for a group that an op
+   * normalises across (`group.insertChangesFunction`, e.g. the residual stream of a transformer
+   * under `layerNorm`): without it such an insertion is refused with `FUNCTION_NOT_PRESERVED`
+   * and nothing changes. Default false.
+   */
+  allowFunctionChange?: boolean;
 }
 
 export interface InsertNodeOptions {
@@ -281,10 +288,23 @@ export class Transaction {
    * tx.insertUnits('fc1', 16);                       // function-preserving
    * tx.insertUnits('fc1', 1, { values: { 'fc2/kernel': outgoingRow } });
    * tx.insertUnits('fc1', 1, { values: { 'fc1/kernel': copy }, masks: { 'fc1/kernel': copyMask } });
+   * tx.insertUnits('position', 8, { allowFunctionChange: true }); // charTransformer's residual stream, under layerNorm
+   *
+   * A group that an op normalises across (`group.insertChangesFunction`) is refused with
+   * `FUNCTION_NOT_PRESERVED` unless `allowFunctionChange` is set: the new units enter the
+   * op's statistics, so no choice of weights keeps the function.
    */
   insertUnits(groupId: string, count: number, options: InsertUnitsOptions = {}): this {
     this.open();
     const group = this.editable(groupId);
+    if (group.insertChangesFunction && options.allowFunctionChange !== true) {
+      throw new RsError(
+        'FUNCTION_NOT_PRESERVED',
+        `insertUnits: inserting units into group '${group.id}' would change the model's function: ${group.insertChangesFunction.join('; ')}. ` +
+          'Pass { allowFunctionChange: true } to insert anyway (e.g. then retrain), or grow a group that no op normalises across.',
+        { group: group.id, reasons: group.insertChangesFunction },
+      );
+    }
     if (!Number.isInteger(count) || count < 1) throw new RsError('INVALID_ARGUMENT', `insertUnits: count must be a positive integer, got ${String(count)}.`);
     const at = options.at ?? group.size;
     if (!Number.isInteger(at) || at < 0 || at > group.size) {
@@ -345,7 +365,7 @@ export class Transaction {
     this.changes.push({
       kind: 'insertUnits',
       target: group.id,
-      summary: `inserted ${count} unit(s) at ${at}`,
+      summary: `inserted ${count} unit(s) at ${at}${group.insertChangesFunction ? ' (function changed: allowFunctionChange)' : ''}`,
       size: { before: group.size, after: group.size + count },
     });
     this.refresh(group);

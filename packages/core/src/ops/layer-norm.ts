@@ -13,7 +13,8 @@ export interface LayerNormAttrs {
 /**
  * Layer normalisation over the last axis: `(x - mean) / sqrt(var + epsilon) * gamma + beta`.
  * Units: the input's; gamma and beta are indexed by them. Adding or removing a unit changes the
- * statistics, so such edits are not function-preserving here.
+ * statistics, so such edits are not function-preserving here: the op declares it with
+ * `u.normalizes`, and `tx.insertUnits` refuses the group unless `allowFunctionChange` is given.
  *
  * @example
  * { id: 'ln1', op: 'layerNorm', inputs: ['res1'], attrs: {} }
@@ -47,7 +48,7 @@ export const layerNorm: OpSchema<LayerNormAttrs> = {
     // consume() marks gamma/beta role 'in' (zero on insert); the core initialises inserted norm params from their ParamSpec.
     u.consume(l, 'gamma', 0);
     u.consume(l, 'beta', 0);
-    return l;
+    return u.normalizes(l, 'mean and variance are taken over them');
   },
   // mean, sub, square, mean, mul by rsqrt, mul gamma, add beta (the rsqrt is per row).
   flops: elementwiseFlops(7),

@@ -133,6 +133,10 @@ function recordUnits<A extends object>(op: OpSchema<A>, attrs: A, inputs: Tensor
       return layout(length, -1);
     },
     freeze: (l, reason) => void calls.push({ kind: 'freeze', args: [l?.members[0].group ?? null, reason] }),
+    normalizes: (l, reason) => {
+      calls.push({ kind: 'normalizes', args: [l?.members[0].group ?? null, reason] });
+      return l;
+    },
   };
   const units = op.units;
   const result = typeof units === 'function' ? units(u) : units;
@@ -398,6 +402,14 @@ describe('gelu / tanh / sigmoid / softmax / dropout', () => {
     close(runForward(sigmoid, [tf.tensor1d([-1, 0, 2])], {}, {}), [1 / (1 + Math.E), 0.5, 1 / (1 + Math.exp(-2))]);
   });
 
+  it('softmax declares that it normalises across the units only along the feature axis', () => {
+    expect(recordUnits(softmax, {}, [info([null, 3])]).calls).toEqual([
+      { kind: 'merge', args: [0] },
+      { kind: 'normalizes', args: [0, 'the softmax normaliser sums over them'] },
+    ]);
+    expect(recordUnits(softmax, { axis: 1 }, [info([null, 4, 3])]).calls).toEqual([{ kind: 'merge', args: [0] }]);
+  });
+
   it('softmax validates its axis and normalises along it', () => {
     expectCode(() => softmax.infer({ axis: 0 }, [info([null, 3])], ctx), 'INVALID_ATTRS', /batch/);
     expectCode(() => softmax.infer({ axis: 3 }, [info([null, 3])], ctx), 'INVALID_ATTRS', /\[\?, 3\]/);
@@ -480,6 +492,7 @@ describe('layerNorm', () => {
     expect(calls).toEqual([
       { kind: 'consume', args: [0, 'gamma', 0] },
       { kind: 'consume', args: [0, 'beta', 0] },
+      { kind: 'normalizes', args: [0, 'mean and variance are taken over them'] },
     ]);
     expect((result as { members: { group: number }[] } | null)?.members[0].group).toBe(0);
   });

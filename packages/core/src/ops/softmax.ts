@@ -9,8 +9,10 @@ export interface SoftmaxAttrs {
 }
 
 /**
- * Softmax along `axis`. Units are elementwise; note that adding or removing a unit on the
- * softmax axis changes every other output (the normaliser changes).
+ * Softmax along `axis`. Units are elementwise; adding or removing a unit on the softmax axis
+ * changes every other output (the normaliser changes), so along the feature (last) axis the op
+ * declares it with `u.normalizes` and `tx.insertUnits` refuses the group unless
+ * `allowFunctionChange` is given.
  *
  * @example
  * { id: 'probs', op: 'softmax', inputs: ['logits'], attrs: {} }
@@ -30,7 +32,12 @@ export const softmax: OpSchema<SoftmaxAttrs> = {
     const e = tf.exp(shifted);
     return tf.div(e, tf.sum(e, axis, true));
   },
-  units: 'elementwise',
+  units(u) {
+    const l = u.merge(u.input(0));
+    const rank = u.inputs[0].shape.length;
+    if (axisOf(u.attrs.axis, rank) === rank - 1) u.normalizes(l, 'the softmax normaliser sums over them');
+    return l;
+  },
   // max, sub, exp, sum, div.
   flops: elementwiseFlops(5),
 };

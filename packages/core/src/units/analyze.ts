@@ -31,6 +31,14 @@ export interface UnitGroup {
   activations: ActivationMember[];
   /** Why the group may not be edited; absent when it may. */
   frozen?: string[];
+  /**
+   * Why inserting units into this group changes the model's function: ops that normalise
+   * across its units (`UnitBuilder.normalizes`, e.g. `layerNorm`). Absent when insertion with
+   * zero outgoing weights preserves the function. `tx.insertUnits` refuses such a group with
+   * `FUNCTION_NOT_PRESERVED` unless given `{ allowFunctionChange: true }`. Removing or
+   * permuting units is unaffected.
+   */
+  insertChangesFunction?: string[];
 }
 
 interface RawGroup {
@@ -39,6 +47,7 @@ interface RawGroup {
   params: ParamMember[];
   activations: ActivationMember[];
   frozen: string[];
+  normalized: string[];
   isFixed: boolean;
 }
 
@@ -84,7 +93,7 @@ export function analyzeUnits(graph: GraphDef, registry: OpRegistry, infos: Map<s
     parent[drop] = keep;
   };
   const newGroup = (source: string, size: number, isFixed: boolean, frozen: string[] = []): number => {
-    raw.push({ source, size, params: [], activations: [], frozen, isFixed });
+    raw.push({ source, size, params: [], activations: [], frozen, normalized: [], isFixed });
     parent.push(raw.length - 1);
     return raw.length - 1;
   };
@@ -178,6 +187,10 @@ export function analyzeUnits(graph: GraphDef, registry: OpRegistry, infos: Map<s
         },
         fixed: (length, reason) => fixedLayout(`node:${node.id}`, length, reason),
         freeze: freezeLayout,
+        normalizes: (l, reason) => {
+          if (l) for (const m of l.members) raw[m.group].normalized.push(`node '${node.id}' (${node.op}) normalises across these units (${reason})`);
+          return l;
+        },
       };
       layout = declared(builder);
     }
@@ -207,6 +220,7 @@ export function analyzeUnits(graph: GraphDef, registry: OpRegistry, infos: Map<s
     group.params.push(...g.params);
     group.activations.push(...g.activations);
     if (g.frozen.length > 0) group.frozen = [...(group.frozen ?? []), ...g.frozen];
+    if (g.normalized.length > 0) group.insertChangesFunction = [...(group.insertChangesFunction ?? []), ...g.normalized];
     if (g.size !== group.size) {
       group.frozen = [...(group.frozen ?? []), `sources of different sizes were coupled (${group.size} vs ${g.size})`];
     }
@@ -219,7 +233,10 @@ export function analyzeUnits(graph: GraphDef, registry: OpRegistry, infos: Map<s
     }
   }
   const groups = [...byRoot.values()];
-  for (const g of groups) if (g.frozen) g.frozen = [...new Set(g.frozen)];
+  for (const g of groups) {
+    if (g.frozen) g.frozen = [...new Set(g.frozen)];
+    if (g.insertChangesFunction) g.insertChangesFunction = [...new Set(g.insertChangesFunction)];
+  }
   return { groups, byId, layouts };
 
   function merge(ls: (Layout | null)[], reason: string): Layout | null {

@@ -70,4 +70,21 @@ export interface UnitBuilder<A> {
   fixed(length: number, reason: string): Layout;
   /** Forbid edits of every group in `layout`, with a reason users will read. */
   freeze(layout: Layout | null, reason: string): void;
+  /**
+   * Declares that this op normalises across the units of `layout` (layer norm, RMS norm, a
+   * softmax over the feature axis): every output depends on statistics of all the units, so
+   * inserting units changes the function even when the new units' outgoing weights are zero.
+   * The groups stay editable, but `tx.insertUnits` refuses them with `FUNCTION_NOT_PRESERVED`
+   * unless the caller passes `{ allowFunctionChange: true }`; tools read the reasons on
+   * `UnitGroup.insertChangesFunction`. `reason` says what the op computes over the units
+   * (`'mean and variance are taken over them'`); the node is named for you. Returns `layout`.
+   *
+   * @example
+   * units(u) {
+   *   const l = u.input(0);
+   *   u.consume(l, 'gamma', 0);
+   *   return u.normalizes(l, 'the root mean square is taken over them');
+   * }
+   */
+  normalizes(layout: Layout | null, reason: string): Layout | null;
 }
