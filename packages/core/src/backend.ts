@@ -1,5 +1,6 @@
 import { tf } from './tf';
 import { RsError } from './errors';
+import { checkSingleInstance } from './instance';
 
 /** What a backend package tells core about itself. */
 export interface BackendInfo {
@@ -20,6 +21,7 @@ const known = new Map<string, BackendInfo>();
  * registerBackend({ name: 'cpu', package: '@rs/backend-cpu' });
  */
 export function registerBackend(info: BackendInfo): void {
+  checkSingleInstance();
   known.set(info.name, info);
 }
 
@@ -35,6 +37,7 @@ export function backends(): BackendInfo[] {
  * await useBackend('cpu');
  */
 export async function useBackend(name: string): Promise<BackendInfo> {
+  checkSingleInstance();
   const info = known.get(name);
   if (!info) {
     throw new RsError('NO_BACKEND', `Backend '${name}' is not installed. Installed: ${[...known.keys()].join(', ') || 'none'}. Call install() from its package (e.g. @rs/backend-${name}) first.`);

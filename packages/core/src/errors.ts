@@ -26,6 +26,7 @@ export type RsErrorCode =
   | 'EDIT_IN_PROGRESS'
   | 'NON_FINITE'
   | 'NO_BACKEND'
+  | 'DUPLICATE_INSTANCE'
   | 'IO_CORRUPT'
   | 'IO_TRUNCATED'
   | 'IO_MISMATCH'

@@ -36,3 +36,4 @@ export { saveToBuffer, loadFromBuffer, save, load, nonFiniteTensors } from './io
 export type { SaveOptions, LoadOptions } from './io/model-io';
 export { registerBackend, useBackend, backends } from './backend';
 export type { BackendInfo } from './backend';
+export { checkSingleInstance } from './instance';

@@ -11,6 +11,7 @@ import { countModel, type ModelCounts } from './count';
 import { createRng, initialize, type SeededRng } from './rng';
 import type { JournalEntry } from './edit/journal';
 import { checkSingleInstance, requireBackend } from './instance';
+import { checkSingleInstance, requireBackend } from './instance';
 import { runTransaction, type EditMeta, type Transaction } from './edit/transaction';
 
 /** A parameter tensor with its training metadata. */
@@ -104,6 +105,8 @@ export class Model {
   static create(graph: GraphDef, options: CreateModelOptions = {}): Model {
     checkSingleInstance();
     requireBackend('Model.create');
+    checkSingleInstance();
+    requireBackend('Model.create');
     const registry = options.registry ?? defaultRegistry;
     checkJsonSafe(graph, 'graph');
     const own = cloneGraph(graph);
@@ -141,6 +144,7 @@ export class Model {
    * resumes the generator where a saved model left it.
    */
   static fromState(state: ModelState, registry: OpRegistry, seed = 0, rngState?: number[]): Model {
+    checkSingleInstance();
     checkSingleInstance();
     const validated = validateGraph(state.graph, registry);
     return new Model(registry, state, { validated, plan: compile(state.graph, validated, registry) }, createRng(seed, rngState));
@@ -245,6 +249,7 @@ export class Model {
    */
   apply(inputs: Tensor | Tensor[], options: ApplyOptions = {}): Tensor {
     this.alive();
+    requireBackend('model.apply');
     requireBackend('model.apply');
     const feeds = Array.isArray(inputs) ? inputs : [inputs];
     return tf.tidy(() => {

@@ -4,6 +4,7 @@ import type { GraphDef, ParamRole, ParamSpec } from '../ir/types';
 import { validateGraph, type ValidatedGraph } from '../ir/validate';
 import { defaultRegistry, type OpRegistry } from '../ops/registry';
 import { Model, type ParamEntry } from '../model';
+import { checkSingleInstance, requireBackend } from '../instance';
 import type { JournalEntry } from '../edit/journal';
 import { HOST_IS_LITTLE_ENDIAN, crc32, decodeSafetensors, encodeSafetensors, swapBytes4, type RawTensor } from './safetensors';
 
@@ -309,7 +310,10 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
     }
   }
 
-  // Every check passed: create tensors, disposing them all if anything still fails.
+  // Every check of the file passed; creating tensors needs one engine with a backend.
+  checkSingleInstance();
+  requireBackend('loadFromBuffer');
+  // Create tensors, disposing them all if anything still fails.
   const created: Tensor[] = [];
   const make = (t: RawTensor): Tensor => {
     const bytes = new Uint8Array(t.data); // own, aligned copy of the file's bytes

@@ -8,6 +8,7 @@ import { adam, type Optimizer } from './optimizers';
 import { resolveLoss, type LossFn, type LossName } from './losses';
 import { valueAndGrads } from './tape';
 import { requireBackend } from '../instance';
+import { requireBackend } from '../instance';
 import { progressBar, type Callback, type EpochInfo, type EpochLogs } from './callbacks';
 
 export type { Callback, EpochInfo, EpochLogs, StepInfo, TrainBeginInfo, TrainEndInfo } from './callbacks';
@@ -245,6 +246,7 @@ export function trainStep(
  * const history = await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 5, batchSize: 64 });
  */
 export async function fit(model: Model, data: Dataset, options: FitOptions): Promise<FitHistory> {
+  requireBackend('fit');
   requireBackend('fit');
   if (typeof options !== 'object' || options === null) throw new RsError('INVALID_ARGUMENT', 'fit takes options { loss, ... }.');
   const lossFn = resolveLoss(options.loss);
