@@ -25,6 +25,19 @@ export function defaultModel(): string | undefined {
 }
 
 /**
+ * What `vite build` (and `vite` at start) prints when there is no model to ship: the built page
+ * would fetch model.rsm and find nothing. Undefined when `model` (the default model) exists.
+ */
+export function missingModelWarning(model: string | undefined = defaultModel()): string | undefined {
+  if (model !== undefined) return undefined;
+  return (
+    'No model to serve as model.rsm: neither examples/browser/public/model.rsm nor examples/out/lenet-pruned-exit.rsm exists, ' +
+    'so the page will say "the model file was not found" until one is picked by hand. ' +
+    'Run `npm run main` first (it writes examples/out/lenet-pruned-exit.rsm), or `node examples/browser/scripts/make-model.mjs` (public/model.rsm).'
+  );
+}
+
+/**
  * Serves (dev) and emits (build) the wasm binaries under `wasm/`, where the page's
  * `install({ wasmPaths })` points, and the default model as `model.rsm`.
  */
@@ -34,6 +47,10 @@ function rsAssets(): Plugin {
     name: 'rs-browser-assets',
     configResolved(config) {
       isBuild = config.command === 'build';
+    },
+    buildStart() {
+      const warning = missingModelWarning();
+      if (warning !== undefined) this.warn(warning);
     },
     configureServer(server) {
       server.middlewares.use((request, response, next) => {

@@ -1,6 +1,7 @@
 // The page: a drawing pad, a model loader and the classification with its exit.
 import { tf, type Model } from '@rs/core';
 import { install } from '@rs/backend-wasm';
+import { fetchModel, ModelNotFoundError } from './fetch-model';
 import { classify, loadModel, softmax, summarize, type Classification, type ModelSummary } from './model';
 import { inkFromRgba, toMnist } from './preprocess';
 
@@ -93,21 +94,17 @@ function useModel(bytes: ArrayBuffer, name: string): void {
 
 async function loadFromUrl(url: string): Promise<void> {
   setState('loading', `Loading ${url}…`);
-  let response: Response;
+  let bytes: ArrayBuffer;
   try {
-    response = await fetch(url);
+    // Checked before decoding: no model there (404, or the server's HTML fallback page) gets
+    // a message saying how to make one, not a decoding error.
+    bytes = await fetchModel(url);
   } catch (error) {
-    setState('error', `Could not fetch ${url}: ${String(error)}`);
+    if (error instanceof ModelNotFoundError) setState('no-model', error.message);
+    else setState('error', `Could not fetch ${url}: ${String(error)}`);
     return;
   }
-  if (!response.ok) {
-    setState(
-      'no-model',
-      `No model at ${url} (HTTP ${response.status}). Make one with \`node examples/browser/scripts/make-model.mjs\` or \`npm run main\`, or pick a .rsm file.`,
-    );
-    return;
-  }
-  useModel(await response.arrayBuffer(), url);
+  useModel(bytes, url);
 }
 
 // Drawing: light strokes on black, like MNIST. Pointer events cover mouse, pen and touch.
