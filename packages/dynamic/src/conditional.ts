@@ -34,15 +34,20 @@ export function addSkipGate(model: Model, block: ResidualBlock, options: { id?: 
   }
   nodes.push({ id, op: 'dense', inputs: [x], attrs: { units: 1 } });
   const outputs = graph.outputs;
-  model.edit(
-    (tx) => {
-      nodes.forEach((n, i) =>
-        tx.insertNode(n, i === nodes.length - 1 ? { params: { bias: tf.fill([1], options.bias ?? 2) } } : {}),
-      );
-      tx.setOutputs([...outputs, id]);
-    },
-    { technique: 'dynamic', reason: `skip gate on block '${block.output}'` },
-  );
+  const biasValue = options.bias ?? 2;
+  if (typeof biasValue !== 'number' || !Number.isFinite(biasValue)) throw new RsError('INVALID_ARGUMENT', `addSkipGate: bias must be a finite number, got ${String(biasValue)}.`);
+  const bias = tf.fill([1], biasValue);
+  try {
+    model.edit(
+      (tx) => {
+        nodes.forEach((n, i) => tx.insertNode(n, i === nodes.length - 1 ? { params: { bias } } : {}));
+        tx.setOutputs([...outputs, id]);
+      },
+      { technique: 'dynamic', reason: `skip gate on block '${block.output}'` },
+    );
+  } finally {
+    bias.dispose();
+  }
   return { ...block, gate: id };
 }
 
@@ -94,8 +99,11 @@ export function gatedStep(model: Model, x: Tensor, y: Tensor, optimizer: Optimiz
     for (const p of probs) total = tf.add(total, tf.mul(tf.mean(p), cost));
     return total;
   });
-  optimizer.step(model, grads);
-  for (const g of grads.values()) g.dispose();
+  try {
+    optimizer.step(model, grads);
+  } finally {
+    for (const g of grads.values()) g.dispose();
+  }
   return loss;
 }
 

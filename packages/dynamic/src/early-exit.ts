@@ -1,5 +1,5 @@
 import { tf, RsError, softmaxCrossEntropy, type Model, type NodeDef, type Optimizer, type Tensor } from '@rs/core';
-import { execute, gradientsOf, trainableKeys, reachedNodes } from './execute';
+import { checkFeed, execute, gradientsOf, trainableKeys, reachedNodes } from './execute';
 
 /** Where and how to attach an exit head. */
 export interface AddExitOptions {
@@ -73,6 +73,7 @@ export type ExitRule = 'entropy' | 'confidence';
 
 /** Per-row score of logits `[n, classes]` under `rule` (entropy in nats, or max probability). */
 export function exitScores(logits: Tensor, rule: ExitRule): Tensor {
+  if (rule !== 'entropy' && rule !== 'confidence') throw new RsError('INVALID_ARGUMENT', `Unknown exit rule '${String(rule)}'; use 'entropy' or 'confidence'.`, { rule });
   return tf.tidy(() => {
     const logp = tf.logSoftmax(logits);
     if (rule === 'confidence') return tf.exp(tf.max(logp, -1));
@@ -112,7 +113,16 @@ export function multiExitStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
   }
   const keys = trainableKeys(model, reachedNodes(model, exits));
   const states = new Map<string, Tensor>();
-  const { loss, grads } = gradientsOf(model, keys, (params) => {
+  const gradients = (): ReturnType<typeof gradientsOf> => {
+    try {
+      return gradientsOf(model, keys, forward);
+    } catch (error) {
+      // Statistics a batchNorm reported before the failure (bad targets) are not applied.
+      for (const t of states.values()) t.dispose();
+      throw error;
+    }
+  };
+  const forward = (params: Map<string, Tensor>): Tensor => {
     const outs = execute(model, [x], exits, {
       training: true,
       params,
@@ -126,9 +136,16 @@ export function multiExitStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
       if (w[i] > 0) total = tf.add(total, tf.mul(softmaxCrossEntropy(o, y), w[i]));
     });
     return total;
-  });
-  optimizer.step(model, grads);
-  for (const g of grads.values()) g.dispose();
+  };
+  const { loss, grads } = gradients();
+  try {
+    optimizer.step(model, grads);
+  } catch (error) {
+    for (const t of states.values()) t.dispose();
+    throw error;
+  } finally {
+    for (const g of grads.values()) g.dispose();
+  }
   if (states.size > 0) model.setParamValues(states);
   return loss;
 }
@@ -208,6 +225,7 @@ function thresholdList(model: Model, options: EarlyExitOptions, exits: string[])
  */
 export function earlyExitPredict(model: Model, x: Tensor, policy?: Partial<EarlyExitOptions>): EarlyExitResult {
   const options = resolvePolicy(model, policy);
+  checkFeed(model, 0, x);
   const exits = exitOrder(model);
   const thresholds = thresholdList(model, options, exits);
   const n = x.shape[0];
@@ -339,6 +357,8 @@ export function calibrateThreshold(model: Model, x: Tensor, y: Int32Array, optio
     throw new RsError('INVALID_ARGUMENT', `maxDrop must lie in [0, 1], got ${String(options.maxDrop)}.`);
   }
   checkThreshold(options.rule, 0, 2);
+  checkFeed(model, 0, x);
+  if (y.length !== x.shape[0]) throw new RsError('DATA_MISMATCH', `calibrateThreshold: ${y.length} labels for ${x.shape[0]} rows.`, { labels: y.length, rows: x.shape[0] });
   const n = y.length;
   const outs = tf.tidy(() => execute(model, [x], exits));
   const preds = outs.map((o) => tf.tidy(() => tf.argMax(o, -1)).dataSync() as Int32Array);

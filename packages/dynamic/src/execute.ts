@@ -1,4 +1,4 @@
-import { tf, RsError, ancestors, paramKey, type Model, type Tensor } from '@rs/core';
+import { tf, RsError, ancestors, formatShape, paramKey, type Model, type Tensor } from '@rs/core';
 import { valueAndGrads, type PlanStep, type Rng } from '@rs/core/extend';
 
 /** How `execute` runs a graph; every field is optional. */
@@ -25,6 +25,16 @@ export interface ExecuteOptions {
  * @example
  * const [logits] = tf.tidy(() => execute(model, [x], ['fc3'], { alias: new Map([['block1.res2', 'block0.res2']]) }));
  */
+/** Checks input `index`'s declared shape and dtype before any op runs (a raw tfjs error otherwise). */
+export function checkFeed(model: Model, index: number, value: Tensor): void {
+  const input = model.plan.inputs[index];
+  if (!(value instanceof tf.Tensor)) throw new RsError('INVALID_ARGUMENT', `Input '${input.id}' must be a tensor.`, { input: input.id });
+  const ok = value.shape.length === input.shape.length && input.shape.every((d, a) => d === null || d === value.shape[a]) && value.dtype === input.dtype;
+  if (!ok) {
+    throw new RsError('SHAPE_MISMATCH', `Input '${input.id}' expects ${input.dtype} ${formatShape(input.shape)}, got ${value.dtype} ${formatShape(value.shape)}.`, { input: input.id });
+  }
+}
+
 export function execute(model: Model, feeds: Tensor[], targets: string[], options: ExecuteOptions = {}): Tensor[] {
   const plan = model.plan;
   const steps = new Map(plan.steps.map((s) => [s.node.id, s]));
@@ -33,7 +43,9 @@ export function execute(model: Model, feeds: Tensor[], targets: string[], option
     throw new RsError('INVALID_ARGUMENT', `The model takes ${plan.inputs.length} input(s), got ${feeds.length}.`);
   }
   plan.inputs.forEach((input, i) => {
-    if (!values.has(input.id)) values.set(input.id, feeds[i]);
+    if (values.has(input.id)) return;
+    checkFeed(model, i, feeds[i]);
+    values.set(input.id, feeds[i]);
   });
   const params = options.params ?? model.maskedParams();
   const alias = options.alias ?? new Map<string, string>();
@@ -108,5 +120,10 @@ export function gradientsOf(
   });
   const loss = value.dataSync()[0];
   value.dispose();
-  return { loss, grads: new Map(keys.map((k, i) => [k, grads[i]])) };
+  const out = new Map<string, Tensor>();
+  keys.forEach((k, i) => {
+    const g = grads[i];
+    if (g) out.set(k, g);
+  });
+  return { loss, grads: out };
 }

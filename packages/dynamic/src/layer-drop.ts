@@ -85,8 +85,11 @@ export function layerDropStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
   const keys = trainableKeys(model, reachedNodes(model, [out], alias));
   const lossFn = options.loss ?? softmaxCrossEntropy;
   const { loss, grads } = gradientsOf(model, keys, (params) => lossFn(execute(model, [x], [out], { training: true, params, alias, rng: options.rng })[0], y));
-  optimizer.step(model, grads);
-  for (const g of grads.values()) g.dispose();
+  try {
+    optimizer.step(model, grads);
+  } finally {
+    for (const g of grads.values()) g.dispose();
+  }
   return { loss, dropped };
 }
 
@@ -98,6 +101,7 @@ export function layerDropStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
  */
 export function lossWithAlias(model: Model, x: Tensor, y: Tensor, alias: Map<string, string>, options: { batchSize?: number; loss?: LossFn } = {}): number {
   const batchSize = options.batchSize ?? 64;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(options.batchSize)}.`);
   const lossFn = options.loss ?? softmaxCrossEntropy;
   const n = x.shape[0];
   let total = 0;

@@ -131,10 +131,23 @@ export class Slimmable {
     const keys = this.model.paramKeys().filter((k) => this.model.param(k).trainable);
     let total: Map<string, Tensor> | undefined;
     let lossSum = 0;
+    // Each width's statistics are stored only once the update has been applied: a failed step
+    // (bad targets, an optimizer that refuses) changes nothing and leaves no tensor behind.
+    const pending: [number, Map<string, Tensor>][] = [];
+    const release = (): void => {
+      for (const [, states] of pending) for (const t of states.values()) t.dispose();
+      if (total) for (const t of total.values()) t.dispose();
+    };
     for (const width of chosen) {
       const states = new Map<string, Tensor>();
-      const slice = this.slicer(width);
-      const { loss, grads } = gradientsOf(
+      pending.push([width, states]);
+      // Later widths see the full width's new statistics, as if they had been stored already.
+      const full = pending.find(([w]) => w === 1 && w !== width)?.[1];
+      const slicer = this.slicer(width);
+      const slice = full ? (key: string, value: Tensor): Tensor => slicer(key, full.get(key) ?? value) : slicer;
+      let result: ReturnType<typeof gradientsOf>;
+      try {
+        result = gradientsOf(
         this.model,
         keys,
         (params) =>
@@ -151,8 +164,12 @@ export class Slimmable {
           ),
         slice,
       );
+      } catch (error) {
+        release();
+        throw error;
+      }
+      const { loss, grads } = result;
       lossSum += loss;
-      this.storeStats(width, states);
       if (!total) total = grads;
       else {
         for (const [k, g] of grads) {
@@ -163,8 +180,14 @@ export class Slimmable {
         }
       }
     }
-    optimizer.step(this.model, total as Map<string, Tensor>);
+    try {
+      optimizer.step(this.model, total as Map<string, Tensor>);
+    } catch (error) {
+      release();
+      throw error;
+    }
     for (const g of (total as Map<string, Tensor>).values()) g.dispose();
+    for (const [width, states] of pending) this.storeStats(width, states);
     return lossSum / chosen.length;
   }
 
