@@ -5,7 +5,7 @@
 //   node scripts/check-plugin-template.mjs [tarball-dir]
 //
 // The tarballs come from the argument, else from the directory in RS_TARBALLS (e.g. the one
-// scripts/check-packed.mjs fills), else this script builds the two packages and packs them
+// `node scripts/check-packed.mjs --keep <dir>` fills), else this script builds the two packages and packs them
 // itself (`pnpm pack` in packages/core and packages/backend-cpu). Everything else the
 // template needs (vitest, typescript, tsup, tfjs) comes from the npm registry. RS_KEEP_TMP=1
 // keeps the temporary copy; RS_NPM_CACHE sets npm's cache directory (default: npm's own).
