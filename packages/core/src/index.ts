@@ -20,8 +20,10 @@ export type { Transaction, EditMeta, InsertUnitsOptions, InsertNodeOptions } fro
 export type { JournalEntry, EditChange, NodeRecord, StructureBefore } from './edit/journal';
 export type { ModelCounts, NodeCount } from './count';
 export type { Taps } from './exec/executor';
-export { fit, evaluate, trainStep, computeGradients, disposeGradients } from './train/fit';
-export type { Gradients, GradientOptions, Dataset, FitOptions, FitHistory } from './train/fit';
+export { fit, evaluate } from './train/fit';
+export type { Dataset, FitOptions, FitHistory } from './train/fit';
+export { trainStep, computeGradients, disposeGradients } from './train/gradients';
+export type { Gradients, GradientOptions, StepResult } from './train/gradients';
 export { earlyStopping, progressBar } from './train/callbacks';
 export type { Callback, StepInfo, EpochInfo, EpochLogs, TrainBeginInfo, TrainEndInfo, EarlyStopping, EarlyStoppingOptions } from './train/callbacks';
 export { adam, sgd, cosineDecay } from './train/optimizers';

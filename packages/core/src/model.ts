@@ -6,11 +6,10 @@ import { validateGraph, type ValidatedGraph } from './ir/validate';
 import { checkJsonSafe } from './ir/json-safe';
 import { defaultRegistry, type OpRegistry } from './ops/registry';
 import { analyzeUnits, type UnitAnalysis, type UnitGroup } from './units/analyze';
-import { compile, runPlan, type Plan, type Taps } from './exec/executor';
+import { compile, execute, type Plan, type RunOptions, type Taps } from './exec/executor';
 import { countModel, type ModelCounts } from './count';
 import { createRng, initialize, type SeededRng } from './rng';
 import type { JournalEntry } from './edit/journal';
-import { checkSingleInstance, requireBackend } from './instance';
 import { checkSingleInstance, requireBackend } from './instance';
 import { runTransaction, type EditMeta, type Transaction } from './edit/transaction';
 
@@ -56,6 +55,12 @@ export interface CreateModelOptions {
 export interface ApplyOptions {
   training?: boolean;
   taps?: Taps;
+  /** Nodes to compute instead of the graph's outputs (an early exit's head, a hidden layer). */
+  targets?: string[];
+  /** Skip nodes: `node -> other` reads `other`'s value instead (see `RunOptions.alias`). */
+  alias?: ReadonlyMap<string, string>;
+  /** Replace a node's computation (see `RunOptions.intercept`). */
+  intercept?: RunOptions['intercept'];
 }
 
 /** Outputs plus everything a run produced. Dispose with `disposeRun`. */
@@ -105,8 +110,6 @@ export class Model {
   static create(graph: GraphDef, options: CreateModelOptions = {}): Model {
     checkSingleInstance();
     requireBackend('Model.create');
-    checkSingleInstance();
-    requireBackend('Model.create');
     const registry = options.registry ?? defaultRegistry;
     checkJsonSafe(graph, 'graph');
     const own = cloneGraph(graph);
@@ -144,7 +147,6 @@ export class Model {
    * resumes the generator where a saved model left it.
    */
   static fromState(state: ModelState, registry: OpRegistry, seed = 0, rngState?: number[]): Model {
-    checkSingleInstance();
     checkSingleInstance();
     const validated = validateGraph(state.graph, registry);
     return new Model(registry, state, { validated, plan: compile(state.graph, validated, registry) }, createRng(seed, rngState));
@@ -206,11 +208,28 @@ export class Model {
     return entry;
   }
 
-  /** Parameters with masks applied, for a forward pass. Call inside a tidy scope. */
-  maskedParams(): Map<string, Tensor> {
+  /**
+   * The parameters a forward pass uses: every value times its mask. This is the one place where
+   * masks apply to a forward pass. `overrides` replace some values before masking (the tensors
+   * being differentiated, in a gradient step); `substitute` then transforms each masked value
+   * (slimmable execution slices weights to a width). Call inside a tidy scope.
+   *
+   * @example
+   * const logits = tf.tidy(() => execute(model.plan, [x], model.forwardParams(), { training: false, rng: model.rng }).outputs[0]);
+   */
+  forwardParams(options: { overrides?: ReadonlyMap<string, Tensor>; substitute?: (key: string, value: Tensor) => Tensor } = {}): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    for (const [key, entry] of this.state.params) out.set(key, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
+    for (const [key, entry] of this.state.params) {
+      const value = options.overrides?.get(key) ?? entry.value;
+      const masked = entry.mask ? tf.mul(value, entry.mask) : value;
+      out.set(key, options.substitute ? options.substitute(key, masked) : masked);
+    }
     return out;
+  }
+
+  /** Parameters with masks applied (same as `forwardParams()`). Call inside a tidy scope. */
+  maskedParams(): Map<string, Tensor> {
+    return this.forwardParams();
   }
 
   /** Unit groups of the current graph (derived from op unit declarations). */
@@ -242,7 +261,7 @@ export class Model {
   }
 
   /**
-   * Runs the model; returns the first output (or all outputs when there are several).
+   * Runs the model; returns the first output (or the first target).
    *
    * @example
    * const y = model.apply(x); // y is owned by the caller
@@ -250,59 +269,46 @@ export class Model {
   apply(inputs: Tensor | Tensor[], options: ApplyOptions = {}): Tensor {
     this.alive();
     requireBackend('model.apply');
-    requireBackend('model.apply');
     const feeds = Array.isArray(inputs) ? inputs : [inputs];
     return tf.tidy(() => {
-      const params = this.maskedParams();
-      const result = runPlan(this.compiled.plan, feeds, params, { training: options.training ?? false, rng: this.rng });
+      const result = execute(this.compiled.plan, feeds, this.forwardParams(), this.runOptions(options));
       for (const value of result.state.values()) value.dispose();
       return result.outputs[0];
     });
   }
 
-  /** All outputs, auxiliary losses, metrics and activation taps of one forward pass. */
+  /** All outputs (or targets), auxiliary losses, metrics and activation taps of one forward pass. */
   run(inputs: Tensor | Tensor[], options: ApplyOptions = {}): RunOutput {
     this.alive();
     const feeds = Array.isArray(inputs) ? inputs : [inputs];
     const sink = { activations: new Map<string, Tensor>(), gradients: new Map<string, Tensor>() };
-    const kept: { outputs: Tensor[]; losses: Map<string, Tensor>; metrics: Map<string, Tensor> } = tf.tidy(() => {
-      const params = this.maskedParams();
-      const result = runPlan(this.compiled.plan, feeds, params, {
-        training: options.training ?? false,
-        rng: this.rng,
-        taps: options.taps,
-        tapSink: sink,
+    try {
+      const kept: { outputs: Tensor[]; losses: Map<string, Tensor>; metrics: Map<string, Tensor> } = tf.tidy(() => {
+        const result = execute(this.compiled.plan, feeds, this.forwardParams(), { ...this.runOptions(options), tapSink: sink });
+        for (const value of result.state.values()) value.dispose();
+        const keep = <T extends Tensor>(t: T): T => tf.keep(t);
+        return {
+          outputs: result.outputs.map(keep),
+          losses: new Map([...result.losses].map(([k, v]) => [k, keep(v)])),
+          metrics: new Map([...result.metrics].map(([k, v]) => [k, keep(v)])),
+        } as never;
       });
-      for (const value of result.state.values()) value.dispose();
-      const keep = <T extends Tensor>(t: T): T => tf.keep(t);
-      return {
-        outputs: result.outputs.map(keep),
-        losses: new Map([...result.losses].map(([k, v]) => [k, keep(v)])),
-        metrics: new Map([...result.metrics].map(([k, v]) => [k, keep(v)])),
-      } as never;
-    });
-    return { ...kept, activations: sink.activations };
+      return { ...kept, activations: sink.activations };
+    } catch (error) {
+      for (const t of sink.activations.values()) t.dispose();
+      throw error;
+    }
   }
 
-  /** Runs one node on given input tensors (low-level step API, used by dynamic execution). */
-  runNode(nodeId: string, inputs: Tensor[], options: { training?: boolean } = {}): Tensor {
-    const step = this.compiled.plan.steps.find((s) => s.node.id === nodeId);
-    if (!step) throw new RsError('UNKNOWN_NODE', `No node '${nodeId}'.`, { node: nodeId });
-    return tf.tidy(() => {
-      const params: Record<string, Tensor> = {};
-      for (const name of step.paramNames) {
-        const entry = this.param(`${nodeId}/${name}`);
-        params[name] = entry.mask ? tf.mul(entry.value, entry.mask) : entry.value;
-      }
-      return step.schema.forward(inputs, params, step.node.attrs, {
-        nodeId,
-        training: options.training ?? false,
-        rng: this.rng,
-        addLoss: () => undefined,
-        addMetric: () => undefined,
-        setState: (_param, value) => value.dispose(),
-      });
-    });
+  private runOptions(options: ApplyOptions): RunOptions {
+    return {
+      training: options.training ?? false,
+      rng: this.rng,
+      taps: options.taps,
+      ...(options.targets ? { targets: options.targets } : {}),
+      ...(options.alias ? { alias: options.alias } : {}),
+      ...(options.intercept ? { intercept: options.intercept } : {}),
+    };
   }
 
   /** Forward pass over `x` in batches (inference), concatenated. */

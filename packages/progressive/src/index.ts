@@ -10,6 +10,6 @@ export { analyzeColumn, lateralIds, sumId } from './column';
 export type { ColumnLayer, ColumnShape, AdapterOptions, LateralIds } from './column';
 export { learnedScale, progressiveRegistry } from './learned-scale';
 export type { LearnedScaleAttrs } from './learned-scale';
-export type { TrainOptions, TrainHistory } from './train';
+export type { TrainOptions, TrainHistory, TaskPlan } from './train';
 export { continualMetrics, runSequence } from './continual';
 export type { ContinualMetrics, ContinualTask, Strategy, SequenceOptions, SequenceResult } from './continual';

@@ -1,8 +1,7 @@
 import { tf, Model, RsError, type Dataset, type GraphDef, type JournalEntry, type OpRegistry, type Tensor } from '@rs/core';
-import type { Plan } from '@rs/core/extend';
 import { analyzeColumn, buildColumn, lateralIds, sumId, type AdapterOptions, type ColumnShape, type LateralIds } from './column';
 import { progressiveRegistry } from './learned-scale';
-import { accuracyOf, planFor, predictPlan, trainPlan, type TrainHistory, type TrainOptions } from './train';
+import { accuracyOf, planFor, predictPlan, trainPlan, type TaskPlan, type TrainHistory, type TrainOptions } from './train';
 
 /** A task identifier: a string or an integer. */
 export type TaskId = string | number;
@@ -87,7 +86,7 @@ function checkTaskId(task: unknown): TaskId {
 export class ProgressiveNet {
   readonly model: Model;
   private cols: ColumnInfo[];
-  private readonly plans = new Map<number, { version: number; plan: Plan }>();
+  private readonly plans = new Map<number, { version: number; plan: TaskPlan }>();
 
   private constructor(model: Model, columns: ColumnInfo[]) {
     this.model = model;
@@ -148,8 +147,8 @@ export class ProgressiveNet {
     return column;
   }
 
-  /** The compiled sub-network that computes `task`'s output (only its column and earlier ones). */
-  plan(task: TaskId): Plan {
+  /** The part of the network that computes `task`'s output (only its column and earlier ones run). */
+  plan(task: TaskId): TaskPlan {
     const column = this.column(task);
     const cached = this.plans.get(column.index);
     if (cached && cached.version === this.model.version) return cached.plan;

@@ -1,5 +1,5 @@
-import { tf, RsError, adam, permutation, createRng, validateGraph, type Dataset, type Model, type Optimizer, type Tensor } from '@rs/core';
-import { compile, runPlan, resolveLoss, valueAndGrads, type Plan } from '@rs/core/extend';
+import { tf, RsError, adam, ancestors, permutation, createRng, type Dataset, type Model, type Optimizer, type Tensor } from '@rs/core';
+import { execute, objectiveStep, resolveLoss } from '@rs/core/extend';
 
 /** Options of column training. */
 export interface TrainOptions {
@@ -23,43 +23,25 @@ export interface TrainHistory {
   losses: number[];
 }
 
-/** The plan of the part of `model`'s graph that computes `output` (other heads are not run). */
-export function planFor(model: Model, output: string): Plan {
-  const graph = model.graph;
-  const byId = new Map(graph.nodes.map((n) => [n.id, n]));
-  const needed = new Set<string>();
-  const stack = [output];
-  while (stack.length > 0) {
-    const id = stack.pop() as string;
-    if (needed.has(id)) continue;
-    needed.add(id);
-    for (const input of byId.get(id)?.inputs ?? []) stack.push(input);
-  }
-  const sub = { inputs: graph.inputs, nodes: graph.nodes.filter((n) => needed.has(n.id)), outputs: [output] };
-  return compile(sub, validateGraph(sub, model.registry), model.registry);
+/** What computing one output needs: the output node, the nodes it depends on and their parameters. */
+export interface TaskPlan {
+  output: string;
+  nodes: Set<string>;
+  /** Parameter keys of those nodes, in graph order. */
+  params: string[];
 }
 
-/** Parameter keys used by a plan. */
-export function planParams(plan: Plan): string[] {
-  return plan.steps.flatMap((s) => s.paramNames.map((name) => `${s.node.id}/${name}`));
+/** The part of `model`'s graph that computes `output` (other heads and later columns are not run). */
+export function planFor(model: Model, output: string): TaskPlan {
+  const nodes = ancestors(model.graph, [output]);
+  return { output, nodes, params: model.paramKeys().filter((k) => nodes.has(k.slice(0, k.lastIndexOf('/')))) };
 }
 
-function maskedParams(model: Model, keys: string[], given?: Map<string, Tensor>): Map<string, Tensor> {
-  const out = new Map<string, Tensor>();
-  for (const key of keys) {
-    const entry = model.param(key);
-    const value = given?.get(key) ?? entry.value;
-    out.set(key, entry.mask ? tf.mul(value, entry.mask) : value);
-  }
-  return out;
-}
-
-/** Runs a plan in inference mode, in batches; the caller owns the result. */
-export function predictPlan(model: Model, plan: Plan, x: Tensor, batchSize = 512): Tensor {
-  const keys = planParams(plan);
+/** Runs a task's output in inference mode, in batches; the caller owns the result. */
+export function predictPlan(model: Model, plan: TaskPlan, x: Tensor, batchSize = 512): Tensor {
   const run = (input: Tensor): Tensor =>
     tf.tidy(() => {
-      const result = runPlan(plan, [input], maskedParams(model, keys), { training: false, rng: model.rng });
+      const result = execute(model.plan, [input], model.forwardParams(), { training: false, rng: model.rng, targets: [plan.output] });
       for (const t of result.state.values()) t.dispose();
       return result.outputs[0];
     });
@@ -72,8 +54,8 @@ export function predictPlan(model: Model, plan: Plan, x: Tensor, batchSize = 512
   return out;
 }
 
-/** Classification accuracy of a plan's output (argmax vs int32 labels). */
-export function accuracyOf(model: Model, plan: Plan, data: Dataset, batchSize = 512): number {
+/** Classification accuracy of a task's output (argmax vs int32 labels). */
+export function accuracyOf(model: Model, plan: TaskPlan, data: Dataset, batchSize = 512): number {
   const x = Array.isArray(data.x) ? data.x[0] : data.x;
   const n = x.shape[0];
   let correct = 0;
@@ -89,13 +71,13 @@ export function accuracyOf(model: Model, plan: Plan, data: Dataset, batchSize = 
 }
 
 /**
- * Trains the trainable parameters among `plan`'s on softmax cross-entropy. Running statistics
- * (`state` params) are only written for keys that `ownsState` accepts, so frozen columns stay
- * exactly as they were.
+ * Trains the trainable parameters among `plan`'s on softmax cross-entropy (plus any auxiliary
+ * losses of the ops it runs, e.g. a MoE layer's balance loss). Running statistics (`state`
+ * params) are only written for keys that `ownsState` accepts, so frozen columns stay exactly as
+ * they were.
  */
-export async function trainPlan(model: Model, plan: Plan, data: Dataset, options: TrainOptions = {}, ownsState: (key: string) => boolean = () => true): Promise<TrainHistory> {
-  const all = planParams(plan);
-  const keys = all.filter((k) => model.param(k).trainable);
+export async function trainPlan(model: Model, plan: TaskPlan, data: Dataset, options: TrainOptions = {}, ownsState: (key: string) => boolean = () => true): Promise<TrainHistory> {
+  const keys = plan.params.filter((k) => model.param(k).trainable);
   if (keys.length === 0) throw new RsError('INVALID_ARGUMENT', 'Nothing to train: every parameter this output depends on is frozen.', {});
   const x = Array.isArray(data.x) ? data.x[0] : data.x;
   const n = x.shape[0];
@@ -119,28 +101,13 @@ export async function trainPlan(model: Model, plan: Plan, data: Dataset, options
       const bx = tf.gather(x, index);
       const by = tf.gather(data.y, index);
       index.dispose();
-      let state = new Map<string, Tensor>();
-      const { value, grads } = tf.tidy(() => {
-        const f = (...args: Tensor[]): Tensor => {
-          const params = maskedParams(model, all, new Map(keys.map((k, i) => [k, args[i]])));
-          const result = runPlan(plan, [bx], params, { training: true, rng });
-          state = result.state;
-          return lossFn(result.outputs[0], by);
-        };
-        return valueAndGrads(f, keys.map((k) => model.param(k).value));
-      });
-      bx.dispose();
-      by.dispose();
-      const loss = value.dataSync()[0];
-      value.dispose();
-      optimizer.step(model, new Map(keys.map((k, i) => [k, grads[i]])));
-      for (const g of grads) g.dispose();
-      const own = new Map<string, Tensor>();
-      for (const [key, t] of state) {
-        if (ownsState(key)) own.set(key, t);
-        else t.dispose();
+      let loss: number;
+      try {
+        ({ loss } = objectiveStep(model, optimizer, (pass) => lossFn(pass.run([bx], { targets: [plan.output] })[0], by), { params: keys, rng, ownsState }));
+      } finally {
+        bx.dispose();
+        by.dispose();
       }
-      if (own.size > 0) model.setParamValues(own);
       history.steps += 1;
       history.losses.push(loss);
       await options.onStep?.({ step: history.steps, loss, stop });

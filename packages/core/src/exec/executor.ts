@@ -3,6 +3,7 @@ import { RsError, formatShape } from '../errors';
 import type { GraphDef, NodeDef, TensorInfo } from '../ir/types';
 import { paramKey } from '../ir/types';
 import type { ValidatedGraph } from '../ir/validate';
+import { ancestors } from '../ir/ancestors';
 import type { OpRegistry } from '../ops/registry';
 import type { ForwardContext, OpSchema, Rng } from '../ops/schema';
 
@@ -48,13 +49,30 @@ export interface Taps {
 export interface RunOptions {
   training: boolean;
   rng: Rng;
+  /** Nodes to compute (default: the plan's outputs). Only what they depend on runs. */
+  targets?: string[];
+  /**
+   * `node -> other`: the node takes `other`'s value and is not computed, nor is anything only it
+   * needs (skipping a residual block: LayerDrop, adaptive depth).
+   */
+  alias?: ReadonlyMap<string, string>;
+  /**
+   * Replaces the computation of a node (conditional computation): called with the node's step,
+   * its inputs and `run` (the node's own forward); return a tensor, or undefined to run it as is.
+   */
+  intercept?: (step: PlanStep, inputs: Tensor[], run: (inputs: Tensor[]) => Tensor) => Tensor | undefined;
+  /** Values already known (inputs, computed nodes), shared between runs; filled as nodes run. */
+  values?: Map<string, Tensor>;
+  /** Taps: record activations (forward values) and gradients (dLoss/dActivation) of named nodes. */
   taps?: Taps;
   /** Where tapped values go; values are kept (outside tidy) and owned by the caller. */
   tapSink?: { activations: Map<string, Tensor>; gradients: Map<string, Tensor> };
 }
 
 export interface RunResult {
+  /** Values of the targets (default: the plan's outputs), in order. */
   outputs: Tensor[];
+  /** Auxiliary losses that ops added (`node/name`), always collected. */
   losses: Map<string, Tensor>;
   metrics: Map<string, Tensor>;
   /** New values of `state` params (batchNorm statistics), already kept. */
@@ -78,86 +96,134 @@ function checkFeed(id: string, expected: TensorInfo, value: Tensor): void {
 }
 
 /**
- * Runs the plan on `feeds` with `params` (already masked). Call inside tf.tidy or a gradient
- * function: intermediate tensors are left to the caller's scope.
+ * The executor: runs `plan` on `feeds` with `params` (already masked: see
+ * `Model.forwardParams`). Only the nodes that `targets` need run, in the plan's order; aliased
+ * nodes take their alias's value; `intercept` may replace a node's computation. Auxiliary
+ * losses, metrics and new state values are always collected. Call inside tf.tidy or a gradient
+ * function: intermediate tensors are left to the caller's scope. Every forward pass of the
+ * library (inference, training, early exit, LayerDrop, slimmable and conditional execution,
+ * progressive columns) goes through here.
  */
-export function runPlan(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>, options: RunOptions): RunResult {
-  if (feeds.length !== plan.inputs.length) {
-    throw new RsError('INVALID_ARGUMENT', `The model takes ${plan.inputs.length} input(s) (${plan.inputs.map((i) => i.id).join(', ')}), got ${feeds.length}.`);
+export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>, options: RunOptions): RunResult {
+  if (!Array.isArray(feeds) || feeds.length !== plan.inputs.length) {
+    throw new RsError('INVALID_ARGUMENT', `The model takes ${plan.inputs.length} input(s) (${plan.inputs.map((i) => i.id).join(', ')}), got ${Array.isArray(feeds) ? feeds.length : String(feeds)}.`);
   }
-  const values = new Map<string, Tensor>();
+  const values = options.values ?? new Map<string, Tensor>();
   plan.inputs.forEach((input, i) => {
+    if (values.has(input.id)) return;
     checkFeed(input.id, input, feeds[i]);
     values.set(input.id, feeds[i]);
   });
-  const losses = new Map<string, Tensor>();
-  const metrics = new Map<string, Tensor>();
-  const state = new Map<string, Tensor>();
-  const activationTaps = new Set(options.taps?.activations ?? []);
-  const gradientTaps = new Set(options.taps?.gradients ?? []);
-  for (const id of [...activationTaps, ...gradientTaps]) {
-    if (!plan.steps.some((s) => s.node.id === id)) {
+  const steps = stepIndex(plan);
+  const targets = options.targets ?? plan.outputs;
+  const alias = options.alias ?? NO_ALIAS;
+  for (const id of [...targets, ...alias.keys(), ...alias.values()]) {
+    if (!steps.has(id) && !plan.inputs.some((i) => i.id === id)) throw new RsError('UNKNOWN_NODE', `No node '${id}' in the graph.`, { node: id });
+  }
+  const taps = { activations: new Set(options.taps?.activations ?? []), gradients: new Set(options.taps?.gradients ?? []) };
+  for (const id of [...taps.activations, ...taps.gradients]) {
+    if (!steps.has(id)) {
       throw new RsError('UNKNOWN_NODE', `Cannot tap '${id}': the graph has no node with that id (nodes: ${plan.steps.map((s) => s.node.id).join(', ')}).`, { node: id });
     }
   }
+  const out: RunResult = { outputs: [], losses: new Map(), metrics: new Map(), state: new Map() };
+  const compute = (id: string, path: readonly string[]): Tensor => {
+    const known = values.get(id);
+    if (known) return known;
+    const to = alias.get(id);
+    if (to !== undefined) {
+      if (path.includes(id)) throw new RsError('CYCLE', `Aliases form a cycle through '${id}'.`, { node: id });
+      const value = compute(to, [...path, id]);
+      values.set(id, value);
+      return value;
+    }
+    const step = steps.get(id) as PlanStep;
+    const inputs = step.node.inputs.map((i) => compute(i, [...path, id]));
+    const run = (ins: Tensor[]): Tensor => runStep(step, ins, params, options, out, taps);
+    const value = options.intercept?.(step, inputs, run) ?? run(inputs);
+    values.set(id, value);
+    return value;
+  };
   try {
-    runSteps(plan, values, params, options, { losses, metrics, state, activationTaps, gradientTaps });
+    // Needed nodes run in the plan's (topological) order, so that random draws (dropout,
+    // noisy routing) happen in the same order whatever the targets; the recursion above only
+    // resolves aliases and anything an alias reaches out of order.
+    const needed = options.targets === undefined && alias === NO_ALIAS ? allNeeded(plan) : ancestors(plan.graph, targets, alias);
+    for (const step of plan.steps) if (needed.has(step.node.id) && !alias.has(step.node.id)) compute(step.node.id, []);
+    out.outputs = targets.map((t) => compute(t, []));
   } catch (error) {
     // New state values are kept outside every scope: release them when the pass fails.
-    for (const t of state.values()) t.dispose();
+    for (const t of out.state.values()) t.dispose();
     throw error;
   }
-  return { outputs: plan.outputs.map((o) => values.get(o) as Tensor), losses, metrics, state };
+  return out;
 }
 
-function runSteps(
-  plan: Plan,
-  values: Map<string, Tensor>,
-  params: Map<string, Tensor>,
-  options: RunOptions,
-  out: { losses: Map<string, Tensor>; metrics: Map<string, Tensor>; state: Map<string, Tensor>; activationTaps: Set<string>; gradientTaps: Set<string> },
-): void {
-  const { losses, metrics, state, activationTaps, gradientTaps } = out;
-  for (const step of plan.steps) {
-    const { node, schema } = step;
-    const inputs = node.inputs.map((i) => values.get(i) as Tensor);
-    const nodeParams: Record<string, Tensor> = {};
-    for (const name of step.paramNames) nodeParams[name] = params.get(paramKey(node.id, name)) as Tensor;
-    const ctx: ForwardContext = {
-      nodeId: node.id,
-      training: options.training,
-      rng: options.rng,
-      addLoss: (name, value) => {
-        const key = `${node.id}/${name}`;
-        losses.set(key, losses.has(key) ? tf.add(losses.get(key) as Tensor, value) : value);
-      },
-      addMetric: (name, value) => metrics.set(`${node.id}/${name}`, value),
-      setState: (param, value) => {
-        const key = paramKey(node.id, param);
-        const previous = state.get(key);
-        if (previous) previous.dispose();
-        state.set(key, value);
-      },
-    };
-    let result = schema.forward(inputs, nodeParams, node.attrs, ctx);
-    if (gradientTaps.has(node.id) && options.tapSink) {
-      const sink = options.tapSink.gradients;
-      const tap = tf.customGrad(((x: Tensor) => ({
-        value: tf.clone(x),
-        gradFunc: (dy: Tensor) => {
-          const old = sink.get(node.id);
-          sink.set(node.id, tf.keep(old ? tf.add(old, dy) : tf.clone(dy)));
-          if (old) old.dispose();
-          return dy;
-        },
-      })) as unknown as Parameters<typeof tf.customGrad>[0]);
-      result = tap(result);
-    }
-    if (activationTaps.has(node.id) && options.tapSink) {
-      const sink = options.tapSink.activations;
-      sink.get(node.id)?.dispose();
-      sink.set(node.id, tf.keep(tf.clone(result)));
-    }
-    values.set(node.id, result);
+/** @deprecated Use {@link execute} (same function; kept for plugins written against it). */
+export const runPlan = execute;
+
+const NO_ALIAS: ReadonlyMap<string, string> = new Map();
+const NEEDED = new WeakMap<Plan, Set<string>>();
+
+/** The nodes the plan's outputs need (cached per plan: the common case of every step). */
+function allNeeded(plan: Plan): Set<string> {
+  let needed = NEEDED.get(plan);
+  if (!needed) {
+    needed = ancestors(plan.graph, plan.outputs);
+    NEEDED.set(plan, needed);
   }
+  return needed;
+}
+const STEP_INDEX = new WeakMap<Plan, Map<string, PlanStep>>();
+
+function stepIndex(plan: Plan): Map<string, PlanStep> {
+  let index = STEP_INDEX.get(plan);
+  if (!index) {
+    index = new Map(plan.steps.map((s) => [s.node.id, s]));
+    STEP_INDEX.set(plan, index);
+  }
+  return index;
+}
+
+/** Runs one node: its forward with the one `ForwardContext` of the library, plus taps. */
+function runStep(step: PlanStep, inputs: Tensor[], params: Map<string, Tensor>, options: RunOptions, out: RunResult, taps: { activations: Set<string>; gradients: Set<string> }): Tensor {
+  const { node, schema } = step;
+  const nodeParams: Record<string, Tensor> = {};
+  for (const name of step.paramNames) nodeParams[name] = params.get(paramKey(node.id, name)) as Tensor;
+  const ctx: ForwardContext = {
+    nodeId: node.id,
+    training: options.training,
+    rng: options.rng,
+    addLoss: (name, value) => {
+      const key = `${node.id}/${name}`;
+      const previous = out.losses.get(key);
+      out.losses.set(key, previous ? tf.add(previous, value) : value);
+    },
+    addMetric: (name, value) => void out.metrics.set(`${node.id}/${name}`, value),
+    setState: (param, value) => {
+      const key = paramKey(node.id, param);
+      out.state.get(key)?.dispose();
+      out.state.set(key, value);
+    },
+  };
+  let result = schema.forward(inputs, nodeParams, node.attrs, ctx);
+  if (taps.gradients.has(node.id) && options.tapSink) {
+    const sink = options.tapSink.gradients;
+    const tap = tf.customGrad(((x: Tensor) => ({
+      value: tf.clone(x),
+      gradFunc: (dy: Tensor) => {
+        const old = sink.get(node.id);
+        sink.set(node.id, tf.keep(old ? tf.add(old, dy) : tf.clone(dy)));
+        if (old) old.dispose();
+        return dy;
+      },
+    })) as unknown as Parameters<typeof tf.customGrad>[0]);
+    result = tap(result);
+  }
+  if (taps.activations.has(node.id) && options.tapSink) {
+    const sink = options.tapSink.activations;
+    sink.get(node.id)?.dispose();
+    sink.set(node.id, tf.keep(tf.clone(result)));
+  }
+  return result;
 }

@@ -145,6 +145,8 @@ function checkGraph(graph: unknown, registry: OpRegistry): ValidatedGraph {
   } catch (error) {
     // An op this registry does not know keeps its own code: the fix is to register a plugin.
     if (isRsError(error, 'UNKNOWN_OP')) throw error;
+    // A graph that is not even shaped like one (null nodes, missing arrays) is a corrupt file.
+    if (isRsError(error, 'INVALID_GRAPH')) throw new RsError('IO_CORRUPT', `The saved graph is malformed: ${error.message}`, { cause: error.code, ...error.details });
     if (isRsError(error)) {
       throw new RsError('IO_MISMATCH', `The saved graph is not valid with this registry: ${error.message}`, { cause: error.code, ...error.details });
     }

@@ -4,7 +4,7 @@ import { tf } from '../tf';
 import { useCpu } from '../test-setup';
 import { Model } from '../model';
 import { charTransformer } from './builders';
-import { trainStep } from '../train/fit';
+import { trainStep } from '../train/gradients';
 import { adam } from '../train/optimizers';
 import { softmaxCrossEntropy } from '../train/losses';
 

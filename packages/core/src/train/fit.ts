@@ -1,13 +1,10 @@
 import { tf, type Tensor } from '../tf';
 import { RsError, formatShape, isRsError } from '../errors';
 import type { Model } from '../model';
-import { runPlan, type Taps } from '../exec/executor';
-import type { Rng } from '../ops/schema';
 import { createRng, permutation } from '../rng';
 import { adam, type Optimizer } from './optimizers';
 import { resolveLoss, type LossFn, type LossName } from './losses';
-import { valueAndGrads } from './tape';
-import { requireBackend } from '../instance';
+import { trainStep } from './gradients';
 import { requireBackend } from '../instance';
 import { progressBar, type Callback, type EpochInfo, type EpochLogs } from './callbacks';
 
@@ -114,131 +111,6 @@ function checkTargets(model: Model, y: Tensor, loss: LossName, n: number, what: 
   }
 }
 
-/** Gradients of the loss, plus everything the forward pass reported. Dispose with `disposeGradients`. */
-export interface Gradients {
-  loss: number;
-  /** dLoss/dParam for every trainable parameter (or those asked for). */
-  grads: Map<string, Tensor>;
-  /** Activations and dLoss/dActivation of tapped nodes. */
-  activations: Map<string, Tensor>;
-  activationGrads: Map<string, Tensor>;
-  losses: Record<string, number>;
-  metrics: Record<string, number>;
-  /** New `state` param values (batchNorm statistics) from a training-mode pass. */
-  state: Map<string, Tensor>;
-}
-
-export interface GradientOptions {
-  /** Parameters to differentiate; default: every trainable one. */
-  params?: string[];
-  taps?: Taps;
-  /** Forward in training mode (dropout, batch statistics). Default true. */
-  training?: boolean;
-  rng?: Rng;
-}
-
-/**
- * Loss and gradients on one batch, without updating anything. Scores such as first-order
- * Taylor importance and GradMax growth use this.
- *
- * @example
- * const g = computeGradients(model, [x], y, softmaxCrossEntropy, { taps: { gradients: ['fc1'] } });
- * g.grads.get('fc1/kernel'); g.activationGrads.get('fc1');
- * disposeGradients(g);
- */
-export function computeGradients(model: Model, xs: Tensor[], y: Tensor, lossFn: LossFn, options: GradientOptions = {}): Gradients {
-  const keys = options.params ?? model.paramKeys().filter((k) => model.param(k).trainable);
-  const wanted = new Set(keys);
-  const fixed = model.paramKeys().filter((k) => !wanted.has(k));
-  const aux: Record<string, number> = {};
-  const metrics: Record<string, number> = {};
-  const sink = { activations: new Map<string, Tensor>(), gradients: new Map<string, Tensor>() };
-  let state = new Map<string, Tensor>();
-  let out: { value: Tensor; grads: Tensor[] };
-  try {
-    out = tf.tidy(() => {
-      const f = (...args: Tensor[]): Tensor => {
-        const params = new Map<string, Tensor>();
-        keys.forEach((k, i) => {
-          const mask = model.param(k).mask;
-          params.set(k, mask ? tf.mul(args[i], mask) : args[i]);
-        });
-        for (const k of fixed) {
-          const entry = model.param(k);
-          params.set(k, entry.mask ? tf.mul(entry.value, entry.mask) : entry.value);
-        }
-        const result = runPlan(model.plan, xs, params, {
-          training: options.training ?? true,
-          rng: options.rng ?? model.rng,
-          taps: options.taps,
-          tapSink: sink,
-        });
-        state = result.state;
-        let total = lossFn(result.outputs[0], y);
-        for (const [name, l] of result.losses) {
-          aux[name] = l.dataSync()[0];
-          total = tf.add(total, l);
-        }
-        for (const [name, m] of result.metrics) metrics[name] = m.dataSync()[0];
-        return total;
-      };
-      return valueAndGrads(f, keys.map((k) => model.param(k).value));
-    });
-  } catch (error) {
-    // Taps and new batch statistics are kept outside the scope: release them too.
-    for (const map of [sink.activations, sink.gradients, state]) for (const t of map.values()) t.dispose();
-    throw error;
-  }
-  const { value, grads } = out;
-  const loss = value.dataSync()[0];
-  value.dispose();
-  return {
-    loss,
-    grads: new Map(keys.map((k, i) => [k, grads[i]])),
-    activations: sink.activations,
-    activationGrads: sink.gradients,
-    losses: aux,
-    metrics,
-    state,
-  };
-}
-
-/** Disposes every tensor of a `Gradients` result. */
-export function disposeGradients(g: Gradients): void {
-  for (const map of [g.grads, g.activations, g.activationGrads, g.state]) for (const t of map.values()) t.dispose();
-}
-
-/**
- * One optimisation step on a batch. Returns the total loss and the parts it was made of.
- * Exposed for techniques that drive training themselves.
- */
-export function trainStep(
-  model: Model,
-  xs: Tensor[],
-  y: Tensor,
-  lossFn: LossFn,
-  optimizer: Optimizer,
-  rng: Rng = model.rng,
-): { loss: number; losses: Record<string, number>; metrics: Record<string, number> } {
-  const g = computeGradients(model, xs, y, lossFn, { rng });
-  try {
-    if (!Number.isFinite(g.loss)) {
-      throw new RsError('NON_FINITE', `The loss became ${String(g.loss)} at update ${model.optimizerStep + 1}; the model was left as it was before this update. Lower the learning rate, check the data for extreme values, or clip gradients.`, {
-        loss: g.loss,
-        update: model.optimizerStep + 1,
-        losses: g.losses,
-      });
-    }
-    optimizer.step(model, g.grads);
-  } catch (error) {
-    disposeGradients(g);
-    throw error;
-  }
-  for (const map of [g.grads, g.activations, g.activationGrads]) for (const t of map.values()) t.dispose();
-  if (g.state.size > 0) model.setParamValues(g.state);
-  return { loss: g.loss, losses: g.losses, metrics: g.metrics };
-}
-
 /**
  * Trains the model. Callbacks may edit the model between steps.
  *
@@ -246,7 +118,6 @@ export function trainStep(
  * const history = await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', epochs: 5, batchSize: 64 });
  */
 export async function fit(model: Model, data: Dataset, options: FitOptions): Promise<FitHistory> {
-  requireBackend('fit');
   requireBackend('fit');
   if (typeof options !== 'object' || options === null) throw new RsError('INVALID_ARGUMENT', 'fit takes options { loss, ... }.');
   const lossFn = resolveLoss(options.loss);

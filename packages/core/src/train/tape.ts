@@ -1,20 +1,24 @@
 import { tf, type Tensor } from '../tf';
 
 /**
- * `tf.valueAndGrads(f)(xs)` that releases everything when `f` (a loss, an op, a shape check)
- * throws. tfjs records the forward pass on a tape whose saved tensors are kept outside every
- * tidy scope and are released only at the end of a successful backward pass, so a throwing `f`
- * would leave them alive (about 20 tensors per call for a small MLP) and the tape dangling. This
- * is the one place in the library that calls `tf.valueAndGrads`.
+ * The value of `f(...xs)` and its gradients with respect to `xs`, releasing everything when `f`
+ * (a loss, an op, a shape check) throws. tfjs records the forward pass on a tape whose saved
+ * tensors are kept outside every tidy scope and are released only at the end of a successful
+ * backward pass, so a throwing `f` would leave them alive (about 20 tensors per call for a small
+ * MLP) and the tape dangling. A tensor of `xs` that `f` does not reach gets `undefined` (tfjs's
+ * own `valueAndGrads` throws instead), so a pass that skips blocks differentiates the rest. This
+ * is the one place in the library that records a gradient tape.
  *
  * @example
  * const { value, grads } = tf.tidy(() => valueAndGrads((w) => tf.sum(tf.square(w)), [w]));
  */
-export function valueAndGrads(f: (...args: Tensor[]) => Tensor, xs: Tensor[]): { value: Tensor; grads: Tensor[] } {
-  const state = tf.engine().state;
+export function valueAndGrads(f: (...args: Tensor[]) => Tensor, xs: Tensor[]): { value: Tensor; grads: (Tensor | undefined)[] } {
+  const engine = tf.engine();
+  const state = engine.state;
   const outermost = state.gradientDepth === 0;
   try {
-    return tf.valueAndGrads(f)(xs);
+    const { value, grads } = engine.gradients(() => f(...xs), xs, undefined, true);
+    return { value, grads: grads.map((g) => g ?? undefined) };
   } catch (error) {
     // Only the outermost gradient call owns the tape (higher-order gradients nest on it).
     if (outermost && state.gradientDepth === 0 && state.activeTape) {
