@@ -1,6 +1,6 @@
 // Shared by every benchmark: machine facts, timing, and the result file + one-line summary.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -9,7 +9,8 @@ const resultsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'results'
 /** The machine a number was measured on. */
 export function machine() {
   const list = cpus();
-  return { cpu: list[0]?.model ?? 'unknown', cores: list.length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}` };
+  // The load average (1, 5, 15 minutes) when the result was written: other work on the machine skews timings.
+  return { cpu: list[0]?.model ?? 'unknown', cores: list.length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}`, loadavg: loadavg().map((l) => Number(l.toFixed(2))) };
 }
 
 /** Median of `repeats` timed runs of `body` (ms), after `warmup` untimed runs. */

@@ -1,4 +1,5 @@
-import { tf } from '../tf';
+import { tf, type Tensor } from '../tf';
+import { recordingGradients } from '../train/tape';
 import { formatShape } from '../errors';
 import type { OpSchema } from './schema';
 import { sizeOf, concrete } from './schema';
@@ -32,8 +33,12 @@ export const dense: OpSchema<DenseAttrs> = {
   forward([x], params, attrs) {
     const inFeatures = x.shape[x.shape.length - 1];
     const flat = x.rank === 2 ? x : tf.reshape(x, [-1, inFeatures]);
-    // The bias fused into the matmul (one pass over the output instead of two).
-    const y = attrs.useBias !== false ? tf.fused.matMul({ a: flat as tf.Tensor2D, b: params.kernel as tf.Tensor2D, bias: params.bias }) : tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D);
+    // Inference: the bias fused into the matmul (one pass over the output instead of two).
+    // Under a gradient tape, a matmul plus an add: tfjs's fused gradient is much slower.
+    let y: Tensor;
+    if (attrs.useBias === false) y = tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D);
+    else if (recordingGradients()) y = tf.add(tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D), params.bias);
+    else y = tf.fused.matMul({ a: flat as tf.Tensor2D, b: params.kernel as tf.Tensor2D, bias: params.bias });
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), attrs.units]);
   },
   units(u) {

@@ -28,3 +28,12 @@ export function valueAndGrads(f: (...args: Tensor[]) => Tensor, xs: Tensor[]): {
     throw error;
   }
 }
+
+/**
+ * True while a gradient tape is recording (inside `valueAndGrads`). Ops may pick a formulation
+ * whose backward pass is cheaper then: tfjs's fused matmul (bias in the product) is faster
+ * forward, but its gradient is much slower than that of a matmul plus an add.
+ */
+export function recordingGradients(): boolean {
+  return tf.engine().state.gradientDepth > 0;
+}
