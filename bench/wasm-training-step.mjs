@@ -8,7 +8,7 @@ import { selectBackend } from './lib/backends.mjs';
 import { batch, coreStep } from './lib/lenet-step.mjs';
 import { timeIt, writeResult } from './lib/results.mjs';
 
-// Batch 256 is the setting of the reference measurement (shared/notes/tensorflow-js.md); batch
+// Batch 256 is the setting of the first reference measurement of this benchmark; batch
 // 128 is engine-overhead's step. Both are measured; summary.speedup is at 256.
 const BATCHES = [256, 128];
 
