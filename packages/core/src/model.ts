@@ -1,40 +1,21 @@
 import { tf, type Tensor } from './tf';
 import { RsError } from './errors';
-import type { GraphDef, ParamRole } from './ir/types';
+import type { GraphDef } from './ir/types';
 import { splitParamKey } from './ir/types';
 import { validateGraph, type ValidatedGraph } from './ir/validate';
 import { checkJsonSafe } from './ir/json-safe';
 import { defaultRegistry, type OpRegistry } from './ops/registry';
 import { analyzeUnits, type UnitAnalysis, type UnitGroup } from './units/analyze';
-import { compile, execute, type Plan, type RunOptions, type Taps } from './exec/executor';
+import { compile, execute, type Plan, type RunOptions } from './exec/executor';
 import { countModel, type ModelCounts } from './count';
-import { createRng, initialize, type SeededRng } from './rng';
+import { createRng, type SeededRng } from './rng';
+import { initialParams } from './model-init';
+import type { ApplyOptions, CreateModelOptions, ModelState, ParamEntry, RunOutput } from './model-types';
+
+export type { ApplyOptions, CreateModelOptions, ModelState, ParamEntry, RunOutput } from './model-types';
 import type { JournalEntry } from './edit/journal';
 import { checkSingleInstance, requireBackend } from './instance';
 import { runTransaction, type EditMeta, type Transaction } from './edit/transaction';
-
-/** A parameter tensor with its training metadata. */
-export interface ParamEntry {
-  value: Tensor;
-  trainable: boolean;
-  role: ParamRole;
-  /** Element mask (1 keep, 0 pruned), same shape as `value`. */
-  mask?: Tensor;
-}
-
-/** Everything an edit may change; swapped as a whole on commit. */
-export interface ModelState {
-  graph: GraphDef;
-  params: Map<string, ParamEntry>;
-  /** Optimizer state (Adam moments...) by parameter key, then slot name. Follows edits. */
-  slots: Map<string, Map<string, Tensor>>;
-  journal: JournalEntry[];
-  /**
-   * Optimizer updates applied since the optimizer state was last reset (Adam's bias correction
-   * and learning-rate schedules read it). Saved with the optimizer state.
-   */
-  optimizerStep: number;
-}
 
 /** Derived from the state; rebuilt after every commit. */
 interface Compiled {
@@ -42,33 +23,6 @@ interface Compiled {
   plan: Plan;
   analysis?: UnitAnalysis;
   counts?: ModelCounts;
-}
-
-export interface CreateModelOptions {
-  registry?: OpRegistry;
-  /** Seed for parameter initialisation and for dropout/noise in `apply`. Default 0. */
-  seed?: number;
-  /** Initial values for some parameters, by key (`fc1/kernel`); others are initialised. */
-  params?: Record<string, Tensor>;
-}
-
-export interface ApplyOptions {
-  training?: boolean;
-  taps?: Taps;
-  /** Nodes to compute instead of the graph's outputs (an early exit's head, a hidden layer). */
-  targets?: string[];
-  /** Skip nodes: `node -> other` reads `other`'s value instead (see `RunOptions.alias`). */
-  alias?: ReadonlyMap<string, string>;
-  /** Replace a node's computation (see `RunOptions.intercept`). */
-  intercept?: RunOptions['intercept'];
-}
-
-/** Outputs plus everything a run produced. Dispose with `disposeRun`. */
-export interface RunOutput {
-  outputs: Tensor[];
-  losses: Map<string, Tensor>;
-  metrics: Map<string, Tensor>;
-  activations: Map<string, Tensor>;
 }
 
 /** Number of kept weights of a mask (undefined without one). */
@@ -115,29 +69,7 @@ export class Model {
     const own = cloneGraph(graph);
     const validated = validateGraph(own, registry);
     const rng = createRng(options.seed ?? 0);
-    const params = new Map<string, ParamEntry>();
-    const given = options.params ?? {};
-    for (const key of Object.keys(given)) {
-      if (!validated.paramSpecs.has(key)) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}' in this graph.`, { param: key });
-    }
-    try {
-      for (const [key, spec] of validated.paramSpecs) {
-        let value: Tensor;
-        if (given[key]) {
-          const provided = given[key];
-          if (provided.shape.join(',') !== spec.shape.join(',')) {
-            throw new RsError('SHAPE_MISMATCH', `Parameter '${key}' needs shape [${spec.shape.join(', ')}], got [${provided.shape.join(', ')}].`);
-          }
-          value = tf.keep(tf.clone(provided));
-        } else {
-          value = tf.keep(initialize(spec.init, spec.shape, rng));
-        }
-        params.set(key, { value, trainable: spec.trainable ?? spec.role !== 'state', role: spec.role ?? 'weight' });
-      }
-    } catch (error) {
-      for (const entry of params.values()) entry.value.dispose();
-      throw error;
-    }
+    const params = initialParams(validated, options.params ?? {}, rng);
     const state: ModelState = { graph: own, params, slots: new Map(), journal: [], optimizerStep: 0 };
     return new Model(registry, state, { validated, plan: compile(own, validated, registry) }, rng);
   }
