@@ -147,8 +147,10 @@ export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
   try {
     // Needed nodes run in the plan's (topological) order, so that random draws (dropout,
     // noisy routing) happen in the same order whatever the targets; the recursion above only
-    // resolves aliases and anything an alias reaches out of order.
-    const needed = options.targets === undefined && alias === NO_ALIAS ? allNeeded(plan) : ancestors(plan.graph, targets, alias);
+    // resolves aliases and anything an alias reaches out of order. Known values (a shared
+    // `values` cache) end the walk: what only they need is not recomputed.
+    const needed =
+      options.targets === undefined && alias === NO_ALIAS && options.values === undefined ? allNeeded(plan) : ancestors(plan.graph, targets, alias, options.values);
     for (const step of plan.steps) if (needed.has(step.node.id) && !alias.has(step.node.id)) compute(step.node.id, []);
     out.outputs = targets.map((t) => compute(t, []));
   } catch (error) {

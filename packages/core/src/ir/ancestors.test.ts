@@ -28,4 +28,9 @@ describe('ancestors', () => {
     expect(ancestors(graph, ['c'], new Map([['c', 'a']]))).toEqual(new Set(['c', 'a']));
     expect(ancestors(graph, ['out'], new Map([['sum', 'a']]))).toEqual(new Set(['out', 'sum', 'a']));
   });
+
+  it('stops at known values (a shared cache of computed nodes)', () => {
+    expect(ancestors(graph, ['out'], new Map(), new Set(['b']))).toEqual(new Set(['out', 'sum', 'c', 'b']));
+    expect(ancestors(graph, ['out'], new Map(), new Set(['sum']))).toEqual(new Set(['out', 'sum']));
+  });
 });
