@@ -4,7 +4,7 @@
 //   pnpm bench dynamic-exit-cost [--backend wasm|cpu]
 import { parseArgs } from 'node:util';
 import { tf, Model } from '@rs/core';
-import { addExit, earlyExitPredict, execute } from '@rs/dynamic';
+import { addExit, earlyExitPredict } from '@rs/dynamic';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult, timeIt } from './lib/results.mjs';
 import { bLenetGraph } from './lib/b-lenet.mjs';
@@ -16,8 +16,8 @@ addExit(model, { at: 'pool1', classes: 10 });
 const x = tf.randomUniform([500, 28, 28, 1], 0, 1, 'float32', 1);
 const sync = (t) => { t.dataSync(); t.dispose(); };
 const variants = {
-  full: () => sync(tf.tidy(() => execute(model, [x], ['fc2'])[0])),
-  uptoPool1: () => sync(tf.tidy(() => execute(model, [x], ['pool1'])[0])),
+  full: () => sync(model.apply(x, { targets: ['fc2'] })),
+  uptoPool1: () => sync(model.apply(x, { targets: ['pool1'] })),
   allExitAtBranch: () => sync(earlyExitPredict(model, x, { rule: 'confidence', thresholds: 0 }).logits),
   noneExit: () => sync(earlyExitPredict(model, x, { rule: 'confidence', thresholds: 1 }).logits),
 };

@@ -10,7 +10,7 @@
 // Reference: BranchyNet Table I, B-LeNet on CPU: 94.3% exit at the branch, 5.4x speedup.
 import { parseArgs } from 'node:util';
 import { tf, Model, adam } from '@rs/core';
-import { addExit, multiExitStep, calibrateThreshold, earlyExitPredict, execute, exitOrder } from '@rs/dynamic';
+import { addExit, multiExitStep, calibrateThreshold, earlyExitPredict, exitOrder } from '@rs/dynamic';
 import { loadMnist } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult, timeIt } from './lib/results.mjs';
@@ -76,7 +76,7 @@ const accuracyOf = (logits) => {
   return p.reduce((a, v, i) => a + (v === testY[i] ? 1 : 0), 0) / n;
 };
 function runFull() {
-  const parts = slices.map((xs) => tf.tidy(() => execute(model, [xs], [final])[0]));
+  const parts = slices.map((xs) => model.apply(xs, { targets: [final] }));
   const out = tf.concat(parts, 0);
   tf.dispose(parts);
   return out;

@@ -24,8 +24,10 @@ function resolvePackage(file, specifier) {
     const pkg = join(dir, 'node_modules', scope, name);
     if (existsSync(join(pkg, 'package.json'))) {
       const entry = JSON.parse(readFileSync(join(pkg, 'package.json'), 'utf8')).exports?.[rest.length ? `./${rest.join('/')}` : '.'];
-      if (!entry?.import) throw new Error(`${specifier} has no ESM export in ${relative(root, pkg)}/package.json`);
-      return pathToFileURL(join(pkg, entry.import)).href;
+      // `import` is a path, or conditions `{ types, default }`.
+      const target = typeof entry?.import === 'string' ? entry.import : entry?.import?.default;
+      if (typeof target !== 'string') throw new Error(`${specifier} has no ESM export in ${relative(root, pkg)}/package.json`);
+      return pathToFileURL(join(pkg, target)).href;
     }
     if (dir === dirname(dir)) throw new Error(`${specifier} is not installed for ${relative(root, file)}`);
   }

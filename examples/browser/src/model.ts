@@ -1,7 +1,7 @@
 // What the page does with a model, apart from the page itself: load it from bytes, describe it,
 // and classify digits with per-digit early exit.
-import { tf, loadFromBuffer, type Model } from '@rs/core';
-import { earlyExitPredict, exitOrder, exitPolicy, reachedNodes } from '@rs/dynamic';
+import { tf, ancestors, loadFromBuffer, type Model } from '@rs/core';
+import { earlyExitPredict, exitOrder, exitPolicy } from '@rs/dynamic';
 
 /** Pixels per MNIST digit. */
 export const PIXELS = 784;
@@ -62,7 +62,7 @@ export function summarize(model: Model, bytes: number): ModelSummary {
     // A digit leaving at exit e has run every node that exits 0..e need (earlier heads included).
     exits: exits.map((id, e) => {
       let flops = 0;
-      for (const node of reachedNodes(model, exits.slice(0, e + 1))) flops += flopsOf.get(node) ?? 0;
+      for (const node of ancestors(model.graph, exits.slice(0, e + 1))) flops += flopsOf.get(node) ?? 0;
       return { id, flops };
     }),
     policy: policy && { rule: policy.rule, thresholds: Array.isArray(policy.thresholds) ? policy.thresholds : [policy.thresholds] },

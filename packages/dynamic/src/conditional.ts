@@ -1,5 +1,5 @@
 import { tf, RsError, softmaxCrossEntropy, type LossFn, type Model, type NodeDef, type Optimizer, type Tensor } from '@rs/core';
-import { execute, gradientsOf, reachedNodes, trainableKeys } from './execute';
+import { execute, objectiveStep, type ForwardPass, type RunOptions } from '@rs/core/extend';
 import type { ResidualBlock } from './layer-drop';
 
 /** A residual block with a gate: rows whose gate logit is > 0 compute the block, others skip it. */
@@ -67,27 +67,26 @@ function mainOutput(model: Model, gates: GatedBlock[]): string {
 /**
  * One training step with hard gates and a straight-through estimator (SkipNet's supervised
  * phase): forward uses gate = [logit > 0]; gradients flow through sigmoid(logit). `cost` adds
- * `cost * mean(gate probability)` per block, pushing gates to close.
+ * `cost * mean(gate probability)` per block, pushing gates to close. Auxiliary losses of the
+ * layers that run are part of the loss; new batchNorm statistics are written after the update.
  */
 export function gatedStep(model: Model, x: Tensor, y: Tensor, optimizer: Optimizer, gates: GatedBlock[], options: { cost?: number; loss?: LossFn } = {}): number {
   const out = mainOutput(model, gates);
-  const keys = trainableKeys(model, reachedNodes(model, [out, ...gates.map((g) => g.gate)]));
   const byOutput = new Map(gates.map((g) => [g.output, g]));
   const lossFn = options.loss ?? softmaxCrossEntropy;
   const cost = options.cost ?? 0;
-  const { loss, grads } = gradientsOf(model, keys, (params) => {
+  const objective = (pass: ForwardPass): Tensor => {
     const values = new Map<string, Tensor>();
     const probs: Tensor[] = [];
-    const logits = execute(model, [x], [out], {
-      training: true,
-      params,
+    const logits = pass.run(x, {
+      targets: [out],
       values,
       intercept: (step, inputs, run) => {
         const g = byOutput.get(step.node.id);
         if (!g) return undefined;
         const skip = values.get(g.input) as Tensor;
         const full = run(inputs);
-        const gateLogit = execute(model, [x], [g.gate], { training: true, params, values })[0];
+        const gateLogit = pass.run(x, { targets: [g.gate], values })[0];
         const p = tf.sigmoid(gateLogit);
         probs.push(p);
         const ste = straightThrough(p);
@@ -98,13 +97,8 @@ export function gatedStep(model: Model, x: Tensor, y: Tensor, optimizer: Optimiz
     let total = lossFn(logits, y);
     for (const p of probs) total = tf.add(total, tf.mul(tf.mean(p), cost));
     return total;
-  });
-  try {
-    optimizer.step(model, grads);
-  } finally {
-    for (const g of grads.values()) g.dispose();
-  }
-  return loss;
+  };
+  return objectiveStep(model, optimizer, objective).loss;
 }
 
 /** What `gatedPredict` returns. Dispose `output`. */
@@ -126,34 +120,35 @@ export function gatedPredict(model: Model, x: Tensor, gates: GatedBlock[]): Gate
   const out = mainOutput(model, gates);
   const byOutput = new Map(gates.map((g) => [g.output, g]));
   const computed = new Map<string, number>();
+  const infer = (feed: Tensor, params: Map<string, Tensor>, targets: string[], values: Map<string, Tensor>, intercept?: RunOptions['intercept']): Tensor => {
+    const result = execute(model.plan, [feed], params, { training: false, rng: model.rng, targets, values, intercept });
+    for (const t of result.state.values()) t.dispose();
+    return result.outputs[0];
+  };
   const output = tf.tidy(() => {
-    const params = model.maskedParams();
+    const params = model.forwardParams();
     const values = new Map<string, Tensor>();
-    return execute(model, [x], [out], {
-      params,
-      values,
-      intercept: (step, _inputs, _run) => {
-        const g = byOutput.get(step.node.id);
-        if (!g) return undefined;
-        const skip = values.get(g.input) as Tensor;
-        const gateLogit = execute(model, [x], [g.gate], { params, values })[0];
-        const on = gateLogit.dataSync();
-        const rows: number[] = [];
-        const off: number[] = [];
-        for (let i = 0; i < on.length; i++) (on[i] > 0 ? rows : off).push(i);
-        computed.set(g.output, rows.length);
-        if (rows.length === 0) return skip;
-        // Run the block's interior on the gated rows only: a fresh value map seeded with them.
-        const sub = tf.gather(skip, tf.tensor1d(rows, 'int32'));
-        const blockValues = new Map<string, Tensor>([[g.input, sub]]);
-        const inner = execute(model, [tf.gather(x, tf.tensor1d(rows, 'int32'))], [g.output], { params, values: blockValues, alias: new Map() })[0];
-        if (off.length === 0) return inner;
-        const merged = tf.concat([inner, tf.gather(skip, tf.tensor1d(off, 'int32'))], 0);
-        const inverse = new Int32Array(on.length);
-        [...rows, ...off].forEach((r, i) => (inverse[r] = i));
-        return tf.gather(merged, tf.tensor1d(inverse, 'int32'));
-      },
-    })[0];
+    return infer(x, params, [out], values, (step, _inputs, _run) => {
+      const g = byOutput.get(step.node.id);
+      if (!g) return undefined;
+      const skip = values.get(g.input) as Tensor;
+      const gateLogit = infer(x, params, [g.gate], values);
+      const on = gateLogit.dataSync();
+      const rows: number[] = [];
+      const off: number[] = [];
+      for (let i = 0; i < on.length; i++) (on[i] > 0 ? rows : off).push(i);
+      computed.set(g.output, rows.length);
+      if (rows.length === 0) return skip;
+      // Run the block's interior on the gated rows only: a fresh value map seeded with them.
+      const sub = tf.gather(skip, tf.tensor1d(rows, 'int32'));
+      const blockValues = new Map<string, Tensor>([[g.input, sub]]);
+      const inner = infer(tf.gather(x, tf.tensor1d(rows, 'int32')), params, [g.output], blockValues);
+      if (off.length === 0) return inner;
+      const merged = tf.concat([inner, tf.gather(skip, tf.tensor1d(off, 'int32'))], 0);
+      const inverse = new Int32Array(on.length);
+      [...rows, ...off].forEach((r, i) => (inverse[r] = i));
+      return tf.gather(merged, tf.tensor1d(inverse, 'int32'));
+    });
   });
   return { output, computedRows: gates.map((g) => computed.get(g.output) ?? 0) };
 }

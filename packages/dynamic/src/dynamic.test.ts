@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Model, tf, adam, saveToBuffer, loadFromBuffer, isRsError, lenet300100, charTransformer, createRng, type GraphDef } from '@rs/core';
+import { execute } from '@rs/core/extend';
 import { install } from '@rs/backend-cpu';
 import { loadMnist } from '@rs/datasets';
 import {
@@ -11,7 +12,6 @@ import {
   calibrateThreshold,
   multiExitStep,
   Slimmable,
-  execute,
   transformerBlocks,
   skipAlias,
   keepAtDepth,
@@ -233,7 +233,7 @@ describe('slimmable', () => {
     slim.recalibrate(calibration);
     expect(tf.memory().numTensors).toBe(beforeCalibration);
     // After recalibration the width-0.5 statistics are the exact moments of its fc1 outputs.
-    const exact = tf.tidy(() => tf.moments(execute(model, [calibration], ['fc1'], { params: slim.params(0.5) })[0], [0]).mean);
+    const exact = tf.tidy(() => tf.moments(execute(model.plan, [calibration], slim.params(0.5), { training: false, rng: model.rng, targets: ['fc1'] }).outputs[0], [0]).mean);
     const stored = tf.tidy(() => tf.clone(slim.params(0.5).get('bn1/movingMean') as tf.Tensor));
     expect(stored.shape).toEqual([32]);
     expect(maxDiff(exact, stored)).toBeLessThan(1e-5);
@@ -269,7 +269,7 @@ describe('adaptive depth and conditional computation', () => {
     expect(keepAtDepth(4, 2)).toEqual([0, 2]);
     const { x, y } = tokens(4, 1);
     const alias = skipAlias(blocks, [0, 2]);
-    const skipped = tf.tidy(() => execute(model, [x], ['head'], { alias })[0]);
+    const skipped = model.apply(x, { targets: ['head'], alias });
     const cut = Model.create(model.graph, { seed: 0, params: Object.fromEntries(model.paramKeys().map((k) => [k, model.param(k).value])) });
     cut.edit((tx) => {
       tx.removeNode('block3.res2', { bypass: 'block2.res2' });
@@ -314,7 +314,7 @@ describe('adaptive depth and conditional computation', () => {
     const gated = addSkipGate(model, { input: 'r0', output: 'res1' }, { bias: 0 });
     const x = tf.randomNormal([16, 6], 0, 1, 'float32', 2);
     const { output, computedRows } = gatedPredict(model, x, [gated]);
-    const [gate, on, off] = tf.tidy(() => execute(model, [x], [gated.gate, 'out', 'out'].slice(0, 2)).concat(execute(model, [x], ['out'], { alias: new Map([['res1', 'r0']]) })));
+    const [gate, on, off] = [model.apply(x, { targets: [gated.gate] }), model.apply(x, { targets: ['out'] }), model.apply(x, { targets: ['out'], alias: new Map([['res1', 'r0']]) })];
     const g = gate.dataSync();
     const expected = tf.tidy(() => tf.where(tf.greater(tf.tile(gate, [1, 3]), 0), on, off));
     const opened = [...g].filter((v) => v > 0).length;

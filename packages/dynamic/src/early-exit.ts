@@ -1,5 +1,15 @@
-import { tf, RsError, softmaxCrossEntropy, type Model, type NodeDef, type Optimizer, type Tensor } from '@rs/core';
-import { checkFeed, execute, gradientsOf, trainableKeys, reachedNodes } from './execute';
+import { tf, RsError, ancestors, formatShape, softmaxCrossEntropy, type Model, type NodeDef, type Optimizer, type Tensor } from '@rs/core';
+import { execute, objectiveStep } from '@rs/core/extend';
+
+/** Checks the input's declared shape and dtype before anything runs (a raw tfjs error otherwise). */
+function checkFeed(model: Model, value: Tensor): void {
+  const input = model.plan.inputs[0];
+  if (!(value instanceof tf.Tensor)) throw new RsError('INVALID_ARGUMENT', `Input '${input.id}' must be a tensor.`, { input: input.id });
+  const ok = value.shape.length === input.shape.length && input.shape.every((d, a) => d === null || d === value.shape[a]) && value.dtype === input.dtype;
+  if (!ok) {
+    throw new RsError('SHAPE_MISMATCH', `Input '${input.id}' expects ${input.dtype} ${formatShape(input.shape)}, got ${value.dtype} ${formatShape(value.shape)}.`, { input: input.id });
+  }
+}
 
 /** Where and how to attach an exit head. */
 export interface AddExitOptions {
@@ -64,7 +74,7 @@ export function addExit(model: Model, options: AddExitOptions): string {
 /** The graph outputs in execution order: early exits first, the final output last. */
 export function exitOrder(model: Model): string[] {
   // An exit is earlier when fewer nodes feed it (exit heads are appended after the trunk).
-  const cost = new Map(model.plan.outputs.map((o) => [o, reachedNodes(model, [o]).size]));
+  const cost = new Map(model.plan.outputs.map((o) => [o, ancestors(model.graph, [o]).size]));
   return [...model.plan.outputs].sort((a, b) => (cost.get(a) as number) - (cost.get(b) as number));
 }
 
@@ -100,7 +110,8 @@ function passes(rule: ExitRule, score: number, threshold: number): boolean {
 
 /**
  * One joint training step of a multi-exit network: the loss is `sum_i weights[i] * CE(exit_i)`
- * over the exits in execution order (BranchyNet weighs the first exit highest, e.g. [1, 0.3]).
+ * over the exits in execution order (BranchyNet weighs the first exit highest, e.g. [1, 0.3]),
+ * plus the auxiliary losses (e.g. MoE balance and z-losses) of the layers that run.
  *
  * @example
  * const loss = multiExitStep(model, x, y, optimizer, [1, 0.3]);
@@ -111,42 +122,16 @@ export function multiExitStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
   if (w.length !== exits.length || w.some((v) => !(v >= 0) || !Number.isFinite(v))) {
     throw new RsError('INVALID_ARGUMENT', `multiExitStep: ${exits.length} exits need ${exits.length} non-negative finite weights, got [${w.join(', ')}].`);
   }
-  const keys = trainableKeys(model, reachedNodes(model, exits));
-  const states = new Map<string, Tensor>();
-  const gradients = (): ReturnType<typeof gradientsOf> => {
-    try {
-      return gradientsOf(model, keys, forward);
-    } catch (error) {
-      // Statistics a batchNorm reported before the failure (bad targets) are not applied.
-      for (const t of states.values()) t.dispose();
-      throw error;
-    }
-  };
-  const forward = (params: Map<string, Tensor>): Tensor => {
-    const outs = execute(model, [x], exits, {
-      training: true,
-      params,
-      onState: (k, v) => {
-        states.get(k)?.dispose();
-        states.set(k, tf.keep(v));
-      },
-    });
+  // Core's one training step: auxiliary losses of the layers that run are part of the loss, and
+  // new batchNorm statistics are written only once the update succeeded.
+  const { loss } = objectiveStep(model, optimizer, (pass) => {
+    const outs = pass.run(x, { targets: exits });
     let total = tf.scalar(0);
     outs.forEach((o, i) => {
       if (w[i] > 0) total = tf.add(total, tf.mul(softmaxCrossEntropy(o, y), w[i]));
     });
     return total;
-  };
-  const { loss, grads } = gradients();
-  try {
-    optimizer.step(model, grads);
-  } catch (error) {
-    for (const t of states.values()) t.dispose();
-    throw error;
-  } finally {
-    for (const g of grads.values()) g.dispose();
-  }
-  if (states.size > 0) model.setParamValues(states);
+  });
   return loss;
 }
 
@@ -225,7 +210,7 @@ function thresholdList(model: Model, options: EarlyExitOptions, exits: string[])
  */
 export function earlyExitPredict(model: Model, x: Tensor, policy?: Partial<EarlyExitOptions>): EarlyExitResult {
   const options = resolvePolicy(model, policy);
-  checkFeed(model, 0, x);
+  checkFeed(model, x);
   const exits = exitOrder(model);
   const thresholds = thresholdList(model, options, exits);
   const n = x.shape[0];
@@ -235,16 +220,19 @@ export function earlyExitPredict(model: Model, x: Tensor, policy?: Partial<Early
   let rows = Array.from({ length: n }, (_, i) => i);
   let values = new Map<string, Tensor>();
   let current = x; // the input rows still in the batch
-  const params = model.maskedParams(); // masked products are owned here; the rest are the model's
+  const params = model.forwardParams(); // masked products are owned here; the rest are the model's
   const owned = new Set<Tensor>([...params.values()].filter((t) => !model.paramKeys().some((k) => model.param(k).value === t)));
   try {
     values.set(model.plan.inputs[0].id, x);
     for (let e = 0; e < exits.length && rows.length > 0; e++) {
       const id = exits[e];
+      // Values computed for earlier exits are reused (the shared `values` cache): only the
+      // layers between the previous exit and this one run, on the rows still in the batch.
       const logits = tf.tidy(() => {
-        const out = execute(model, [current], [id], { values, params })[0];
+        const result = execute(model.plan, [current], params, { training: false, rng: model.rng, targets: [id], values });
+        for (const t of result.state.values()) t.dispose();
         for (const v of values.values()) tf.keep(v);
-        return out;
+        return result.outputs[0];
       });
       values.delete(id); // the logits are owned here from now on
       if (e === exits.length - 1) {
@@ -268,7 +256,7 @@ export function earlyExitPredict(model: Model, x: Tensor, policy?: Partial<Early
       logits.dispose();
       if (stay.length === rows.length) continue;
       // Keep only the values that later exits still read, restricted to the rows that stay.
-      const later = reachedNodes(model, exits.slice(e + 1));
+      const later = ancestors(model.graph, exits.slice(e + 1));
       const needed = new Set<string>();
       for (const step of model.plan.steps) {
         if (!later.has(step.node.id) || values.has(step.node.id)) continue;
@@ -357,10 +345,14 @@ export function calibrateThreshold(model: Model, x: Tensor, y: Int32Array, optio
     throw new RsError('INVALID_ARGUMENT', `maxDrop must lie in [0, 1], got ${String(options.maxDrop)}.`);
   }
   checkThreshold(options.rule, 0, 2);
-  checkFeed(model, 0, x);
+  checkFeed(model, x);
   if (y.length !== x.shape[0]) throw new RsError('DATA_MISMATCH', `calibrateThreshold: ${y.length} labels for ${x.shape[0]} rows.`, { labels: y.length, rows: x.shape[0] });
   const n = y.length;
-  const outs = tf.tidy(() => execute(model, [x], exits));
+  const outs = tf.tidy(() => {
+    const result = execute(model.plan, [x], model.forwardParams(), { training: false, rng: model.rng, targets: exits });
+    for (const t of result.state.values()) t.dispose();
+    return result.outputs;
+  });
   const preds = outs.map((o) => tf.tidy(() => tf.argMax(o, -1)).dataSync() as Int32Array);
   const scores = outs.map((o) => {
     const s = exitScores(o, options.rule);

@@ -14,7 +14,6 @@ import {
   multiExitStep,
   exitScores,
   Slimmable,
-  execute,
   layerDropStep,
   lossWithAlias,
   skipAlias,
@@ -124,13 +123,13 @@ describe('early exits', () => {
   });
 });
 
-describe('execute', () => {
+describe('running with targets and aliases (core: model.apply)', () => {
   it('bad feeds, targets and aliases: typed error, no leak', async () => {
     await runCases([
-      ['two feeds for one input', () => execute(model, [x, x], ['out']), 'INVALID_ARGUMENT'],
-      ['unknown target', () => execute(model, [x], ['nope']), 'UNKNOWN_NODE'],
-      ['alias cycle', () => execute(model, [x], ['out'], { alias: new Map([['sum', 'fc2'], ['fc2', 'sum']]) }), 'CYCLE'],
-      ['x of the wrong width', () => execute(model, [xWide], ['out']), 'SHAPE_MISMATCH'],
+      ['two feeds for one input', () => model.apply([x, x], { targets: ['out'] }), 'INVALID_ARGUMENT'],
+      ['unknown target', () => model.apply(x, { targets: ['nope'] }), 'UNKNOWN_NODE'],
+      ['alias cycle', () => model.apply(x, { targets: ['out'], alias: new Map([['sum', 'fc2'], ['fc2', 'sum']]) }), 'CYCLE'],
+      ['x of the wrong width', () => model.apply(xWide, { targets: ['out'] }), 'SHAPE_MISMATCH'],
     ]);
   });
 });

@@ -3,13 +3,11 @@
  * edit, joint training, entropy/confidence rules, calibration, per-sample exit in batches),
  * adaptive depth (LayerDrop, skip gates), slimmable widths and conditionally computed blocks.
  */
-export { execute, reachedNodes, trainableKeys, gradientsOf } from './execute';
-export type { ExecuteOptions } from './execute';
 export { addExit, setExitPolicy, exitPolicy, EXIT_POLICY_KEY, exitOrder, exitScores, checkThreshold, multiExitStep, earlyExitPredict, calibrateThreshold } from './early-exit';
 export type { AddExitOptions, ExitRule, EarlyExitResult, EarlyExitOptions, ThresholdPoint, Calibration, CalibrateOptions } from './early-exit';
 export { Slimmable } from './slimmable';
 export type { SlimmableOptions } from './slimmable';
-export { blocksBetween, transformerBlocks, skipAlias, keepAtDepth, layerDropStep, lossWithAlias } from './layer-drop';
+export { blocksBetween, transformerBlocks, skipAlias, keepAtDepth, layerDropStep, layerDropObjective, lossWithAlias } from './layer-drop';
 export type { ResidualBlock, LayerDropOptions } from './layer-drop';
 export { addSkipGate, gatedStep, gatedPredict } from './conditional';
 export type { GatedBlock, GatedResult } from './conditional';

@@ -1,6 +1,5 @@
 import { tf, RsError, softmaxCrossEntropy, type LossFn, type Model, type Optimizer, type Tensor } from '@rs/core';
-import type { Rng } from '@rs/core/extend';
-import { execute, gradientsOf, reachedNodes, trainableKeys } from './execute';
+import { objectiveStep, type ForwardPass, type Rng } from '@rs/core/extend';
 
 /** A residual block that can be skipped: skipping makes `output` take `input`'s value. */
 export interface ResidualBlock {
@@ -66,14 +65,29 @@ export interface LayerDropOptions {
 }
 
 /**
+ * The objective of a LayerDrop step: `loss(model output, y)` with the blocks in `alias` skipped
+ * (see `skipAlias`). Run it through core's `gradientsOf` / `objectiveStep`, which add every
+ * auxiliary loss the ops that run report (e.g. a MoE layer's balance and z-losses).
+ *
+ * @example
+ * const g = gradientsOf(model, layerDropObjective(model, x, y, skipAlias(blocks, [0, 2])));
+ */
+export function layerDropObjective(model: Model, x: Tensor, y: Tensor, alias: ReadonlyMap<string, string>, loss: LossFn = softmaxCrossEntropy): (pass: ForwardPass) => Tensor {
+  const out = model.plan.outputs[0];
+  return (pass) => loss(pass.run(x, { targets: [out], alias })[0], y);
+}
+
+/**
  * One LayerDrop training step (Fan et al. 2019): every block is dropped independently with
  * probability p for the whole batch; dropped blocks are not computed and get no update.
- * Returns the loss and the dropped block indices.
+ * The loss includes the auxiliary losses of the layers that ran (reported in `losses`), and
+ * new batchNorm statistics are written once the update succeeded. Returns the loss and the
+ * dropped block indices.
  *
  * @example
  * const { loss } = layerDropStep(model, x, y, optimizer, { blocks: transformerBlocks(model), p: 0.2, rng });
  */
-export function layerDropStep(model: Model, x: Tensor, y: Tensor, optimizer: Optimizer, options: LayerDropOptions): { loss: number; dropped: number[] } {
+export function layerDropStep(model: Model, x: Tensor, y: Tensor, optimizer: Optimizer, options: LayerDropOptions): { loss: number; dropped: number[]; losses: Record<string, number> } {
   if (!(options.p >= 0 && options.p < 1)) throw new RsError('INVALID_ARGUMENT', `LayerDrop probability must lie in [0, 1), got ${String(options.p)}.`);
   const dropped: number[] = [];
   options.blocks.forEach((_, i) => {
@@ -81,16 +95,8 @@ export function layerDropStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
   });
   const keep = options.blocks.map((_, i) => i).filter((i) => !dropped.includes(i));
   const alias = skipAlias(options.blocks, keep);
-  const out = model.plan.outputs[0];
-  const keys = trainableKeys(model, reachedNodes(model, [out], alias));
-  const lossFn = options.loss ?? softmaxCrossEntropy;
-  const { loss, grads } = gradientsOf(model, keys, (params) => lossFn(execute(model, [x], [out], { training: true, params, alias, rng: options.rng })[0], y));
-  try {
-    optimizer.step(model, grads);
-  } finally {
-    for (const g of grads.values()) g.dispose();
-  }
-  return { loss, dropped };
+  const { loss, losses } = objectiveStep(model, optimizer, layerDropObjective(model, x, y, alias, options.loss), { rng: options.rng });
+  return { loss, dropped, losses };
 }
 
 /**
@@ -99,7 +105,7 @@ export function layerDropStep(model: Model, x: Tensor, y: Tensor, optimizer: Opt
  * @example
  * const loss = lossWithAlias(model, x, y, skipAlias(blocks, keepAtDepth(4, 2)));
  */
-export function lossWithAlias(model: Model, x: Tensor, y: Tensor, alias: Map<string, string>, options: { batchSize?: number; loss?: LossFn } = {}): number {
+export function lossWithAlias(model: Model, x: Tensor, y: Tensor, alias: ReadonlyMap<string, string>, options: { batchSize?: number; loss?: LossFn } = {}): number {
   const batchSize = options.batchSize ?? 64;
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(options.batchSize)}.`);
   const lossFn = options.loss ?? softmaxCrossEntropy;
@@ -107,7 +113,7 @@ export function lossWithAlias(model: Model, x: Tensor, y: Tensor, alias: Map<str
   let total = 0;
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
-    const l = tf.tidy(() => lossFn(execute(model, [tf.slice(x, start, size)], [model.plan.outputs[0]], { alias })[0], tf.slice(y, start, size)));
+    const l = tf.tidy(() => lossFn(model.apply(tf.slice(x, start, size), { targets: [model.plan.outputs[0]], alias }), tf.slice(y, start, size)));
     total += l.dataSync()[0] * size;
     l.dispose();
   }

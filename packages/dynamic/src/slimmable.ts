@@ -1,6 +1,5 @@
-import { tf, RsError, softmaxCrossEntropy, type Model, type Optimizer, type Tensor, type SeededRng, createRng } from '@rs/core';
-import { unitPositions } from '@rs/core/extend';
-import { execute, gradientsOf } from './execute';
+import { tf, RsError, softmaxCrossEntropy, disposeGradients, type Gradients, type Model, type Optimizer, type Tensor, type SeededRng, createRng } from '@rs/core';
+import { execute, gradientsOf, unitPositions } from '@rs/core/extend';
 
 /** Options of a slimmable network. */
 export interface SlimmableOptions {
@@ -91,15 +90,16 @@ export class Slimmable {
 
   /** Parameters sliced to `width` (with that width's normalization statistics). Call inside tf.tidy. */
   params(width: number): Map<string, Tensor> {
-    const slice = this.slicer(width);
-    const out = new Map<string, Tensor>();
-    for (const [k, v] of this.model.maskedParams()) out.set(k, slice(k, v));
-    return out;
+    return this.model.forwardParams({ substitute: this.slicer(width) });
   }
 
   /** Logits at `width` (inference). The caller owns the result. */
   apply(x: Tensor, width: number): Tensor {
-    return tf.tidy(() => execute(this.model, [x], [this.model.plan.outputs[0]], { params: this.params(width) })[0]);
+    return tf.tidy(() => {
+      const result = execute(this.model.plan, [x], this.params(width), { training: false, rng: this.model.rng, targets: [this.model.plan.outputs[0]] });
+      for (const t of result.state.values()) t.dispose();
+      return result.outputs[0];
+    });
   }
 
   /** Accuracy at `width` on labelled data, in batches of 500. */
@@ -128,7 +128,7 @@ export class Slimmable {
     const extra = Math.min(options.randomWidths ?? 2, inner.length);
     const pool = [...inner];
     for (let i = 0; i < extra; i++) chosen.push(pool.splice(Math.floor(this.rng.next() * pool.length), 1)[0]);
-    const keys = this.model.paramKeys().filter((k) => this.model.param(k).trainable);
+    const out = this.model.plan.outputs[0];
     let total: Map<string, Tensor> | undefined;
     let lossSum = 0;
     // Each width's statistics are stored only once the update has been applied: a failed step
@@ -139,44 +139,38 @@ export class Slimmable {
       if (total) for (const t of total.values()) t.dispose();
     };
     for (const width of chosen) {
-      const states = new Map<string, Tensor>();
-      pending.push([width, states]);
       // Later widths see the full width's new statistics, as if they had been stored already.
       const full = pending.find(([w]) => w === 1 && w !== width)?.[1];
       const slicer = this.slicer(width);
       const slice = full ? (key: string, value: Tensor): Tensor => slicer(key, full.get(key) ?? value) : slicer;
-      let result: ReturnType<typeof gradientsOf>;
+      // Core's one gradient computation with the width's weight slicing as `substitute`: the
+      // auxiliary losses of the layers that run are part of each width's loss.
+      let g: Gradients;
       try {
-        result = gradientsOf(
-        this.model,
-        keys,
-        (params) =>
-          softmaxCrossEntropy(
-            execute(this.model, [x], [this.model.plan.outputs[0]], {
-              training: true,
-              params,
-              onState: (k, v) => {
-                states.get(k)?.dispose();
-                states.set(k, tf.keep(v));
-              },
-            })[0],
-            y,
-          ),
-        slice,
-      );
+        g = gradientsOf(this.model, (pass) => softmaxCrossEntropy(pass.run(x, { targets: [out] })[0], y), { substitute: slice });
       } catch (error) {
         release();
         throw error;
       }
-      const { loss, grads } = result;
-      lossSum += loss;
-      if (!total) total = grads;
+      for (const map of [g.activations, g.activationGrads]) for (const t of map.values()) t.dispose();
+      pending.push([width, g.state]);
+      lossSum += g.loss;
+      if (!Number.isFinite(g.loss)) {
+        disposeGradients({ ...g, state: new Map() });
+        release();
+        throw new RsError('NON_FINITE', `The loss at width ${width} became ${String(g.loss)} at update ${this.model.optimizerStep + 1}; the model was left as it was before this update.`, {
+          loss: g.loss,
+          width,
+          update: this.model.optimizerStep + 1,
+        });
+      }
+      if (!total) total = g.grads;
       else {
-        for (const [k, g] of grads) {
-          const sum = tf.add(total.get(k) as Tensor, g);
-          (total.get(k) as Tensor).dispose();
-          g.dispose();
-          total.set(k, sum);
+        for (const [k, grad] of g.grads) {
+          const previous = total.get(k);
+          total.set(k, previous ? tf.add(previous, grad) : tf.clone(grad));
+          previous?.dispose();
+          grad.dispose();
         }
       }
     }
@@ -202,20 +196,28 @@ export class Slimmable {
   recalibrate(x: Tensor): void {
     for (const width of this.widths) {
       const states = new Map<string, Tensor>();
-      tf.tidy(() => {
-        execute(this.model, [x], [this.model.plan.outputs[0]], {
-          training: true,
-          params: this.params(width),
-          intercept: (step, inputs, run) => {
-            if (step.node.op !== 'batchNorm') return undefined;
-            const axes = inputs[0].shape.slice(0, -1).map((_, i) => i);
-            const { mean, variance } = tf.moments(inputs[0], axes);
-            states.set(`${step.node.id}/movingMean`, tf.keep(mean));
-            states.set(`${step.node.id}/movingVariance`, tf.keep(variance));
-            return run(inputs);
-          },
+      try {
+        tf.tidy(() => {
+          const result = execute(this.model.plan, [x], this.params(width), {
+            training: true,
+            rng: this.model.rng,
+            targets: [this.model.plan.outputs[0]],
+            intercept: (step, inputs, run) => {
+              if (step.node.op !== 'batchNorm') return undefined;
+              const axes = inputs[0].shape.slice(0, -1).map((_, i) => i);
+              const { mean, variance } = tf.moments(inputs[0], axes);
+              states.set(`${step.node.id}/movingMean`, tf.keep(mean));
+              states.set(`${step.node.id}/movingVariance`, tf.keep(variance));
+              return run(inputs);
+            },
+          });
+          // The moving averages the layers would store themselves: not wanted here.
+          for (const t of result.state.values()) t.dispose();
         });
-      });
+      } catch (error) {
+        for (const t of states.values()) t.dispose();
+        throw error;
+      }
       this.storeStats(width, states);
     }
   }
