@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, patchConv2D, patchFusedBias, patchGather, patchTransposedMatMul, registerConv2DBackpropFilter, registerSegmentSum } from './kernels';
+import { WRONG_ON_WASM, fillMissingKernels, registerKernelPatches } from './kernels/index';
 
 export interface WasmInstallOptions {
   /**
@@ -105,15 +105,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     threads = options.threads ?? defaultThreads();
     if (options.wasmPaths !== undefined) setBrowserWasmPaths(options.wasmPaths);
   }
-  const patched = options.stockMatMul ? [] : patchTransposedMatMul('wasm');
-  // A correctness fix, never optional: fused kernels reject reshaped rank-1 biases.
-  patched.push(...patchFusedBias('wasm'));
-  if (!options.stockKernels) {
-    registerSegmentSum('wasm');
-    patchConv2D('wasm');
-    if (registerConv2DBackpropFilter('wasm')) patched.push('Conv2DBackpropFilter');
-    if (patchGather('wasm')) patched.push('GatherV2');
-  }
+  const patched = registerKernelPatches('wasm', options);
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
   installed = {
     name: 'wasm',

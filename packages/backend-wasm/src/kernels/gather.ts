@@ -1,0 +1,60 @@
+import { getKernel, replaceKernel } from './registry';
+import type { HeapBackend, KernelFunc } from './types';
+
+/** Below this many elements per gathered slice, the stock element loop is as fast. */
+const MIN_GATHER_SLICE = 8;
+
+/**
+ * GatherV2 as one block copy per gathered slice (rows of an embedding, tokens routed to an
+ * expert, one expert's weight matrix). The stock wasm kernel computes every element's offset
+ * through generic strides: gathering 16,384 rows of 128 floats took longer than a matmul over
+ * them, and taking one expert's [128, 512] weights out of [64, 128, 512] cost as much as the
+ * expert's matmul (bench/moe-scaling.mjs). Small slices (scalars, short rows) and dtypes other
+ * than float32/int32 stay on the stock kernel.
+ */
+export function patchGather(backendName: string): boolean {
+  const original = getKernel('GatherV2', backendName);
+  if (!original) return false;
+  const kernelFunc: KernelFunc = (args) => {
+    const { x, indices } = args.inputs;
+    const attrs = (args.attrs ?? {}) as { axis: number; batchDims?: number };
+    const backend = args.backend as HeapBackend;
+    const rank = x.shape.length;
+    const axis = attrs.axis < 0 ? attrs.axis + rank : attrs.axis;
+    const batchDims = attrs.batchDims ?? 0;
+    const product = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
+    const sliceSize = product(x.shape.slice(axis + 1));
+    if (typeof backend.typedArrayFromHeap !== 'function' || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || sliceSize < MIN_GATHER_SLICE || axis < batchDims) {
+      return original.kernelFunc(args);
+    }
+    const batchSize = product(x.shape.slice(0, batchDims));
+    const outerSize = product(x.shape.slice(batchDims, axis));
+    const dimSize = x.shape[axis];
+    const indexCount = product(indices.shape);
+    const perBatch = batchSize === 0 ? 0 : indexCount / batchSize;
+    const ids = Int32Array.from(backend.typedArrayFromHeap(indices) as Int32Array);
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] < 0 || ids[i] >= dimSize) throw new Error(`GatherV2: the index value ${ids[i]} is not in [0, ${dimSize - 1}]`);
+    }
+    const shape = [...x.shape.slice(0, axis), ...indices.shape.slice(batchDims), ...x.shape.slice(axis + 1)];
+    const out = backend.makeOutput(shape, x.dtype);
+    if (product(shape) === 0) return out;
+    // Views after makeOutput: allocating may grow (and so detach) the wasm heap.
+    const source = backend.typedArrayFromHeap(x) as Float32Array;
+    const target = backend.typedArrayFromHeap(out) as Float32Array;
+    let at = 0;
+    for (let b = 0; b < batchSize; b++) {
+      for (let o = 0; o < outerSize; o++) {
+        const base = (b * outerSize + o) * dimSize * sliceSize;
+        for (let i = 0; i < perBatch; i++) {
+          const from = base + ids[b * perBatch + i] * sliceSize;
+          target.set(source.subarray(from, from + sliceSize), at);
+          at += sliceSize;
+        }
+      }
+    }
+    return out;
+  };
+  replaceKernel({ ...original, kernelFunc });
+  return true;
+}

@@ -1,0 +1,41 @@
+/**
+ * The wasm backend's kernel patches, one per file, and the list `install` registers them from
+ * (in order: Conv2DBackpropFilter must be registered before the cpu bridge fills the kernels
+ * wasm still lacks, or the slow cpu one would be filled in instead).
+ */
+import { patchTransposedMatMul } from './batch-matmul';
+import { patchConv2D } from './conv2d';
+import { registerConv2DBackpropFilter } from './conv2d-backprop-filter';
+import { patchFusedBias } from './fused-bias';
+import { patchGather } from './gather';
+import { registerSegmentSum } from './segment-sum';
+
+export { WRONG_ON_WASM, fillMissingKernels } from './cpu-bridge';
+
+/** One kernel patch: registers its kernels for a backend and returns those to report as patched. */
+export interface KernelPatch {
+  /** The install option that skips it: none for a correctness fix. */
+  skippedBy?: 'stockMatMul' | 'stockKernels';
+  register(backendName: string): string[];
+}
+
+/** Every kernel patch, in registration order. */
+export const KERNEL_PATCHES: readonly KernelPatch[] = [
+  { skippedBy: 'stockMatMul', register: patchTransposedMatMul },
+  // A correctness fix, never optional: fused kernels reject reshaped rank-1 biases.
+  { register: patchFusedBias },
+  { skippedBy: 'stockKernels', register: (backendName) => (registerSegmentSum(backendName), []) },
+  { skippedBy: 'stockKernels', register: (backendName) => (patchConv2D(backendName), []) },
+  { skippedBy: 'stockKernels', register: (backendName) => (registerConv2DBackpropFilter(backendName) ? ['Conv2DBackpropFilter'] : []) },
+  { skippedBy: 'stockKernels', register: (backendName) => (patchGather(backendName) ? ['GatherV2'] : []) },
+];
+
+/** Registers every patch not skipped by `options` for `backendName`; returns the patched kernel names. */
+export function registerKernelPatches(backendName: string, options: { stockMatMul?: boolean; stockKernels?: boolean }): string[] {
+  const patched: string[] = [];
+  for (const patch of KERNEL_PATCHES) {
+    if (patch.skippedBy && options[patch.skippedBy]) continue;
+    patched.push(...patch.register(backendName));
+  }
+  return patched;
+}
