@@ -4,6 +4,7 @@ import type { GraphDef } from './ir/types';
 import { splitParamKey } from './ir/types';
 import { validateGraph, type ValidatedGraph } from './ir/validate';
 import { checkJsonSafe } from './ir/json-safe';
+import { applyMask } from './ir/mask';
 import { defaultRegistry, type OpRegistry } from './ops/registry';
 import { analyzeUnits, type UnitAnalysis, type UnitGroup } from './units/analyze';
 import { compile, execute, type Plan, type RunOptions } from './exec/executor';
@@ -144,16 +145,17 @@ export class Model {
    * The parameters a forward pass uses: every value times its mask. This is the one place where
    * masks apply to a forward pass. `overrides` replace some values before masking (the tensors
    * being differentiated, in a gradient step); `substitute` then transforms each masked value
-   * (slimmable execution slices weights to a width). Call inside a tidy scope.
+   * (slimmable execution slices weights to a width); `keys` limits the map to some parameters.
+   * Call inside a tidy scope.
    *
    * @example
    * const logits = tf.tidy(() => execute(model.plan, [x], model.forwardParams(), { training: false, rng: model.rng }).outputs[0]);
    */
-  forwardParams(options: { overrides?: ReadonlyMap<string, Tensor>; substitute?: (key: string, value: Tensor) => Tensor } = {}): Map<string, Tensor> {
+  forwardParams(options: { overrides?: ReadonlyMap<string, Tensor>; substitute?: (key: string, value: Tensor) => Tensor; keys?: Iterable<string> } = {}): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
-    for (const [key, entry] of this.state.params) {
-      const value = options.overrides?.get(key) ?? entry.value;
-      const masked = entry.mask ? tf.mul(value, entry.mask) : value;
+    for (const key of options.keys ?? this.state.params.keys()) {
+      const entry = this.param(key);
+      const masked = applyMask(options.overrides?.get(key) ?? entry.value, entry.mask);
       out.set(key, options.substitute ? options.substitute(key, masked) : masked);
     }
     return out;

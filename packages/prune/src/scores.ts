@@ -35,9 +35,9 @@ export interface ImportanceScore {
   weights(model: Model, params: string[], context: ScoreContext): Map<string, Tensor>;
 }
 
+/** The parameter as a forward pass sees it (masked), as a new tensor the caller owns. */
 function masked(model: Model, key: string): Tensor {
-  const entry = model.param(key);
-  return entry.mask ? tf.mul(entry.value, entry.mask) : tf.clone(entry.value);
+  return tf.tidy(() => tf.clone(model.forwardParams({ keys: [key] }).get(key) as Tensor));
 }
 
 /**

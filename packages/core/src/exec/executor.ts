@@ -187,27 +187,37 @@ function stepIndex(plan: Plan): Map<string, PlanStep> {
   return index;
 }
 
-/** Runs one node: its forward with the one `ForwardContext` of the library, plus taps. */
+/**
+ * The `ForwardContext` an op's forward receives: the one place the library builds it (the
+ * executor for every node, the conformance harness for a single op). Auxiliary losses of the
+ * same name add up; metrics and state are keyed `node/name` in `sink`, and a state value that is
+ * replaced is released.
+ */
+export function forwardContext(nodeId: string, training: boolean, rng: Rng, sink: Pick<RunResult, 'losses' | 'metrics' | 'state'>): ForwardContext {
+  return {
+    nodeId,
+    training,
+    rng,
+    addLoss: (name, value) => {
+      const key = `${nodeId}/${name}`;
+      const previous = sink.losses.get(key);
+      sink.losses.set(key, previous ? tf.add(previous, value) : value);
+    },
+    addMetric: (name, value) => void sink.metrics.set(`${nodeId}/${name}`, value),
+    setState: (param, value) => {
+      const key = paramKey(nodeId, param);
+      sink.state.get(key)?.dispose();
+      sink.state.set(key, value);
+    },
+  };
+}
+
+/** Runs one node: its forward with the library's `ForwardContext`, plus taps. */
 function runStep(step: PlanStep, inputs: Tensor[], params: Map<string, Tensor>, options: RunOptions, out: RunResult, taps: { activations: Set<string>; gradients: Set<string> }): Tensor {
   const { node, schema } = step;
   const nodeParams: Record<string, Tensor> = {};
   for (const name of step.paramNames) nodeParams[name] = params.get(paramKey(node.id, name)) as Tensor;
-  const ctx: ForwardContext = {
-    nodeId: node.id,
-    training: options.training,
-    rng: options.rng,
-    addLoss: (name, value) => {
-      const key = `${node.id}/${name}`;
-      const previous = out.losses.get(key);
-      out.losses.set(key, previous ? tf.add(previous, value) : value);
-    },
-    addMetric: (name, value) => void out.metrics.set(`${node.id}/${name}`, value),
-    setState: (param, value) => {
-      const key = paramKey(node.id, param);
-      out.state.get(key)?.dispose();
-      out.state.set(key, value);
-    },
-  };
+  const ctx = forwardContext(node.id, options.training, options.rng, out);
   let result = schema.forward(inputs, nodeParams, node.attrs, ctx);
   if (taps.gradients.has(node.id) && options.tapSink) {
     const sink = options.tapSink.gradients;

@@ -1,7 +1,8 @@
 import { tf, type Tensor } from '../tf';
 import type { DType, ParamSpec, TensorInfo } from '../ir/types';
 import { defaultRegistry, type OpRegistry } from '../ops/registry';
-import type { ForwardContext, InferContext, OpSchema } from '../ops/schema';
+import type { InferContext, OpSchema } from '../ops/schema';
+import { forwardContext } from '../exec/executor';
 import { createRng, type SeededRng } from '../rng';
 import { RsError, formatShape } from '../errors';
 
@@ -420,31 +421,23 @@ function evaluate(schema: OpSchema<any>, c: ConformanceCase, data: CaseData): Ev
     tensors.set(key, { shape: [...t.shape], values: (t.dataSync() as Values).slice() });
   };
   const before = tf.memory().numTensors;
-  const kept: Tensor[] = [];
+  // New state values are kept by the context: released in `finally` whatever happens.
+  const sink = { losses: new Map<string, Tensor>(), metrics: new Map<string, Tensor>(), state: new Map<string, Tensor>() };
   let error: string | undefined;
   try {
     tf.tidy(() => {
       const inputs = data.inputs.map((x) => tf.tensor(x.values, x.shape, x.dtype));
       const params = data.params.map((p) => tf.tensor(p.values, p.spec.shape, 'float32'));
       const named = Object.fromEntries(data.params.map((p, k) => [p.name, params[k]]));
-      const losses: [string, Tensor][] = [];
-      const states = new Map<string, Tensor>();
-      const ctx: ForwardContext = {
-        nodeId: 'conformance',
-        training: c.training,
-        // The same generator on both backends: ops that draw seeds (dropout) draw the same ones.
-        rng: createRng((c.seed ^ 0x2545f491) >>> 0),
-        addLoss: (name, value) => losses.push([name, value]),
-        addMetric: (name, value) => record(`metric ${name}`, value),
-        setState: (name, value) => {
-          kept.push(value);
-          states.set(name, value);
-        },
-      };
+      // The library's own context: what ops report lands in `sink`, keyed `conformance/<name>`.
+      // The same generator on both backends: ops that draw seeds (dropout) draw the same ones.
+      const ctx = forwardContext('conformance', c.training, createRng((c.seed ^ 0x2545f491) >>> 0), sink);
+      const short = (key: string): string => key.slice('conformance/'.length);
       const loss = (): Tensor => {
         const y = schema.forward(inputs, named, c.attrs, ctx);
         record('output', y);
-        for (const [name, value] of losses) record(`loss ${name}`, value);
+        for (const [key, value] of sink.losses) record(`loss ${short(key)}`, value);
+        for (const [key, value] of sink.metrics) record(`metric ${short(key)}`, value);
         const same = y.shape.length === data.output.shape.length && y.shape.every((d, i) => d === data.output.shape[i]);
         if (!same || y.dtype !== data.output.dtype) {
           throw new Error(`output ${formatShape(y.shape)} ${y.dtype} differs from the op's inferred ${formatShape(data.output.shape)} ${data.output.dtype}`);
@@ -453,7 +446,7 @@ function evaluate(schema: OpSchema<any>, c: ConformanceCase, data: CaseData): Ev
         const r = createRng(data.weightSeed);
         const weights = tf.tensor(Float32Array.from({ length: y.size }, () => r.normal()), y.shape, 'float32');
         let total = tf.sum(tf.mul(y, weights));
-        for (const [, value] of losses) total = tf.add(total, tf.sum(value));
+        for (const value of sink.losses.values()) total = tf.add(total, tf.sum(value));
         return total;
       };
       const floatInputs = inputs.map((x, i) => (x.dtype === 'float32' ? i : -1)).filter((i) => i >= 0);
@@ -470,13 +463,13 @@ function evaluate(schema: OpSchema<any>, c: ConformanceCase, data: CaseData): Ev
           record(k < floatInputs.length ? `d input ${floatInputs[k]}` : `d param ${data.params[k - floatInputs.length].name}`, g);
         });
       }
-      for (const [name, value] of states) record(`state ${name}`, value);
+      for (const [key, value] of sink.state) record(`state ${short(key)}`, value);
     });
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
     discardTape();
   } finally {
-    tf.dispose(kept);
+    tf.dispose([...sink.state.values()]);
   }
   return { tensors, error, leaked: tf.memory().numTensors - before };
 }

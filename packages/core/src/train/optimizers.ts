@@ -1,6 +1,7 @@
 import { tf, type Tensor } from '../tf';
 import { RsError } from '../errors';
 import type { Model } from '../model';
+import { applyMask } from '../ir/mask';
 
 /**
  * Updates parameters from gradients. All state lives in the model: per-parameter slots that
@@ -100,7 +101,7 @@ function applyUpdate(
       }
       const next = tf.tidy(() => {
         const out = compute(key, entry.value, g, model.optimizerSlots(key));
-        const value = entry.mask ? tf.mul(out.value, entry.mask) : out.value;
+        const value = applyMask(out.value, entry.mask);
         return { value, ...out.slots } as Record<string, Tensor>;
       });
       const { value, ...rest } = next;
