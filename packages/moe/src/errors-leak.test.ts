@@ -121,6 +121,10 @@ describe('upcycle', () => {
         ['unknown routing', () => upcycle(dense, { experts: 2, routing: 'best' as never }), 'INVALID_ATTRS'],
         ['topk with k > experts', () => upcycle(dense, { experts: 2, routing: 'topk', k: 3 }), 'INVALID_ATTRS'],
         ['balanceCoef -1', () => upcycle(dense, { experts: 2, balanceCoef: -1 }), 'INVALID_ATTRS'],
+        ['routerStd NaN', () => upcycle(dense, { experts: 2, routerStd: Number.NaN }), 'INVALID_ARGUMENT'],
+        ['routerStd -1', () => upcycle(dense, { experts: 2, routerStd: -1 }), 'INVALID_ARGUMENT'],
+        ['routerStd Infinity', () => upcycle(dense, { experts: 2, routerStd: Number.POSITIVE_INFINITY }), 'INVALID_ARGUMENT'],
+        ["routerInit 'bogus'", () => upcycle(dense, { experts: 2, routerInit: 'bogus' as never }), 'INVALID_ARGUMENT'],
       ],
       dense,
     );

@@ -315,6 +315,8 @@ export interface UpcycleOptions extends Omit<MoeAttrs, 'hidden' | 'units' | 'act
  */
 export function upcycle(model: Model, options: UpcycleOptions): JournalEntry {
   const { ffns, routerInit = 'random', routerStd = 0.01, seed = 0, ...attrs } = options;
+  if (routerInit !== 'random' && routerInit !== 'zeros') throw new RsError('INVALID_ARGUMENT', `upcycle: routerInit must be 'random' or 'zeros', got '${String(routerInit)}'.`);
+  if (typeof routerStd !== 'number' || !Number.isFinite(routerStd) || routerStd < 0) throw new RsError('INVALID_ARGUMENT', `upcycle: routerStd must be a finite number >= 0, got ${String(routerStd)}.`);
   const graph = model.graph;
   const chains = ffns ? ffns.map((id) => chainOf(graph, id)) : findFfns(graph);
   if (chains.length === 0) throw new RsError('INVALID_ARGUMENT', 'upcycle: the model has no dense -> relu|gelu -> dense FFN to convert.');
