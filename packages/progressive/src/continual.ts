@@ -123,9 +123,11 @@ export async function runSequence(strategy: Strategy, tasks: ContinualTask[], op
   const steps: number[] = [];
   const baseline = tasks.map((task, j) => {
     const fresh = ProgressiveNet.create(task.graph ?? options.graph, { task: task.id, seed: seed + 1000 + j, registry });
-    const a = fresh.evaluate(task.test, task.id);
-    fresh.dispose();
-    return a;
+    try {
+      return fresh.evaluate(task.test, task.id);
+    } finally {
+      fresh.dispose();
+    }
   });
   // Each task's evaluator (a network and the task it answers), kept until the end.
   const nets: ProgressiveNet[] = [];
@@ -179,8 +181,8 @@ export async function runSequence(strategy: Strategy, tasks: ContinualTask[], op
         // The random column has the first task's architecture, as the trained column it stands for.
         const withRandom = strategy === 'randomFrozen' && i > 0;
         let net = ProgressiveNet.create(withRandom ? graphOf(tasks[0]) : graphOf(task), { task: withRandom ? 'random' : task.id, seed: seed + i, registry });
-        if (withRandom) net.addColumn(task.id, { graph: graphOf(task), adapter: options.adapter });
         nets.push(net);
+        if (withRandom) net.addColumn(task.id, { graph: graphOf(task), adapter: options.adapter });
         if (i > 0) matrix[i - 1][i] = net.evaluate(task.test, task.id);
         await learn(net, task, i);
         net = nets[nets.length - 1];

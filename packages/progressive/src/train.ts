@@ -37,8 +37,22 @@ export function planFor(model: Model, output: string): TaskPlan {
   return { output, nodes, params: model.paramKeys().filter((k) => nodes.has(k.slice(0, k.lastIndexOf('/')))) };
 }
 
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(batchSize)}.`, {});
+}
+
+/** The single input tensor of `data` and its row count, checked against the targets. */
+function inputOf(data: Dataset): { x: Tensor; n: number } {
+  const x = Array.isArray(data?.x) ? data.x[0] : data?.x;
+  if (!x || !data.y) throw new RsError('DATA_MISMATCH', 'The data needs an input tensor x and a target tensor y.', {});
+  const n = x.shape[0];
+  if (data.y.shape[0] !== n || n === 0) throw new RsError('DATA_MISMATCH', `Inputs have ${n} rows and targets ${data.y.shape[0]}; they must match and be non-empty.`, {});
+  return { x, n };
+}
+
 /** Runs a task's output in inference mode, in batches; the caller owns the result. */
 export function predictPlan(model: Model, plan: TaskPlan, x: Tensor, batchSize = 512): Tensor {
+  checkBatchSize(batchSize);
   const run = (input: Tensor): Tensor =>
     tf.tidy(() => {
       const result = execute(model.plan, [input], model.forwardParams(), { training: false, rng: model.rng, targets: [plan.output] });
@@ -56,8 +70,8 @@ export function predictPlan(model: Model, plan: TaskPlan, x: Tensor, batchSize =
 
 /** Classification accuracy of a task's output (argmax vs int32 labels). */
 export function accuracyOf(model: Model, plan: TaskPlan, data: Dataset, batchSize = 512): number {
-  const x = Array.isArray(data.x) ? data.x[0] : data.x;
-  const n = x.shape[0];
+  checkBatchSize(batchSize);
+  const { x, n } = inputOf(data);
   let correct = 0;
   for (let start = 0; start < n; start += batchSize) {
     const size = Math.min(batchSize, n - start);
@@ -79,13 +93,14 @@ export function accuracyOf(model: Model, plan: TaskPlan, data: Dataset, batchSiz
 export async function trainPlan(model: Model, plan: TaskPlan, data: Dataset, options: TrainOptions = {}, ownsState: (key: string) => boolean = () => true): Promise<TrainHistory> {
   const keys = plan.params.filter((k) => model.param(k).trainable);
   if (keys.length === 0) throw new RsError('INVALID_ARGUMENT', 'Nothing to train: every parameter this output depends on is frozen.', {});
-  const x = Array.isArray(data.x) ? data.x[0] : data.x;
-  const n = x.shape[0];
-  if (data.y.shape[0] !== n || n === 0) throw new RsError('DATA_MISMATCH', `Inputs have ${n} rows and targets ${data.y.shape[0]}; they must match and be non-empty.`, {});
+  const { x, n } = inputOf(data);
   const epochs = options.epochs ?? 1;
   const batchSize = options.batchSize ?? 32;
   if (!Number.isInteger(epochs) || epochs < 1) throw new RsError('INVALID_ARGUMENT', `epochs must be a positive integer, got ${String(epochs)}.`, {});
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `batchSize must be a positive integer, got ${String(batchSize)}.`, {});
+  checkBatchSize(batchSize);
+  if (options.maxSteps !== undefined && (!Number.isInteger(options.maxSteps) || options.maxSteps < 1)) {
+    throw new RsError('INVALID_ARGUMENT', `maxSteps must be a positive integer, got ${String(options.maxSteps)}.`, {});
+  }
   const optimizer = options.optimizer ?? adam();
   const lossFn = resolveLoss('softmaxCrossEntropy');
   const rng = createRng(options.seed ?? 0);
@@ -97,10 +112,10 @@ export async function trainPlan(model: Model, plan: TaskPlan, data: Dataset, opt
   for (let epoch = 0; epoch < epochs && !stopped; epoch++) {
     const order = permutation(n, rng);
     for (let start = 0; start < n && !stopped; start += batchSize) {
-      const index = tf.tensor1d(order.subarray(start, Math.min(n, start + batchSize)), 'int32');
-      const bx = tf.gather(x, index);
-      const by = tf.gather(data.y, index);
-      index.dispose();
+      const [bx, by] = tf.tidy(() => {
+        const index = tf.tensor1d(order.subarray(start, Math.min(n, start + batchSize)), 'int32');
+        return [tf.gather(x, index), tf.gather(data.y, index)];
+      });
       let loss: number;
       try {
         ({ loss } = objectiveStep(model, optimizer, (pass) => lossFn(pass.run([bx], { targets: [plan.output] })[0], by), { params: keys, rng, ownsState }));
