@@ -3,8 +3,15 @@
 // no package reaches into another's files.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
+import { URL } from 'node:url';
 
-const techniques = ['prune', 'grow', 'progressive', 'moe', 'dynamic', 'nas'];
+// Technique packages declare themselves in their package.json: "rs": { "kind": "technique" }.
+const packagesDir = new URL('./packages/', import.meta.url);
+const techniques = readdirSync(packagesDir).filter((dir) => {
+  const file = new URL(`${dir}/package.json`, packagesDir);
+  return existsSync(file) && JSON.parse(readFileSync(file, 'utf8')).rs?.kind === 'technique';
+});
 const noDeepImports = { group: ['@rs/*/src', '@rs/*/src/*', '@rs/*/dist/*', '../../*/src/*'], message: 'Import another package through its public entry, never its files.' };
 const noTensorflow = { group: ['@tensorflow/*'], message: 'Only @rs/core and backend packages import TensorFlow.js; use the `tf` re-exported by @rs/core.' };
 

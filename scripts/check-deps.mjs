@@ -1,16 +1,18 @@
 // Package-level dependency rule (shared/DESIGN.md), checked on package.json files:
 // technique packages depend on @rs/core only and never on @tensorflow/*; only core and backends
-// depend on @tensorflow/*; the workspace dependency graph has no cycle.
+// depend on @tensorflow/*; the workspace dependency graph has no cycle. A technique package is one
+// whose package.json says "rs": { "kind": "technique" }.
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-const techniques = new Set(['prune', 'grow', 'progressive', 'moe', 'dynamic', 'nas']);
 const root = new URL('..', import.meta.url).pathname;
 const dirs = readdirSync(join(root, 'packages')).filter((d) => existsSync(join(root, 'packages', d, 'package.json')));
 const packages = new Map();
 const problems = [];
+const techniques = [];
 for (const dir of dirs) {
   const pkg = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8'));
+  if (pkg.rs?.kind === 'technique') techniques.push(dir);
   const runtime = { ...pkg.dependencies, ...pkg.peerDependencies };
   const all = { ...runtime, ...pkg.devDependencies };
   packages.set(pkg.name, Object.keys(all).filter((d) => d.startsWith('@rs/')));
@@ -18,7 +20,7 @@ for (const dir of dirs) {
     if (dep.startsWith('@tensorflow/') && !(dir === 'core' || dir.startsWith('backend-'))) {
       problems.push(`${pkg.name} depends on ${dep}: only @rs/core and backend packages may use TensorFlow.js.`);
     }
-    if (techniques.has(dir) && dep.startsWith('@rs/') && dep !== '@rs/core') {
+    if (pkg.rs?.kind === 'technique' && dep.startsWith('@rs/') && dep !== '@rs/core') {
       problems.push(`${pkg.name} depends on ${dep}: technique packages depend on @rs/core only.`);
     }
   }
@@ -41,4 +43,8 @@ if (problems.length > 0) {
   console.error(problems.join('\n'));
   process.exit(1);
 }
-console.log(`dependency rule: ${packages.size} packages checked, no violation, no cycle`);
+if (techniques.length === 0) {
+  console.error('no package declares "rs": { "kind": "technique" } in its package.json: the technique rule would check nothing.');
+  process.exit(1);
+}
+console.log(`dependency rule: ${packages.size} packages checked (techniques: ${techniques.join(', ')}), no violation, no cycle`);

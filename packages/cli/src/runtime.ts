@@ -4,9 +4,10 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { createOpRegistry, isRsError, load, save, tf, useBackend, RsError, type Model, type OpRegistry } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
-import { registerMoe } from '@rs/moe';
-import { registerNasOps } from '@rs/nas';
-import { progressiveRegistry } from '@rs/progressive';
+import { register as registerMoe } from '@rs/moe';
+import { register as registerNas } from '@rs/nas';
+import { register as registerProgressive } from '@rs/progressive';
+import { register as registerDynamic } from '@rs/dynamic';
 import { CliError, usage } from './errors';
 import { choice, number } from './options';
 
@@ -35,15 +36,14 @@ export function resolvePath(cwd: string, path: string): string {
 }
 
 /**
- * The op registry of every technique package (`moe`, `nas.mixed`/`nas.zero`, `learnedScale`)
- * plus plugin modules named with --plugin. A plugin module exports `register(registry)`, a
+ * The op registry of every technique package (`moe`, `nas.mixed`/`nas.zero`, `learnedScale`, and
+ * the extensions they and @rs/dynamic provide) plus plugin modules named with --plugin. A plugin module exports `register(registry)`, a
  * default function, or exactly one `register*` function (e.g. `registerGlu`).
  */
 export async function createRegistry(cwd: string, plugins: readonly string[] = []): Promise<OpRegistry> {
   const registry = createOpRegistry();
-  registerMoe(registry);
-  registerNasOps(registry);
-  progressiveRegistry(registry);
+  // Each technique package's register(registry): its ops and what it provides (ONNX lowerings, report sections).
+  for (const register of [registerMoe, registerNas, registerProgressive, registerDynamic]) register(registry);
   for (const spec of plugins) {
     let url: string;
     if (spec.startsWith('.') || isAbsolute(spec)) {

@@ -4,6 +4,7 @@ const MARKER = Symbol.for('@rs/core.error');
 export type RsErrorCode =
   | 'UNKNOWN_OP'
   | 'DUPLICATE_OP'
+  | 'DUPLICATE_EXTENSION'
   | 'INVALID_ATTRS'
   | 'INVALID_GRAPH'
   | 'DUPLICATE_ID'

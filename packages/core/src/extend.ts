@@ -17,3 +17,20 @@ export type { ForwardPass, PassRunOptions, GradientsOfOptions, ObjectiveStepOpti
 export { initialize } from './rng';
 export { resolveLoss } from './train/losses';
 export { valueAndGrads } from './train/tape';
+export type {
+  ExtensionPoints,
+  OnnxRule,
+  OnnxCheckInfo,
+  OnnxEmitContext,
+  OnnxOpOptions,
+  OnnxAttrValue,
+  OnnxTensorValue,
+  OnnxDType,
+  ReportSection,
+  ReportSectionContext,
+  ReportSectionData,
+  TelemetryReader,
+  RunMetrics,
+} from './ops/extensions';
+export type { ExtensionValue } from './ops/registry';
+export { applyMask } from './ir/mask';

@@ -12,6 +12,7 @@ export { validateGraph } from './ir/validate';
 export { ancestors } from './ir/ancestors';
 export type { ValidatedGraph } from './ir/validate';
 export { OpRegistry, createOpRegistry, defaultRegistry } from './ops/registry';
+export type { ExtensionValue } from './ops/registry';
 export type { OpSchema } from './ops/schema';
 export { Model, disposeRun } from './model';
 export type { ParamEntry, CreateModelOptions, ApplyOptions, RunOutput } from './model';

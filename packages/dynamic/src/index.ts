@@ -11,3 +11,5 @@ export { blocksBetween, transformerBlocks, skipAlias, keepAtDepth, layerDropStep
 export type { ResidualBlock, LayerDropOptions } from './layer-drop';
 export { addSkipGate, gatedStep, gatedPredict } from './conditional';
 export type { GatedBlock, GatedResult } from './conditional';
+export { register, exitRatesSection, exitPasses } from './report';
+export type { ExitRatesSection } from './report';

@@ -35,10 +35,38 @@ export interface RouteResult {
   capacity: number;
 }
 
-/** Per-expert capacity: ceil(cf * tokens * k / experts), at least 1; Infinity when dropless. */
+/**
+ * The arithmetic a capacity formula is written in: plain numbers on the host, or graph values
+ * (e.g. ONNX nodes) in an exporter. Numbers are doubles in both.
+ */
+export interface CapacityArithmetic<T> {
+  constant(value: number): T;
+  mul(a: T, b: T): T;
+  div(a: T, b: T): T;
+  ceil(a: T): T;
+  max(a: T, b: T): T;
+}
+
+/** A per-expert capacity formula over any {@link CapacityArithmetic} (the one formula the layer and its exporters share). */
+export type CapacityFormula = <T>(m: CapacityArithmetic<T>, tokens: T, experts: number, k: number, capacityFactor: number) => T;
+
+/** The capacity of the `moe` op: `max(1, ceil(cf * tokens * k / experts))`. */
+export const capacityFormula: CapacityFormula = (m, tokens, experts, k, capacityFactor) =>
+  m.max(m.constant(1), m.ceil(m.div(m.mul(m.mul(m.constant(capacityFactor), tokens), m.constant(k)), m.constant(experts))));
+
+/** {@link CapacityArithmetic} over JavaScript numbers. */
+export const hostArithmetic: CapacityArithmetic<number> = {
+  constant: (v) => v,
+  mul: (a, b) => a * b,
+  div: (a, b) => a / b,
+  ceil: Math.ceil,
+  max: Math.max,
+};
+
+/** Per-expert capacity ({@link capacityFormula} on the host), at least 1; Infinity when dropless. */
 export function expertCapacity(tokens: number, experts: number, k: number, capacityFactor: number, dropless: boolean): number {
   if (dropless) return Infinity;
-  return Math.max(1, Math.ceil((capacityFactor * tokens * k) / experts));
+  return capacityFormula(hostArithmetic, tokens, experts, k, capacityFactor);
 }
 
 /** Indices of the `k` largest values of `row` (ties: lower index first), largest first. */

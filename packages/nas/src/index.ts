@@ -14,7 +14,9 @@ export { search, anytimeCurve, memoryCheckpoint, tableEvaluator } from './search
 export type { SearchOptions, SearchResult, Evaluator, EvaluationResult, Budget, CheckpointStore, SearchCheckpoint, AnytimePoint, TableRow } from './search';
 export { trainingEvaluator, mnistMlpSpace } from './training';
 export type { TrainingEvaluatorOptions } from './training';
-export { mixed, zero, nasOps, registerNasOps } from './ops';
+export { mixed, zero, nasOps } from './ops';
+export { register, registerNasOps } from './register';
+export { nasMixedOnnx, nasZeroOnnx } from './onnx';
 export type { MixedAttrs } from './ops';
 export { dartsSupernet, darts, discretize, architectureWeights } from './darts';
 export type { SupernetOptions, DartsOptions, DartsResult, Discretized } from './darts';

@@ -1,4 +1,4 @@
-import { tf, formatShape, type OpRegistry, type OpSchema } from '@rs/core';
+import { tf, formatShape, type OpSchema } from '@rs/core';
 
 /** Attributes of the `nas.mixed` op. */
 export interface MixedAttrs {
@@ -68,14 +68,3 @@ export const zero: OpSchema<Record<string, never>> = {
 
 /** The ops of @rs/nas. */
 export const nasOps = [mixed, zero] as const;
-
-/**
- * Registers `nas.mixed` and `nas.zero` into `registry` (nothing registers on import).
- *
- * @example
- * const registry = registerNasOps(createOpRegistry());
- * const model = Model.create(supernet, { registry });
- */
-export function registerNasOps(registry: OpRegistry): OpRegistry {
-  return registry.register(mixed).register(zero);
-}

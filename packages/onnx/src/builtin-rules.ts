@@ -9,9 +9,6 @@ import { addRule, concatRule } from './rules/combine';
 import { flattenRule, reshapeRule, sliceRule } from './rules/shape';
 import { embeddingRule, positionEmbeddingRule } from './rules/embedding';
 import { multiHeadAttentionRule } from './rules/multi-head-attention';
-import { learnedScaleRule } from './rules/learned-scale';
-import { nasMixedRule, nasZeroRule } from './rules/nas';
-import { moeRule } from './rules/moe';
 
 /** Rules for every built-in op of @rs/core. */
 export const coreOnnxRules: readonly OnnxRule[] = [
@@ -38,13 +35,9 @@ export const coreOnnxRules: readonly OnnxRule[] = [
 ];
 
 /**
- * Rules for technique ops of other packages, keyed by op name and written from the ops'
- * documented semantics (so @rs/onnx does not depend on those packages). Each is exact at inference.
- */
-export const techniqueOnnxRules: readonly OnnxRule[] = [learnedScaleRule, nasMixedRule, nasZeroRule, moeRule];
-
-/**
- * A rule table with the built-in rules (core ops and the technique ops with an exact static form).
+ * A rule table with the built-in rules (core's ops). Technique ops are not here: each technique
+ * package provides its ops' lowerings through the op registry (`register(registry)`), and the
+ * export looks those up first.
  *
  * @example
  * const rules = createOnnxRules().register(myRule);
@@ -52,7 +45,7 @@ export const techniqueOnnxRules: readonly OnnxRule[] = [learnedScaleRule, nasMix
  */
 export function createOnnxRules(): OnnxRuleRegistry {
   const rules = new OnnxRuleRegistry();
-  for (const rule of [...coreOnnxRules, ...techniqueOnnxRules]) rules.register(rule);
+  for (const rule of coreOnnxRules) rules.register(rule);
   return rules;
 }
 
@@ -66,7 +59,9 @@ export function createOnnxRules(): OnnxRuleRegistry {
 export const defaultOnnxRules: OnnxRuleRegistry = createOnnxRules();
 
 /**
- * Registers an ONNX export rule for an op kind in the default table, e.g. for a plugin's op. A
+ * Registers an ONNX export rule for an op kind in the default table. A plugin should rather
+ * provide its op's lowering next to the op (`registry.provide('onnx', op, rule)` in its
+ * `register(registry)`), which travels with the registry its models use. A
  * second rule for the same op is an error (`DUPLICATE_OP`) unless `{ override: true }` is passed.
  *
  * @example

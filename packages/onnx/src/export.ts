@@ -1,4 +1,4 @@
-import { RsError, ancestors, tf, type Model, type NodeDef, type TensorInfo } from '@rs/core';
+import { RsError, ancestors, tf, type Model, type NodeDef, type OpRegistry, type Tensor, type TensorInfo } from '@rs/core';
 import { onnx, dataTypeOf, tensorProto, toAttribute, type AttrValue, type NodeProto, type OnnxDType, type TensorProto, type ValueInfoProto } from './proto';
 import type { OnnxCheckInfo, OnnxEmitContext, OnnxRule, OnnxRuleRegistry } from './rule';
 import { defaultOnnxRules } from './builtin-rules';
@@ -18,8 +18,13 @@ export interface OnnxExportOptions {
   outputs?: string[];
   /** Graph name. Default `'rs-model'`. */
   name?: string;
-  /** Rule table. Default: the shared table that {@link registerOnnxRule} extends. */
+  /** Rule table for ops no package provides a lowering for (core's ops). Default: the shared table that {@link registerOnnxRule} extends. */
   rules?: OnnxRuleRegistry;
+  /**
+   * Where technique ops' lowerings are found (extension point `'onnx'`, provided by each package's
+   * `register(registry)`); they are looked up before the rule table. Default: the model's registry.
+   */
+  registry?: OpRegistry;
 }
 
 /**
@@ -62,6 +67,8 @@ interface Resolved {
   outputs: string[];
   name: string;
   rules: OnnxRuleRegistry;
+  /** The lowering of an op kind: provided through the registry first, else the rule table's. */
+  ruleFor(op: string): OnnxRule | undefined;
   /** Nodes the outputs need, in topological order. */
   nodes: NodeDef[];
 }
@@ -89,10 +96,14 @@ function resolve(model: Model, options: OnnxExportOptions): Resolved {
   if (new Set(outputs).size !== outputs.length) throw new RsError('INVALID_ARGUMENT', `outputs name a node twice: ${outputs.join(', ')}.`);
   const needed = ancestors(graph, outputs);
   const nodes = model.validated.order.filter((n) => needed.has(n.id));
-  return { opset, batch, outputs, name: options.name ?? 'rs-model', rules: options.rules ?? defaultOnnxRules, nodes };
+  const rules = options.rules ?? defaultOnnxRules;
+  const registry = options.registry ?? model.registry;
+  if (!registry || typeof registry.extension !== 'function') throw new RsError('INVALID_ARGUMENT', 'options.registry must be an OpRegistry of @rs/core.');
+  const ruleFor = (op: string): OnnxRule | undefined => registry.extension('onnx', op) ?? rules.get(op);
+  return { opset, batch, outputs, name: options.name ?? 'rs-model', rules, ruleFor, nodes };
 }
 
-/** Reads parameter values with masks applied (what `model.maskedParams()` gives a forward pass). */
+/** Reads parameter values as a forward pass sees them (`model.forwardParams()`: masks applied). */
 function paramReader(model: Model): (key: string) => Float32Array | Int32Array {
   const cache = new Map<string, Float32Array | Int32Array>();
   return (key) => {
@@ -100,10 +111,10 @@ function paramReader(model: Model): (key: string) => Float32Array | Int32Array {
     if (!values) {
       const entry = model.param(key);
       // dataSync outside tf.tidy: a TypedArray must never be a tidy's return value.
-      const masked = entry.mask ? tf.mul(entry.value, entry.mask) : undefined;
-      const data = (masked ?? entry.value).dataSync();
+      const masked = tf.tidy(() => tf.clone(model.forwardParams({ keys: [key] }).get(key) as Tensor));
+      const data = masked.dataSync();
       values = entry.value.dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data);
-      masked?.dispose();
+      masked.dispose();
       cache.set(key, values);
     }
     return values;
@@ -138,7 +149,7 @@ function checkInfo(model: Model, node: NodeDef, resolved: Resolved, read: (key: 
 function problemsOf(model: Model, resolved: Resolved, read: (key: string) => Float32Array | Int32Array): OnnxProblem[] {
   const problems: OnnxProblem[] = [];
   for (const node of resolved.nodes) {
-    const rule = resolved.rules.get(node.op);
+    const rule = resolved.ruleFor(node.op);
     if (!rule) {
       problems.push({ node: node.id, op: node.op, reason: `no ONNX rule for op '${node.op}' (register one with registerOnnxRule)` });
       continue;
@@ -306,7 +317,7 @@ export function toOnnx(model: Model, options: OnnxExportOptions = {}): Uint8Arra
   const builder = new GraphBuilder(resolved.opset, [...graph.inputs.map((i) => i.id), ...resolved.outputs]);
   const valueOf = new Map<string, string>(graph.inputs.map((i) => [i.id, i.id]));
   for (const node of resolved.nodes) {
-    const rule = resolved.rules.get(node.op) as OnnxRule;
+    const rule = resolved.ruleFor(node.op) as OnnxRule;
     const info = checkInfo(model, node, resolved, read);
     const inputNames = node.inputs.map((i) => valueOf.get(i) as string);
     valueOf.set(node.id, rule.emit(emitContext(builder, info, inputNames)));

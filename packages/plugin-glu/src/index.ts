@@ -55,7 +55,13 @@ export const gatedLinear: OpSchema<GatedLinearAttrs> = {
   syncAttrs: (attrs, shapes) => ({ ...attrs, units: shapes.w[1] }),
 };
 
-/** Registers this plugin's ops into `registry`. */
-export function registerGlu(registry: OpRegistry): OpRegistry {
+/**
+ * Registers this plugin's ops into `registry` (the `register(registry)` every technique package
+ * and plugin exports; `rs --plugin` calls it). Calling it twice does nothing.
+ */
+export function register(registry: OpRegistry): OpRegistry {
   return registry.register(gatedLinear);
 }
+
+/** @deprecated Use {@link register}. */
+export const registerGlu: (registry: OpRegistry) => OpRegistry = register;

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Model, createOpRegistry, fit, tf, isRsError, type GraphDef } from '@rs/core';
 import { install } from "@rs/backend-cpu";
-import { gatedLinear, registerGlu } from './index';
+import { gatedLinear, register, registerGlu } from './index';
 
 beforeAll(async () => {
   await install();
@@ -19,10 +19,12 @@ const graph: GraphDef = {
 const diff = (a: tf.Tensor, b: tf.Tensor) => tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]);
 
 describe('a third-party op plugin', () => {
-  it('is unknown until registered, and a duplicate registration is an error', () => {
+  it('is unknown until registered; registering it again does nothing, another op under its name is an error', () => {
     expect(() => Model.create(graph, { registry: createOpRegistry() })).toThrow(/UNKNOWN_OP.*gatedLinear/);
     const registry = registerGlu(createOpRegistry());
-    expect(() => registry.register(gatedLinear)).toThrow(/DUPLICATE_OP/);
+    expect(register(registry)).toBe(registry);
+    expect(registry.get('gatedLinear')).toBe(gatedLinear);
+    expect(() => registry.register({ ...gatedLinear })).toThrow(/DUPLICATE_OP/);
   });
 
   it('gets unit groups from its declaration and is pruned and grown by core edits', async () => {

@@ -8,7 +8,7 @@ export { ProgressiveNet, addColumn, removeWeakLaterals } from './progressive';
 export type { TaskId, ColumnInfo, CreateProgressiveOptions, AddColumnOptions, ColumnParams, LateralInfo, RemoveLateralsOptions } from './progressive';
 export { analyzeColumn, lateralIds, sumId } from './column';
 export type { ColumnLayer, ColumnShape, AdapterOptions, LateralIds } from './column';
-export { learnedScale, progressiveRegistry } from './learned-scale';
+export { learnedScale, learnedScaleOnnx, register, progressiveRegistry } from './learned-scale';
 export type { LearnedScaleAttrs } from './learned-scale';
 export type { TrainOptions, TrainHistory, TaskPlan } from './train';
 export { continualMetrics, runSequence } from './continual';

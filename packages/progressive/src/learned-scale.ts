@@ -1,5 +1,5 @@
 import { tf, createOpRegistry, type OpRegistry, type OpSchema } from '@rs/core';
-import { elementwiseFlops } from '@rs/core/extend';
+import { elementwiseFlops, type OnnxRule } from '@rs/core/extend';
 
 /** Attributes of {@link learnedScale}. */
 export interface LearnedScaleAttrs {
@@ -36,15 +36,33 @@ export const learnedScale: OpSchema<LearnedScaleAttrs> = {
 };
 
 /**
- * A registry with the built-in ops and `learnedScale`: pass it to `loadFromBuffer`/`load` to
- * read a saved progressive network back.
+ * The ONNX lowering of `learnedScale` (provided at extension point `'onnx'` by {@link register}):
+ * `y = alpha * x` with the learned `alpha` of shape [1].
+ */
+export const learnedScaleOnnx: OnnxRule<LearnedScaleAttrs> = {
+  op: 'learnedScale',
+  emit: (ctx) => ctx.op('Mul', [ctx.inputNames[0], ctx.param('alpha')]),
+};
+
+/**
+ * Registers `learnedScale` into `registry` and provides its ONNX lowering. Calling it twice does
+ * nothing; a registry holding a different `learnedScale` is an error (DUPLICATE_OP).
  *
  * @example
- * const model = loadFromBuffer(bytes, { registry: progressiveRegistry() });
+ * const model = loadFromBuffer(bytes, { registry: register(createOpRegistry()) });
  * const net = ProgressiveNet.fromModel(model);
  */
+export function register(registry: OpRegistry): OpRegistry {
+  return registry.register(learnedScale).provide('onnx', learnedScale.name, learnedScaleOnnx);
+}
+
+/**
+ * A registry with the built-in ops and `learnedScale` (`base`, or a new one): pass it to
+ * `loadFromBuffer`/`load` to read a saved progressive network back.
+ *
+ * @deprecated Use {@link register} (`register(base ?? createOpRegistry())`). A `base` holding a
+ * different `learnedScale` is now an error (DUPLICATE_OP) instead of being kept silently.
+ */
 export function progressiveRegistry(base?: OpRegistry): OpRegistry {
-  const registry = base ?? createOpRegistry();
-  if (!registry.has(learnedScale.name)) registry.register(learnedScale);
-  return registry;
+  return register(base ?? createOpRegistry());
 }

@@ -4,7 +4,7 @@ import { leakedTensors } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { pruneUnits, pruneWeights } from '@rs/prune';
 import { widen, deepen } from '@rs/grow';
-import { addExit, earlyExitPredict, exitOrder, setExitPolicy } from '@rs/dynamic';
+import { addExit, earlyExitPredict, exitOrder, setExitPolicy, register as registerDynamic } from '@rs/dynamic';
 import { registerMoe, upcycle } from '@rs/moe';
 import { defineSpace, search, anytimeCurve, memoryCheckpoint } from '@rs/nas';
 import { collectReport, type GraphSnapshot, type ReportData } from './index';
@@ -38,7 +38,7 @@ const randomRows = (n: number, features: number, seed: number): Tensor => tf.ran
 describe('collectReport: pruning', () => {
   it('per-parameter sparsity equals the zero fraction of each mask counted here; journal, counts and the reconstructed graph before the edits are exact', async () => {
     const graph = lenet300100({ hidden: [32, 16] });
-    const model = Model.create(graph, { seed: 1 });
+    const model = Model.create(graph, { seed: 1, registry: registerDynamic(registerMoe(createOpRegistry())) });
     pruneWeights(model, { sparsity: 0.7, scope: 'layer' });
     pruneUnits(model, { fraction: 0.25, groups: ['fc1'] });
     let data!: ReportData;
@@ -107,7 +107,8 @@ describe('collectReport: growth', () => {
 describe('collectReport: early exit', () => {
   it('exit rates and accuracies equal those of earlyExitPredict (@rs/dynamic) on the same rows, with options or the stored policy; no leaked tensors', async () => {
     const graph = lenet300100({ inputs: 20, hidden: [24, 16], classes: 4 });
-    const model = Model.create(graph, { seed: 3 });
+    // @rs/dynamic provides the exit-rate section through the model's registry.
+    const model = Model.create(graph, { seed: 3, registry: registerDynamic(createOpRegistry()) });
     const exitId = addExit(model, { at: 'relu1', classes: 4 });
     const x = randomRows(300, 20, 7);
     const y = Int32Array.from({ length: 300 }, (_, i) => (i * 7) % 4);
@@ -157,6 +158,13 @@ describe('collectReport: early exit', () => {
     expectCode(() => collectReport(model, { data: { x, y: [1, 2] } }), 'INVALID_ARGUMENT', /2 labels for 300 rows/);
     expectCode(() => collectReport(model, { data: { x: [1, 2] as never } }), 'INVALID_ARGUMENT', /tensor/);
     expectCode(() => collectReport(model, { batchSize: 0 }), 'INVALID_ARGUMENT', /batchSize/);
+
+    // The report knows no exit rule: without @rs/dynamic's section it only says so; the same
+    // section given through options.registry measures the same rates.
+    const plain = loadFromBuffer(saveToBuffer(model), { registry: createOpRegistry() });
+    expect(collectReport(plain, { data: { x, y } }).exits).toEqual({ reason: expect.stringMatching(/no registered package provides the 'exits' section/) });
+    expect(collectReport(plain, { data: { x, y }, registry: registerDynamic(createOpRegistry()) }).exits.rates?.exits).toEqual(rates?.exits);
+    plain.dispose();
     x.dispose();
     model.dispose();
   });
@@ -173,6 +181,20 @@ function moeModelGraph(): GraphDef {
     outputs: ['add'],
   };
 }
+
+describe('collectReport: sections provided through the registry', () => {
+  it("runs every provided 'report' section: the page's sections by key, any other under sections; a section no package provides says so", () => {
+    const registry = createOpRegistry().provide('report', 'custom', {
+      section: 'custom',
+      collect: (ctx) => ({ nodes: ctx.model.graph.nodes.length, caller: ctx.caller, batchSize: ctx.batchSize }),
+    });
+    const model = Model.create(lenet300100({ inputs: 8, hidden: [4, 4], classes: 3 }), { seed: 1, registry });
+    const data = collectReport(model, { batchSize: 7 });
+    expect(data.sections).toEqual({ custom: { nodes: model.graph.nodes.length, caller: 'collectReport', batchSize: 7 } });
+    expect(data.expertLoad).toEqual({ layers: [], reason: expect.stringMatching(/no registered package provides the 'expertLoad' section/) });
+    model.dispose();
+  });
+});
 
 describe('collectReport: mixture of experts', () => {
   it('expert load is the fraction of tokens whose first router choice is each expert, recomputed here from the router weights; no leaks', async () => {

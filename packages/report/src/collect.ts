@@ -1,18 +1,7 @@
-import { RsError, ancestors, splitParamKey, tf, disposeRun, type GraphDef, type JournalEntry, type Model, type Tensor } from '@rs/core';
+import { RsError, splitParamKey, tf, type GraphDef, type JournalEntry, type Model, type OpRegistry, type Tensor } from '@rs/core';
+import type { ReportSectionContext } from '@rs/core/extend';
 import { reconstructHistory } from './reconstruct';
-import type {
-  ExitRates,
-  ExpertLoadLayer,
-  GrowthSeries,
-  ReportData,
-  ReportExitPolicy,
-  ReportOptions,
-  SearchCurve,
-  SparsityRow,
-} from './types';
-
-/** Where `@rs/dynamic` stores a calibrated exit policy (`setExitPolicy`). */
-const EXIT_POLICY_META_KEY = 'dynamic.exitPolicy';
+import type { GrowthSeries, ReportData, ReportOptions, SearchCurve, SparsityRow } from './types';
 
 /** Runs `fn` in a tidy scope and reads its scalar result (never a TypedArray out of tidy). */
 function readScalar(fn: () => Tensor): number {
@@ -20,12 +9,6 @@ function readScalar(fn: () => Tensor): number {
   const value = t.dataSync()[0];
   t.dispose();
   return value;
-}
-
-function readArray(t: Tensor): Float32Array {
-  const out = Float32Array.from(t.dataSync() as Float32Array);
-  t.dispose();
-  return out;
 }
 
 function checkData(data: ReportOptions['data']): { x: Tensor; y?: ArrayLike<number> } | undefined {
@@ -90,164 +73,27 @@ function sparsity(model: Model, graph: GraphDef): ReportData['sparsity'] {
   return rows.some((r) => r.masked) ? { rows, totalSize, totalZeros } : { rows, totalSize, totalZeros, reason: 'no parameter has a mask (no element pruning): every weight is kept' };
 }
 
-function expertLoad(model: Model, graph: GraphDef, data: { x: Tensor } | undefined, batchSize: number): ReportData['expertLoad'] {
-  const moeNodes = graph.nodes.filter((n) => n.op === 'moe');
-  if (moeNodes.length === 0) return { layers: [], reason: 'the model has no moe layer' };
-  if (!data) return { layers: [], reason: `the model has ${moeNodes.length} moe layer(s); pass held-out data to measure their load` };
-  const acc = new Map(moeNodes.map((n) => [n.id, { tokens: 0, firstChoice: [] as number[], dropped: 0, reported: true }]));
-  forBatches(data.x, batchSize, (batch) => {
-    const run = model.run(batch, { taps: { activations: moeNodes.map((n) => n.id) } });
-    try {
-      for (const node of moeNodes) {
-        const a = acc.get(node.id) as { tokens: number; firstChoice: number[]; dropped: number; reported: boolean };
-        const out = run.activations.get(node.id) as Tensor;
-        // The op routes each row of its input flattened to [tokens, features].
-        const tokens = out.size / out.shape[out.shape.length - 1];
-        const loads: number[] = [];
-        for (let e = 0; run.metrics.has(`${node.id}/load.${e}`); e++) loads.push((run.metrics.get(`${node.id}/load.${e}`) as Tensor).dataSync()[0]);
-        if (loads.length === 0) {
-          a.reported = false;
-          continue;
-        }
-        loads.forEach((l, e) => (a.firstChoice[e] = (a.firstChoice[e] ?? 0) + Math.round(l * tokens)));
-        const dropped = run.metrics.get(`${node.id}/dropped`);
-        a.dropped += dropped ? dropped.dataSync()[0] * tokens : 0;
-        a.tokens += tokens;
-      }
-    } finally {
-      disposeRun(run);
-    }
-  });
-  const layers: ExpertLoadLayer[] = [];
-  const silent: string[] = [];
-  for (const node of moeNodes) {
-    const a = acc.get(node.id) as { tokens: number; firstChoice: number[]; dropped: number; reported: boolean };
-    if (!a.reported || a.tokens === 0) {
-      silent.push(node.id);
-      continue;
-    }
-    const load = a.firstChoice.map((c) => c / a.tokens);
-    const experts = load.length;
-    layers.push({ node: node.id, experts, tokens: a.tokens, load, imbalance: Math.max(...load) * experts, dropped: a.dropped / a.tokens });
-  }
-  return silent.length > 0 ? { layers, reason: `moe node(s) ${silent.join(', ')} reported no per-expert load metrics (load.<i>)` } : { layers };
-}
-
-/** Graph outputs in execution order: the one with fewer ancestor nodes runs first (exit heads hang off the trunk). */
-function outputsInExecutionOrder(graph: GraphDef): string[] {
-  const cost = new Map(graph.outputs.map((o) => [o, ancestors(graph, [o]).size]));
-  return [...graph.outputs].sort((a, b) => (cost.get(a) as number) - (cost.get(b) as number));
-}
-
-function resolvePolicy(model: Model, graph: GraphDef, given: ReportExitPolicy | undefined): { policy: ReportExitPolicy; source: 'options' | 'model' } | undefined {
-  if (given !== undefined) {
-    if (given === null || typeof given !== 'object' || (given.rule !== 'entropy' && given.rule !== 'confidence')) {
-      throw new RsError('INVALID_ARGUMENT', `collectReport: exitPolicy.rule must be 'entropy' or 'confidence', got ${JSON.stringify((given as { rule?: unknown } | null)?.rule)}.`);
-    }
-    return { policy: given, source: 'options' };
-  }
-  const stored = graph.meta?.[EXIT_POLICY_META_KEY] as ReportExitPolicy | undefined;
-  if (stored && (stored.rule === 'entropy' || stored.rule === 'confidence')) return { policy: stored, source: 'model' };
-  return undefined;
-}
-
-function thresholdsFor(policy: ReportExitPolicy, exits: string[], classes: number[]): number[] {
-  const early = exits.length - 1;
-  const list = Array.isArray(policy.thresholds) ? policy.thresholds : exits.slice(0, -1).map(() => policy.thresholds as number);
-  if (list.length !== early) {
-    throw new RsError('INVALID_ARGUMENT', `collectReport: the model has ${early} early exit(s) (${exits.slice(0, -1).join(', ')}); exitPolicy gives ${list.length} threshold(s).`);
-  }
-  list.forEach((t, i) => {
-    const max = policy.rule === 'entropy' ? Math.log(classes[i]) : 1;
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0 || t > max) {
-      throw new RsError('INVALID_ARGUMENT', `collectReport: threshold ${String(t)} of exit '${exits[i]}' is out of range for rule '${policy.rule}': it must lie in [0, ${max.toFixed(4)}].`);
-    }
-  });
-  return list;
-}
-
-function exitRates(model: Model, graph: GraphDef, data: { x: Tensor; y?: ArrayLike<number> } | undefined, given: ReportExitPolicy | undefined, batchSize: number): ReportData['exits'] {
-  if (graph.outputs.length < 2) {
-    if (given !== undefined) throw new RsError('INVALID_ARGUMENT', 'collectReport: exitPolicy was given, but the model has a single output (no early exit).');
-    return { reason: 'the model has a single output (no early exit)' };
-  }
-  const resolved = resolvePolicy(model, graph, given);
-  if (!resolved) return { reason: `the model has ${graph.outputs.length} outputs but no exit policy: pass exitPolicy (or store one with setExitPolicy of @rs/dynamic) to measure exit rates` };
-  if (!data) return { reason: 'pass held-out data to measure exit rates' };
-  const exits = outputsInExecutionOrder(graph);
-  const position = exits.map((id) => graph.outputs.indexOf(id));
-  const classes = exits.map((id) => {
-    const shape = model.validated.infos.get(id)?.shape ?? [];
-    const c = shape[shape.length - 1];
-    if (shape.length !== 2 || typeof c !== 'number' || c < 2) {
-      throw new RsError('INVALID_ARGUMENT', `collectReport: output '${id}' has shape [${shape.join(', ')}]; early exits need [rows, classes] logits.`);
-    }
-    return c;
-  });
-  const { rule } = resolved.policy;
-  const thresholds = thresholdsFor(resolved.policy, exits, classes);
-  const n = data.x.shape[0];
-  const taken = new Int32Array(n);
-  const predicted = new Int32Array(n);
-  const finalPredicted = new Int32Array(n);
-  forBatches(data.x, batchSize, (batch, start) => {
-    const run = model.run(batch);
-    try {
-      const rows = batch.shape[0];
-      const decided = new Uint8Array(rows);
-      exits.forEach((_, e) => {
-        const logits = run.outputs[position[e]];
-        const pred = readArray(tf.tidy(() => tf.argMax(logits, -1)));
-        // Entropy (nats) or max probability, per row, as earlyExitPredict of @rs/dynamic scores.
-        const scores = readArray(
-          tf.tidy(() => {
-            const logp = tf.logSoftmax(logits);
-            return rule === 'confidence' ? tf.exp(tf.max(logp, -1)) : tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1));
-          }),
-        );
-        const last = e === exits.length - 1;
-        for (let r = 0; r < rows; r++) {
-          if (last) finalPredicted[start + r] = pred[r];
-          if (decided[r]) continue;
-          if (last || (rule === 'entropy' ? scores[r] <= thresholds[e] : scores[r] >= thresholds[e])) {
-            decided[r] = 1;
-            taken[start + r] = e;
-            predicted[start + r] = pred[r];
-          }
-        }
-      });
-    } finally {
-      disposeRun(run);
-    }
-  });
-  const rates: ExitRates = {
-    rule,
-    thresholds,
-    policySource: resolved.source,
-    rows: n,
-    exits: exits.map((id, index) => {
-      let count = 0;
-      let hits = 0;
-      for (let i = 0; i < n; i++) {
-        if (taken[i] !== index) continue;
-        count++;
-        if (data.y && predicted[i] === data.y[i]) hits++;
-      }
-      return { id, index, count, fraction: count / n, ...(data.y && count > 0 ? { accuracy: hits / count } : {}) };
-    }),
+/** Sections that a registry provides (extension point `'report'`), measured on the model. */
+function providedSections(model: Model, registry: OpRegistry, data: { x: Tensor; y?: ArrayLike<number> } | undefined, options: ReportOptions, batchSize: number): Map<string, unknown> {
+  const context: ReportSectionContext = {
+    model,
+    data,
+    batchSize,
+    options: options as Readonly<Record<string, unknown>>,
+    caller: 'collectReport',
+    forBatches: (x, body) => forBatches(x, batchSize, body),
   };
-  if (data.y) {
-    const y = data.y;
-    let hits = 0;
-    let finalHits = 0;
-    for (let i = 0; i < n; i++) {
-      if (predicted[i] === y[i]) hits++;
-      if (finalPredicted[i] === y[i]) finalHits++;
-    }
-    rates.accuracy = hits / n;
-    rates.finalAccuracy = finalHits / n;
+  const out = new Map<string, unknown>();
+  for (const [key, section] of registry.provided('report')) {
+    if (!section || typeof section.collect !== 'function') throw new RsError('INVALID_ARGUMENT', `collectReport: the report section provided as '${key}' has no collect function.`);
+    out.set(section.section ?? key, section.collect(context));
   }
-  return { rates };
+  return out;
+}
+
+/** Why a section that the page lays out is empty when no registered package provides it. */
+function notProvided(section: string): string {
+  return `no registered package provides the '${section}' section: register the technique that does (its register(registry)) in the model's registry or pass options.registry`;
 }
 
 function growth(journal: readonly JournalEntry[]): ReportData['growth'] {
@@ -333,12 +179,18 @@ export function collectReport(model: Model, options: ReportOptions = {}): Report
   const batchSize = options.batchSize ?? 256;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `collectReport: batchSize must be a positive integer, got ${String(options.batchSize)}.`);
   const data = checkData(options.data);
+  const registry = options.registry ?? model.registry;
+  if (!registry || typeof registry.provided !== 'function') throw new RsError('INVALID_ARGUMENT', 'collectReport: options.registry must be an OpRegistry of @rs/core.');
   const graph = model.graph;
   const counts = model.counts();
   const infos = model.validated.infos;
   const widths = new Map<string, number | null>();
   for (const [id, info] of infos) widths.set(id, info.shape.length === 0 ? 1 : info.shape[info.shape.length - 1]);
   const history = reconstructHistory({ graph, widths, groups: model.groups() }, model.journal);
+  const sections = providedSections(model, registry, data, options, batchSize);
+  const expertLoad = (sections.get('expertLoad') as ReportData['expertLoad'] | undefined) ?? { layers: [], reason: notProvided('expertLoad') };
+  const exits = (sections.get('exits') as ReportData['exits'] | undefined) ?? { reason: notProvided('exits') };
+  const others = [...sections].filter(([key]) => key !== 'expertLoad' && key !== 'exits');
   return {
     version: 1,
     title: options.title ?? 'Model report',
@@ -354,9 +206,10 @@ export function collectReport(model: Model, options: ReportOptions = {}): Report
     journal: journalRows(model.journal),
     graphs: history,
     sparsity: sparsity(model, graph),
-    expertLoad: expertLoad(model, graph, data, batchSize),
-    exits: exitRates(model, graph, data, options.exitPolicy, batchSize),
+    expertLoad,
+    exits,
     growth: growth(model.journal),
     search: searchCurves(options.search),
+    ...(others.length > 0 ? { sections: Object.fromEntries(others) } : {}),
   };
 }

@@ -8,6 +8,8 @@ import { chromium, type Browser } from 'playwright-core';
 import { isRsError } from '@rs/core';
 import { leakedTensors } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
+import { register as registerMoe } from '@rs/moe';
+import { register as registerDynamic } from '@rs/dynamic';
 import { collectReport, renderReportHtml, type ReportData } from './index';
 import { renderReport, readVegaLibraries } from './node';
 import { buildExample, type Example } from '../test/example-model';
@@ -176,8 +178,9 @@ describe('report page in headless Chromium', () => {
   });
 
   it('a model with no journal and no data renders its current graph and says "no data" for the other sections', async () => {
-    const { Model, lenet300100 } = await import('@rs/core');
-    const model = Model.create(lenet300100({ hidden: [16, 8] }), { seed: 1 });
+    const { Model, lenet300100, createOpRegistry } = await import('@rs/core');
+    // The technique sections come from the packages registered in the model's registry.
+    const model = Model.create(lenet300100({ hidden: [16, 8] }), { seed: 1, registry: registerDynamic(registerMoe(createOpRegistry())) });
     const bare = collectReport(model);
     model.dispose();
     const page = await open(renderReport(bare));

@@ -1,8 +1,11 @@
-import type { JournalEntry, Tensor } from '@rs/core';
+import type { JournalEntry, OpRegistry, Tensor } from '@rs/core';
 
-/** The early-exit rule of `@rs/dynamic`: exit when entropy <= threshold, or max probability >= threshold. */
+/**
+ * An early-exit policy, read by the section that measures exit rates (the one @rs/dynamic
+ * provides knows rules `'entropy'` and `'confidence'` and checks the thresholds).
+ */
 export interface ReportExitPolicy {
-  rule: 'entropy' | 'confidence';
+  rule: string;
   /** One threshold per early exit (all outputs but the last, in execution order), or one for all. */
   thresholds: number | number[];
 }
@@ -16,8 +19,13 @@ export interface ReportOptions {
    * and exit rates (models with early exits). Nothing is measured without them.
    */
   data?: { x: Tensor; y?: Int32Array | number[] };
-  /** Exit rule and thresholds; default: the policy stored in the model (`graph.meta['dynamic.exitPolicy']`). */
+  /** Exit rule and thresholds for the `exits` section; default: the policy stored in the model (its provider reads it). */
   exitPolicy?: ReportExitPolicy;
+  /**
+   * Where the report finds its technique sections (extension point `'report'`: `expertLoad`
+   * from @rs/moe, `exits` from @rs/dynamic, and any other provided section). Default: the model's registry.
+   */
+  registry?: OpRegistry;
   /**
    * A search result or checkpoint JSON of `@rs/nas` (anything with a `trials` array of
    * `{ validation, cost, test?, encoded? }`), or an array of them (one anytime curve each).
@@ -81,7 +89,8 @@ export interface ExpertLoadLayer {
 
 /** Measured early-exit behaviour over `data`. */
 export interface ExitRates {
-  rule: 'entropy' | 'confidence';
+  /** The exit rule (e.g. `'entropy'` or `'confidence'`). */
+  rule: string;
   /** Thresholds of the early exits, in execution order. */
   thresholds: number[];
   /** Where the policy came from. */
@@ -149,4 +158,6 @@ export interface ReportData {
   exits: { rates?: ExitRates; reason?: string };
   growth: { series: GrowthSeries[]; insertedNodes: { seq: number; node: string; summary: string }[]; reason?: string };
   search: { curves: SearchCurve[]; reason?: string };
+  /** Sections provided through the registry that the page does not lay out, by section key (JSON). */
+  sections?: Record<string, unknown>;
 }

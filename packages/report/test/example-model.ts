@@ -6,7 +6,7 @@ import { loadMnist, loadNasBench201 } from '@rs/datasets';
 import { pruneUnits, pruneWeights } from '@rs/prune';
 import { deepen, widen } from '@rs/grow';
 import { registerMoe, upcycle } from '@rs/moe';
-import { addExit, calibrateThreshold, multiExitStep, setExitPolicy } from '@rs/dynamic';
+import { addExit, calibrateThreshold, multiExitStep, setExitPolicy, register as registerDynamic } from '@rs/dynamic';
 import { nb201Space, search, tableEvaluator, type SearchResult } from '@rs/nas';
 
 export function exampleGraph(): GraphDef {
@@ -47,7 +47,7 @@ export async function buildExample(options: { train?: boolean } = {}): Promise<E
   const yTrain = tf.tensor1d(mnist.train.y.slice(0, n), 'int32');
   const xTest = tf.tensor2d(mnist.test.x.subarray(0, 400 * 784), [400, 784]);
   const yTest = mnist.test.y.slice(0, 400);
-  const model = Model.create(exampleGraph(), { seed: 1, registry: registerMoe(createOpRegistry()) });
+  const model = Model.create(exampleGraph(), { seed: 1, registry: registerDynamic(registerMoe(createOpRegistry())) });
   if (train) await fit(model, { x: xTrain, y: yTrain }, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 0.003 }), epochs: 2, batchSize: 100, seed: 1 });
   pruneWeights(model, { sparsity: 0.6, scope: 'layer' });
   pruneUnits(model, { fraction: 0.25, groups: ['fc1'] });
