@@ -27,8 +27,11 @@ export class Transaction {
     this.changes = this.draft.changes;
   }
 
-  private open(): void {
+  /** Runs one primitive on the draft, refused once the transaction has ended. */
+  private apply(edit: (draft: Draft) => void): this {
     if (this.closed) throw new RsError('TRANSACTION_CLOSED', 'This transaction has ended; make edits inside the model.edit callback.');
+    edit(this.draft);
+    return this;
   }
 
   /** Unit groups of the graph as edited so far. */
@@ -53,9 +56,7 @@ export class Transaction {
    * tx.removeUnits('fc1', [3, 7]);
    */
   removeUnits(groupId: string, indices: number[]): this {
-    this.open();
-    removeUnits(this.draft, groupId, indices);
-    return this;
+    return this.apply((d) => removeUnits(d, groupId, indices));
   }
 
   /**
@@ -65,9 +66,7 @@ export class Transaction {
    * tx.permuteUnits('fc1', [2, 0, 1, ...]);
    */
   permuteUnits(groupId: string, order: number[]): this {
-    this.open();
-    permuteUnits(this.draft, groupId, order);
-    return this;
+    return this.apply((d) => permuteUnits(d, groupId, order));
   }
 
   /**
@@ -85,9 +84,7 @@ export class Transaction {
    * op's statistics, so no choice of weights keeps the function.
    */
   insertUnits(groupId: string, count: number, options: InsertUnitsOptions = {}): this {
-    this.open();
-    insertUnits(this.draft, groupId, count, options);
-    return this;
+    return this.apply((d) => insertUnits(d, groupId, count, options));
   }
 
   /**
@@ -99,9 +96,7 @@ export class Transaction {
    * tx.insertNode({ id: 'moe', op: 'moe', inputs: ['ln'], attrs }, { params: { w1 }, masks: { w1: w1Mask } });
    */
   insertNode(node: NodeDef, options: InsertNodeOptions = {}): this {
-    this.open();
-    insertNode(this.draft, node, options);
-    return this;
+    return this.apply((d) => insertNode(d, node, options));
   }
 
   /**
@@ -111,9 +106,7 @@ export class Transaction {
    * tx.removeNode('block2', { bypass: 'block1' });
    */
   removeNode(id: string, options: { bypass?: string } = {}): this {
-    this.open();
-    removeNode(this.draft, id, options);
-    return this;
+    return this.apply((d) => removeNode(d, id, options));
   }
 
   /**
@@ -124,9 +117,7 @@ export class Transaction {
    * any kept mask and are applied to the value.
    */
   replaceNode(id: string, node: Omit<NodeDef, 'id'> & { id?: string }, options: { params?: Record<string, Tensor>; masks?: Record<string, Tensor> } = {}): this {
-    this.open();
-    replaceNode(this.draft, id, node, options);
-    return this;
+    return this.apply((d) => replaceNode(d, id, node, options));
   }
 
   /**
@@ -137,9 +128,7 @@ export class Transaction {
    * tx.setOutputs([...model.graph.outputs, 'task1/head']);
    */
   setOutputs(ids: string[]): this {
-    this.open();
-    setOutputs(this.draft, ids);
-    return this;
+    return this.apply((d) => setOutputs(d, ids));
   }
 
   /**
@@ -151,16 +140,12 @@ export class Transaction {
    * tx.setMeta('dynamic.exitPolicy', { rule: 'entropy', thresholds: [0.2] });
    */
   setMeta(key: string, value: unknown): this {
-    this.open();
-    setMeta(this.draft, key, value);
-    return this;
+    return this.apply((d) => setMeta(d, key, value));
   }
 
   /** Freezes or unfreezes a parameter (`fc1/kernel`) or all parameters of a node (`fc1`). */
   setTrainable(target: string, trainable: boolean): this {
-    this.open();
-    setTrainable(this.draft, target, trainable);
-    return this;
+    return this.apply((d) => setTrainable(d, target, trainable));
   }
 
   /**
@@ -168,16 +153,12 @@ export class Transaction {
    * weights are zeroed now and kept at zero by training.
    */
   setMask(key: string, mask: Tensor | null): this {
-    this.open();
-    setMask(this.draft, key, mask);
-    return this;
+    return this.apply((d) => setMask(d, key, mask));
   }
 
   /** Replaces a parameter's value (same shape). */
   setParam(key: string, value: Tensor): this {
-    this.open();
-    setParam(this.draft, key, value);
-    return this;
+    return this.apply((d) => setParam(d, key, value));
   }
 
   /**
@@ -197,9 +178,7 @@ export class Transaction {
    * tx.setSlot('fc1/kernel', 'v', copiedSecondMoments);
    */
   setSlot(key: string, name: string, value: Tensor): this {
-    this.open();
-    setSlot(this.draft, key, name, value);
-    return this;
+    return this.apply((d) => setSlot(d, key, name, value));
   }
 
   /** @internal */
