@@ -4,6 +4,7 @@ import { RsError, formatShape } from '../errors';
 import { splitParamKey } from '../ir/types';
 import { checkJsonSafe } from '../ir/json-safe';
 import { paramEntry, track, type Draft } from './draft';
+import { applyMask } from '../ir/mask';
 
 /** `Transaction.setMeta` on a draft. */
 export function setMeta(d: Draft, key: string, value: unknown): void {
@@ -59,7 +60,7 @@ export function setParam(d: Draft, key: string, value: Tensor): void {
   if (value.shape.join(',') !== entry.value.shape.join(',')) {
     throw new RsError('SHAPE_MISMATCH', `setParam: '${key}' has shape ${formatShape(entry.value.shape)}, got ${formatShape(value.shape)}.`, { param: key });
   }
-  const copy = track(d, entry.mask ? tf.mul(value, entry.mask) : tf.clone(value));
+  const copy = track(d, entry.mask ? applyMask(value, entry.mask) : tf.clone(value));
   d.params.set(key, { ...entry, value: copy });
   d.changes.push({ kind: 'setParam', target: key, summary: `set ${formatShape(value.shape)}` });
 }

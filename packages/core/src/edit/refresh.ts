@@ -9,6 +9,7 @@ import { initialize } from '../rng';
 import type { ModelState } from '../model';
 import type { NodeRecord, StructureBefore } from './journal';
 import { dropParam, paramEntry, track, type Draft } from './draft';
+import { applyMask } from '../ir/mask';
 
 /** A float32 copy of `mask` after checking its shape and that it holds only 0 and 1. */
 export function binaryMask(what: string, key: string, mask: Tensor, shape: readonly number[]): Tensor {
@@ -99,7 +100,7 @@ function applyNodeMasks(d: Draft, newNode?: string, masks?: Record<string, Tenso
     if (!spec) throw new RsError('UNKNOWN_PARAM', `Node '${newNode}' has no parameter '${name}' to mask.`, { node: newNode, param: name });
     const entry = paramEntry(d, key);
     const mask = track(d, binaryMask(`Node '${newNode}'`, key, provided, spec.shape));
-    d.params.set(key, { ...entry, value: track(d, tf.mul(entry.value, mask)), mask });
+    d.params.set(key, { ...entry, value: track(d, applyMask(entry.value, mask)), mask });
   }
 }
 

@@ -9,6 +9,7 @@ import type { ParamEntry } from '../model';
 import { editable, paramEntry, track, type Draft } from './draft';
 import { blockStarts, unitPositions } from './positions';
 import { binaryMask, refresh } from './refresh';
+import { applyMask } from '../ir/mask';
 
 /** How new units' weights start. */
 export interface InsertUnitsOptions {
@@ -84,7 +85,7 @@ export function transformAxis(d: Draft, key: string, axis: number, index: number
     const base = entry.mask ?? tf.onesLike(entry.value);
     next.mask = apply(base, extra.mask);
     if (base !== entry.mask) base.dispose();
-    next.value = track(d, tf.mul(next.value, next.mask));
+    next.value = track(d, applyMask(next.value, next.mask));
   } else if (entry.mask) {
     const fill = fillLike(extra?.maskFill ?? 1);
     next.mask = apply(entry.mask, fill);
