@@ -70,7 +70,20 @@ function batchAt(data: Dataset, start: number, size: number): { x: Tensor; y: Te
   const x = data.x as Tensor;
   const count = x.shape[0] as number;
   const from = start % Math.max(1, count - size + 1);
-  return { x: tf.slice(x, from, size), y: tf.slice(data.y, from, size) };
+  return tf.tidy(() => ({ x: tf.slice(x, from, size), y: tf.slice(data.y, from, size) }));
+}
+
+/** Refuses data that `batchAt` cannot slice batches of `size` from (before any tensor is made). */
+function checkData(name: string, data: Dataset, size: number, inputShape: ReadonlyArray<number | null> | undefined): void {
+  const x = data?.x;
+  if (!(x instanceof tf.Tensor) || !(data.y instanceof tf.Tensor)) throw new RsError('DATA_MISMATCH', `darts: ${name} needs one input tensor x and a target tensor y.`);
+  const count = x.shape[0] ?? 0;
+  if (data.y.shape[0] !== count) throw new RsError('DATA_MISMATCH', `darts: ${name} has ${count} inputs and ${String(data.y.shape[0])} targets.`);
+  if (count < size) throw new RsError('DATA_MISMATCH', `darts: ${name} has ${count} rows, fewer than batchSize ${size}.`);
+  // Checked here, not by the forward pass: a weight batch that fails after the architecture step would leave alpha changed.
+  if (inputShape && (x.rank !== inputShape.length || inputShape.some((d, i) => i > 0 && d !== null && d !== x.shape[i]))) {
+    throw new RsError('SHAPE_MISMATCH', `darts: ${name} inputs have shape [${x.shape.join(', ')}], the model expects [${inputShape.map((d) => (d === null ? 'null' : String(d))).join(', ')}].`);
+  }
 }
 
 function gradientsAt(model: Model, data: { x: Tensor; y: Tensor }, params: string[]): { loss: number; grads: Map<string, Tensor>; state: Map<string, Tensor> } {
@@ -110,29 +123,52 @@ export function darts(model: Model, options: DartsOptions): DartsResult {
   const archOptimizer = options.archOptimizer ?? adam({ learningRate: 3e-4, beta1: 0.5 });
   const batchSize = options.batchSize ?? 64;
   const xi = options.unrolledLearningRate ?? 0.01;
+  const order = options.order ?? 'first';
+  const hessianStep = options.hessianStep ?? 0.01;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RsError('INVALID_ARGUMENT', `darts: batchSize must be a positive integer, got ${String(batchSize)}.`);
+  if (order !== 'first' && order !== 'second') throw new RsError('INVALID_ARGUMENT', `darts: order must be 'first' or 'second', got '${String(order)}'.`);
+  if (!Number.isFinite(xi)) throw new RsError('INVALID_ARGUMENT', `darts: unrolledLearningRate must be finite, got ${String(xi)}.`);
+  if (!(Number.isFinite(hessianStep) && hessianStep > 0)) throw new RsError('INVALID_ARGUMENT', `darts: hessianStep must be a finite number > 0, got ${String(hessianStep)}.`);
+  checkData('train', options.train, batchSize, model.graph.inputs[0]?.shape);
+  checkData('validation', options.validation, batchSize, model.graph.inputs[0]?.shape);
   const trainLosses: number[] = [];
   const validationLosses: number[] = [];
   for (let step = 0; step < options.steps; step++) {
     const trainBatch = batchAt(options.train, step * batchSize, batchSize);
-    const validationBatch = batchAt(options.validation, step * batchSize, batchSize);
+    let validationBatch: { x: Tensor; y: Tensor };
+    try {
+      validationBatch = batchAt(options.validation, step * batchSize, batchSize);
+    } catch (e) {
+      tf.dispose([trainBatch.x, trainBatch.y]);
+      throw e;
+    }
     try {
       // Architecture step.
       let archGrads: Map<string, Tensor>;
       let validationLoss: number;
-      if ((options.order ?? 'first') === 'first') {
+      if (order === 'first') {
         const g = gradientsAt(model, validationBatch, archKeys);
         disposeMap(g.state);
         archGrads = g.grads;
         validationLoss = g.loss;
       } else {
-        ({ grads: archGrads, loss: validationLoss } = unrolledArchGradients(model, trainBatch, validationBatch, weightKeys, archKeys, xi, options.hessianStep ?? 0.01));
+        ({ grads: archGrads, loss: validationLoss } = unrolledArchGradients(model, trainBatch, validationBatch, weightKeys, archKeys, xi, hessianStep));
       }
-      archOptimizer.step(model, archGrads);
-      disposeMap(archGrads);
+      try {
+        archOptimizer.step(model, archGrads);
+      } finally {
+        disposeMap(archGrads);
+      }
       // Weight step.
       const g = gradientsAt(model, trainBatch, weightKeys);
-      weightOptimizer.step(model, g.grads);
-      disposeMap(g.grads);
+      try {
+        weightOptimizer.step(model, g.grads);
+      } catch (e) {
+        disposeMap(g.state);
+        throw e;
+      } finally {
+        disposeMap(g.grads);
+      }
       if (g.state.size > 0) model.setParamValues(g.state);
       trainLosses.push(g.loss);
       validationLosses.push(validationLoss);
