@@ -21,10 +21,13 @@ export interface ModelState {
   slots: Map<string, Map<string, Tensor>>;
   journal: JournalEntry[];
   /**
-   * Optimizer updates applied since the optimizer state was last reset (Adam's bias correction
-   * and learning-rate schedules read it). Saved with the optimizer state.
+   * Optimizer updates applied to each parameter since the optimizer state was last reset (Adam's
+   * bias correction and learning-rate schedules read them), by parameter key, like the slots.
+   * Per parameter, so that two optimizers on one model (DARTS: architecture and weights) or
+   * updates that skip parameters (LayerDrop) count each parameter's own updates. Saved with the
+   * optimizer state.
    */
-  optimizerStep: number;
+  optimizerSteps: Map<string, number>;
 }
 
 export interface CreateModelOptions {

@@ -71,7 +71,7 @@ export class Model {
     const validated = validateGraph(own, registry);
     const rng = createRng(options.seed ?? 0);
     const params = initialParams(validated, options.params ?? {}, rng);
-    const state: ModelState = { graph: own, params, slots: new Map(), journal: [], optimizerStep: 0 };
+    const state: ModelState = { graph: own, params, slots: new Map(), journal: [], optimizerSteps: new Map() };
     return new Model(registry, state, { validated, plan: compile(own, validated, registry) }, rng);
   }
 
@@ -317,19 +317,26 @@ export class Model {
   }
 
   /**
-   * Number of optimizer updates applied since the optimizer state was last reset. Adam's bias
-   * correction and learning-rate schedules use it, so a model saved with its optimizer state
-   * and loaded again resumes exactly.
+   * The most optimizer updates any parameter has had since the optimizer state was last reset
+   * (with one optimizer, the number of updates). See `optimizerStepOf` for one parameter.
    */
   get optimizerStep(): number {
-    return this.state.optimizerStep;
+    let most = 0;
+    for (const n of this.state.optimizerSteps.values()) most = Math.max(most, n);
+    return most;
+  }
+
+  /** Optimizer updates applied to parameter `key` (Adam's bias correction uses it); 0 before the first. */
+  optimizerStepOf(key: string): number {
+    return this.state.optimizerSteps.get(key) ?? 0;
   }
 
   /**
    * @internal Commits one optimizer update atomically: new parameter values and slots (both
-   * owned by the model from now on; replaced tensors are disposed) and the new step count.
+   * owned by the model from now on; replaced tensors are disposed), and one more update counted
+   * for every parameter in `values`.
    */
-  commitOptimizerUpdate(values: Map<string, Tensor>, slots: Map<string, Map<string, Tensor>>, step: number): void {
+  commitOptimizerUpdate(values: Map<string, Tensor>, slots: Map<string, Map<string, Tensor>>): void {
     this.mutable('an optimizer update');
     for (const key of [...values.keys(), ...slots.keys()]) {
       if (!this.state.params.has(key)) throw new RsError('UNKNOWN_PARAM', `No parameter '${key}'.`, { param: key });
@@ -344,7 +351,7 @@ export class Model {
       }
       this.state.slots.set(key, current);
     }
-    this.state.optimizerStep = step;
+    for (const key of values.keys()) this.state.optimizerSteps.set(key, this.optimizerStepOf(key) + 1);
   }
 
   /** Drops optimizer state (moments and the step count), e.g. before training with a fresh optimizer. */
@@ -352,7 +359,7 @@ export class Model {
     this.mutable('resetOptimizerState');
     for (const slots of this.state.slots.values()) for (const t of slots.values()) t.dispose();
     this.state.slots = new Map();
-    this.state.optimizerStep = 0;
+    this.state.optimizerSteps = new Map();
   }
 
   /** Releases every tensor the model holds. */

@@ -223,7 +223,7 @@ function addSlots(model: Model, seed: number): void {
   model.paramKeys().forEach((key, i) => {
     if (model.param(key).value.rank >= 2) slots.set(key, new Map([['m', randomTensor(model.param(key).value.shape, seed + i, (rng) => rng.next())]]));
   });
-  model.commitOptimizerUpdate(new Map(), slots, 3);
+  model.commitOptimizerUpdate(new Map(), slots);
 }
 
 const bytesOf = (model: Model): Uint8Array => new Uint8Array(saveToBuffer(model, { includeOptimizerState: true }));

@@ -119,7 +119,7 @@ export function refresh(d: Draft, resized?: UnitGroup, newNode?: string, given?:
 }
 
 /** Refreshes the draft and returns its final state, parameters and slots in graph order. */
-export function finishDraft(d: Draft): { state: Omit<ModelState, 'journal' | 'optimizerStep'>; validated: ValidatedGraph; created: Set<Tensor> } {
+export function finishDraft(d: Draft): { state: Omit<ModelState, 'journal' | 'optimizerSteps'>; validated: ValidatedGraph; created: Set<Tensor> } {
   refresh(d);
   // Parameters and optimizer slots in graph order, as `Model.create` and `load` lay them out
   // (`paramKeys()` promises it): a node inserted by this edit must not end up last, or a save

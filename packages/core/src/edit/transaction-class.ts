@@ -182,7 +182,7 @@ export class Transaction {
   }
 
   /** @internal */
-  finish(): { state: Omit<ModelState, 'journal' | 'optimizerStep'>; validated: ValidatedGraph; created: Set<Tensor> } {
+  finish(): { state: Omit<ModelState, 'journal' | 'optimizerSteps'>; validated: ValidatedGraph; created: Set<Tensor> } {
     return finishDraft(this.draft);
   }
 

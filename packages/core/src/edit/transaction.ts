@@ -47,7 +47,7 @@ export function runTransaction<D>(
   body: (tx: Transaction) => void,
   meta: EditMeta,
   before: ModelCounts,
-  derive: (state: Omit<ModelState, 'journal' | 'optimizerStep'>, validated: ValidatedGraph) => D,
+  derive: (state: Omit<ModelState, 'journal' | 'optimizerSteps'>, validated: ValidatedGraph) => D,
 ): { state: ModelState; validated: ValidatedGraph; derived: D; finishEntry: (after: ModelCounts) => JournalEntry } {
   if (typeof body !== 'function') throw new RsError('INVALID_ARGUMENT', `model.edit takes a callback (tx) => { ... }, got ${body === null ? 'null' : typeof body}.`);
   if (isAsyncFunction(body)) {
@@ -77,7 +77,9 @@ export function runTransaction<D>(
   const keep = tensorsOf(finished.state);
   for (const t of tensorsOf(old)) if (!keep.has(t)) t.dispose();
   for (const t of finished.created) if (!keep.has(t)) t.dispose();
-  const state: ModelState = { ...finished.state, journal: old.journal, optimizerStep: old.optimizerStep };
+  // Step counts follow their parameters: a parameter that is gone takes its count with it.
+  const optimizerSteps = new Map([...old.optimizerSteps].filter(([key]) => finished.state.params.has(key)));
+  const state: ModelState = { ...finished.state, journal: old.journal, optimizerSteps };
   return {
     state,
     validated: finished.validated,

@@ -16,8 +16,9 @@ import { HOST_IS_LITTLE_ENDIAN, crc32, decodeSafetensors, encodeSafetensors, swa
  * - `__metadata__`: `format` = "rs-model", `version` = "1", `graph` (JSON GraphDef), `params`
  *   (JSON: key -> { trainable, role, hasMask }), `journal` (JSON array of JournalEntry) and
  *   `checksum` (CRC-32 of the whole data section, 8 lowercase hex digits); with
- *   `includeOptimizerState` also `training` (JSON: { optimizerStep, rng }: the optimizer's step
- *   count and the model generator's state, so that training resumes bit-identically).
+ *   `includeOptimizerState` also `training` (JSON: { optimizerSteps, rng }: the optimizer's step
+ *   count per parameter key and the model generator's state, so that training resumes
+ *   bit-identically).
  */
 
 const FORMAT = 'rs-model';
@@ -96,7 +97,7 @@ export function saveToBuffer(model: Model, options: SaveOptions = {}): ArrayBuff
       for (const [name, t] of slots) tensors.set(key + SLOT_INFIX + name, rawOf(t, key + SLOT_INFIX + name));
     }
   }
-  const training: Record<string, string> = options.includeOptimizerState ? { training: JSON.stringify({ optimizerStep: state.optimizerStep, rng: model.rng.state() }) } : {};
+  const training: Record<string, string> = options.includeOptimizerState ? { training: JSON.stringify({ optimizerSteps: Object.fromEntries(state.optimizerSteps), rng: model.rng.state() }) } : {};
   // The data section is the tensors back to back in this order: checksum it piece by piece.
   let checksum = 0;
   for (const t of tensors.values()) checksum = crc32(t.data, checksum);
@@ -155,22 +156,24 @@ function checkGraph(graph: unknown, registry: OpRegistry): ValidatedGraph {
 }
 
 /** The `training` metadata: the optimizer's step count and the model generator's state. */
-function parseTraining(text: unknown): { optimizerStep: number; rng: number[] } {
+function parseTraining(text: unknown): { optimizerSteps: Map<string, number>; rng: number[] } {
   if (typeof text !== 'string') throw new RsError('IO_CORRUPT', 'The training state in the file\'s metadata is not a string.');
-  const value = parseJson(text, 'training state') as { optimizerStep?: unknown; rng?: unknown } | null;
-  const step = value?.optimizerStep;
+  const value = parseJson(text, 'training state') as { optimizerSteps?: unknown; rng?: unknown } | null;
+  const steps = value?.optimizerSteps;
   const rng = value?.rng;
+  const count = (n: unknown): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
   const valid =
     typeof value === 'object' &&
     value !== null &&
-    typeof step === 'number' &&
-    Number.isSafeInteger(step) &&
-    step >= 0 &&
+    typeof steps === 'object' &&
+    steps !== null &&
+    !Array.isArray(steps) &&
+    Object.values(steps).every(count) &&
     Array.isArray(rng) &&
     rng.length === 4 &&
     rng.every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0 && x <= 0xffffffff);
-  if (!valid) throw new RsError('IO_CORRUPT', `The training state in the file is malformed: ${text.slice(0, 200)} (expected { optimizerStep, rng: [4 x uint32] }).`);
-  return { optimizerStep: step as number, rng: rng as number[] };
+  if (!valid) throw new RsError('IO_CORRUPT', `The training state in the file is malformed: ${text.slice(0, 200)} (expected { optimizerSteps: { key: count }, rng: [4 x uint32] }).`);
+  return { optimizerSteps: new Map(Object.entries(steps as Record<string, number>)), rng: rng as number[] };
 }
 
 /** True when every float32 value in the little-endian bytes is finite. */
@@ -340,7 +343,7 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
       map.set(name, make(t));
       slots.set(owner, map);
     }
-    const state = { graph: graph as GraphDef, params, slots, journal: journal as JournalEntry[], optimizerStep: training?.optimizerStep ?? 0 };
+    const state = { graph: graph as GraphDef, params, slots, journal: journal as JournalEntry[], optimizerSteps: new Map([...(training?.optimizerSteps ?? [])].filter(([key]) => specs.has(key))) };
     const resume = options.seed === undefined ? training?.rng : undefined;
     return Model.fromState(state, registry, options.seed ?? 0, resume);
   } catch (error) {

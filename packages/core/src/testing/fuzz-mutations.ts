@@ -304,7 +304,7 @@ export function fuzzSeedFiles(): Uint8Array[] {
     const shape = edited.param(key).value.shape;
     slots.set(key, new Map([['m', tf.fill(shape, 0.25)], ['v', tf.fill(shape, 0.5)]]));
   }
-  edited.commitOptimizerUpdate(new Map(), slots, 2);
+  edited.commitOptimizerUpdate(new Map(), slots);
   keep(edited, { includeOptimizerState: true });
   keep(Model.create(randomGraph(5, { norms: true, blocks: 3 }), { seed: 4 }));
   return files;

@@ -20,7 +20,8 @@ export interface Optimizer {
 
 /**
  * A learning rate that changes over training: called with the 1-based number of the update
- * about to be applied (`model.optimizerStep + 1`), returns the learning rate for it (finite, >= 0).
+ * about to be applied (one more than the most updates any of the updated parameters has had),
+ * returns the learning rate for it (finite, >= 0).
  */
 export type LearningRateSchedule = (step: number) => number;
 
@@ -80,6 +81,13 @@ function positive(name: string, value: number): number {
   return value;
 }
 
+/** The number of the update about to be applied to these parameters (1-based; schedules read it). */
+function nextStep(model: Model, grads: Map<string, Tensor>): number {
+  let most = 0;
+  for (const key of grads.keys()) most = Math.max(most, model.optimizerStepOf(key));
+  return most + 1;
+}
+
 /**
  * Computes one update for every parameter in `grads` and commits it to the model atomically:
  * if anything throws (an unknown key, a gradient of the wrong shape, a schedule's bad value),
@@ -109,7 +117,7 @@ function applyUpdate(
       slots.set(key, new Map(Object.entries(rest).map(([name, t]) => [name, tf.keep(t)])));
     }
     // Refuses (before changing anything) inside an edit callback or for a disposed model.
-    model.commitOptimizerUpdate(values, slots, model.optimizerStep + 1);
+    model.commitOptimizerUpdate(values, slots);
   } catch (error) {
     for (const t of values.values()) t.dispose();
     for (const map of slots.values()) for (const t of map.values()) t.dispose();
@@ -133,12 +141,13 @@ export function adam(options: AdamOptions = {}): Optimizer {
     name: 'adam',
     config: () => ({ learningRate: rate.describe, beta1, beta2, epsilon, weightDecay }),
     step(model, grads) {
-      // The step count lives in the model (saved with its optimizer state), not in this object.
-      const t = model.optimizerStep + 1;
-      const lr = rate.at(t);
-      const c1 = 1 - beta1 ** t;
-      const c2 = 1 - beta2 ** t;
-      applyUpdate(model, grads, (_key, p, g, slots) => {
+      // Step counts live in the model (per parameter, saved with its optimizer state), not in
+      // this object; the bias correction uses each parameter's own count, as PyTorch does.
+      const lr = rate.at(nextStep(model, grads));
+      applyUpdate(model, grads, (key, p, g, slots) => {
+        const t = model.optimizerStepOf(key) + 1;
+        const c1 = 1 - beta1 ** t;
+        const c2 = 1 - beta2 ** t;
         const m0 = slots.get('m');
         const v0 = slots.get('v');
         const m = m0 ? tf.add(tf.mul(m0, beta1), tf.mul(g, 1 - beta1)) : tf.mul(g, 1 - beta1);
@@ -170,7 +179,7 @@ export function sgd(options: SgdOptions = {}): Optimizer {
     name: 'sgd',
     config: () => ({ learningRate: rate.describe, momentum }),
     step(model, grads) {
-      const lr = rate.at(model.optimizerStep + 1);
+      const lr = rate.at(nextStep(model, grads));
       applyUpdate(model, grads, (_key, p, g, slots): { value: Tensor; slots: Record<string, Tensor> } => {
         if (momentum === 0) return { value: tf.sub(p, tf.mul(g, lr)), slots: {} };
         const previous = slots.get('velocity');
