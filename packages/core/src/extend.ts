@@ -34,3 +34,5 @@ export type {
 } from './ops/extensions';
 export type { ExtensionValue } from './ops/registry';
 export { applyMask } from './ir/mask';
+export { checkpoint } from './train/checkpoint';
+export type { Checkpoint } from './train/checkpoint';

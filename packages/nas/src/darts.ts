@@ -1,4 +1,5 @@
 import { RsError, tf, adam, computeGradients, softmaxCrossEntropy, type Dataset, type GraphDef, type Model, type Optimizer, type Tensor } from '@rs/core';
+import { checkpoint } from '@rs/core/extend';
 import { cellNetwork, NB201_EDGES, NB201_OPS, type CellNetworkOptions } from './nb201';
 
 /** Options of {@link dartsSupernet}. */
@@ -154,17 +155,32 @@ export function darts(model: Model, options: DartsOptions): DartsResult {
       } else {
         ({ grads: archGrads, loss: validationLoss } = unrolledArchGradients(model, trainBatch, validationBatch, weightKeys, archKeys, xi, hessianStep));
       }
+      // One DARTS step is atomic: if the weight step fails, the architecture step is undone.
+      const before = checkpoint(model, archKeys);
       try {
-        archOptimizer.step(model, archGrads);
-      } finally {
-        disposeMap(archGrads);
+        try {
+          archOptimizer.step(model, archGrads);
+        } finally {
+          disposeMap(archGrads);
+        }
+      } catch (e) {
+        before.release();
+        throw e;
       }
       // Weight step.
-      const g = gradientsAt(model, trainBatch, weightKeys);
+      let g: ReturnType<typeof gradientsAt>;
+      try {
+        g = gradientsAt(model, trainBatch, weightKeys);
+      } catch (e) {
+        before.restore();
+        throw e;
+      }
       try {
         weightOptimizer.step(model, g.grads);
+        before.release();
       } catch (e) {
         disposeMap(g.state);
+        before.restore();
         throw e;
       } finally {
         disposeMap(g.grads);
