@@ -10,7 +10,7 @@ import { Model, createOpRegistry, charTransformer, lenet300100, trainStep, adam,
 import { install as installCpu } from '@rs/backend-cpu';
 import { install as installWasm } from '@rs/backend-wasm';
 import { loadMobyDick, charBatches } from '@rs/datasets';
-import { registerMoe, moeGraph, moeMetrics, addExpert, removeExpert, mergeExperts, busiestExpert, leastUsedExpert, upcycle } from '@rs/moe';
+import { register as registerMoe, moeGraph, moeMetrics, addExpert, removeExpert, mergeExperts, busiestExpert, leastUsedExpert, upcycle } from '@rs/moe';
 
 const { values: args } = parseArgs({
   options: { steps: { type: 'string', default: '120' }, backend: { type: 'string', default: 'wasm' } },

@@ -16,7 +16,7 @@
 import { parseArgs } from 'node:util';
 import { Model, tf, createOpRegistry, fit, evaluate, adam } from '@rs/core';
 import { loadMnist } from '@rs/datasets';
-import { registerNasOps, dartsSupernet, darts, discretize, architectureWeights } from '@rs/nas';
+import { register as registerNasOps, dartsSupernet, darts, discretize, architectureWeights } from '@rs/nas';
 import { selectBackend } from '../../bench/lib/backends.mjs';
 import { writeResult } from '../../bench/lib/results.mjs';
 

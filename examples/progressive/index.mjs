@@ -4,10 +4,10 @@
 // exactly 0), while fine-tuning a single network across the same tasks forgets.
 //   node examples/progressive/index.mjs [--backend wasm|cpu] [--epochs 2]
 import { parseArgs } from 'node:util';
-import { tf, lenet300100, adam, saveToBuffer, loadFromBuffer, useBackend } from '@rs/core';
+import { tf, lenet300100, adam, saveToBuffer, loadFromBuffer, useBackend, createOpRegistry } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { loadMnist, splitMnist } from '@rs/datasets';
-import { ProgressiveNet, progressiveRegistry, removeWeakLaterals, runSequence, continualMetrics } from '@rs/progressive';
+import { ProgressiveNet, register, removeWeakLaterals, runSequence, continualMetrics } from '@rs/progressive';
 
 const { values: args } = parseArgs({ options: { backend: { type: 'string', default: 'wasm' }, epochs: { type: 'string', default: '2' } } });
 await installCpu({ activate: false });
@@ -37,7 +37,7 @@ const ft = await runSequence('finetune', tasks, { graph: column, seed: 0, train:
 console.log(`fine-tuning: ACC ${(100 * ft.acc).toFixed(2)}%  BWT ${(100 * ft.bwt).toFixed(2)} points`);
 
 // 3. Save and load: the task list comes back from the journal, outputs are identical.
-const loaded = ProgressiveNet.fromModel(loadFromBuffer(saveToBuffer(net.model), { registry: progressiveRegistry() }));
+const loaded = ProgressiveNet.fromModel(loadFromBuffer(saveToBuffer(net.model), { registry: register(createOpRegistry()) }));
 const probe = tasks[4].test.x;
 const same = loaded.tasks.every((task) => {
   const [a, b] = [net.predict(probe, task), loaded.predict(probe, task)];
