@@ -31,6 +31,9 @@ export type {
   ReportSectionData,
   TelemetryReader,
   RunMetrics,
+  ImportanceScore,
+  ScoreContext,
+  ScoreBatch,
 } from './ops/extensions';
 export type { ExtensionValue } from './ops/registry';
 export { applyMask } from './ir/mask';

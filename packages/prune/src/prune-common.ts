@@ -24,9 +24,28 @@ export function checkMinimum(name: string, value: unknown): number {
   return value;
 }
 
-/** The score to use, checked for the data it needs (so third-party scores get the check too). */
-export function resolveScore(options: { score?: string | ImportanceScore; scores?: ScoreRegistry; context?: ScoreContext }): ImportanceScore {
-  const score = (options.scores ?? defaultScores).get(options.score ?? 'l1');
+/**
+ * The score to use, checked for the data it needs (so third-party scores get the check too). A
+ * name is looked up in `options.scores` (default: the built-ins), then among the scores the
+ * model's registry provides (extension point `'score'`, from a technique's `register`).
+ */
+export function resolveScore(model: Model, options: { score?: string | ImportanceScore; scores?: ScoreRegistry; context?: ScoreContext }): ImportanceScore {
+  const name = options.score ?? 'l1';
+  const own = options.scores ?? defaultScores;
+  let score: ImportanceScore;
+  if (typeof name !== 'string' || own.has(name)) {
+    score = own.get(name);
+  } else {
+    const provided = model.registry.extension('score', name);
+    if (provided === undefined) {
+      const known = [...own.names(), ...[...model.registry.provided('score').keys()].filter((k) => !own.has(k))];
+      throw new RsError('INVALID_ARGUMENT', `Unknown score '${name}'. Registered: ${known.join(', ')}.`, { score: name });
+    }
+    if (typeof provided !== 'object' || typeof provided.weights !== 'function') {
+      throw new RsError('INVALID_ARGUMENT', `The score provided as '${name}' (extension point 'score') has no weights(model, params, context) function.`, { score: name });
+    }
+    score = provided;
+  }
   if (score.needsData && !(options.context?.batches && options.context.batches.length > 0)) {
     throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' needs data: pass { context: { batches: [{ x, y }] } } (and a loss, default softmaxCrossEntropy).`, { score: score.name });
   }

@@ -30,7 +30,7 @@ export interface PruneUnitsOptions {
 export function pruneUnits(model: Model, options: PruneUnitsOptions): { removed: Record<string, number[]> } {
   const fraction = checkFraction('fraction', options.fraction);
   const scope = checkScope(options.scope ?? 'layer');
-  const score = resolveScore(options);
+  const score = resolveScore(model, options);
   const minUnits = checkMinimum('minUnits', options.minUnits ?? 1);
   const groups = editableGroups(model, options.groups);
   if (groups.length === 0) throw new RsError('INVALID_ARGUMENT', 'No editable unit groups to prune.');

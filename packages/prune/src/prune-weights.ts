@@ -54,7 +54,7 @@ export function pruneWeights(model: Model, options: PruneWeightsOptions): { spar
   if (options.sparsityPerParam && scope === 'global') {
     throw new RsError('INVALID_ARGUMENT', "sparsityPerParam applies to scope 'layer' only; with scope 'global' one ranking decides every layer's sparsity.");
   }
-  const score = resolveScore(options);
+  const score = resolveScore(model, options);
   const params = options.params ?? prunableParams(model);
   for (const key of params) model.param(key); // typed error for unknown keys
   if (params.length === 0) throw new RsError('INVALID_ARGUMENT', 'No parameters to prune.');

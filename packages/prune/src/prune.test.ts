@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Model, tf, fit, isRsError, lenet300100, lenet5, charTransformer, type GraphDef, type UnitGroup } from '@rs/core';
+import { Model, tf, fit, isRsError, createOpRegistry, lenet300100, lenet5, charTransformer, type GraphDef, type UnitGroup } from '@rs/core';
 import { maxAbsDiff } from '@rs/core/testing';
 import { unitPositions } from '@rs/core/extend';
 import { install } from '@rs/backend-cpu';
@@ -160,6 +160,51 @@ describe('scores', () => {
     expect(model.counts().nonzeroParams).toBeLessThan(model.counts().params);
     expect(() => pruneWeights(model, { sparsity: 0.5, score: 'nope' })).toThrow(/Unknown score 'nope'/);
     expect(() => registry.register(constant)).toThrow(/already registered/);
+    model.dispose();
+  });
+});
+
+describe("scores provided through the registry (extension point 'score')", () => {
+  // Ranks every weight by its row index: the units fed by the first inputs matter least.
+  const byRow: ImportanceScore = {
+    name: 'byRow',
+    needsData: false,
+    weights: (m, ps) => new Map(ps.map((k) => [k, tf.tidy(() => tf.add(tf.zerosLike(m.param(k).value), tf.reshape(tf.range(1, m.param(k).value.shape[0] + 1), [-1, ...m.param(k).value.shape.slice(1).map(() => 1)])))])),
+  };
+
+  it("a name unknown to prune's registry is found among the model registry's provided scores", () => {
+    const registry = createOpRegistry().provide('score', 'byRow', byRow);
+    const model = Model.create(lenet300100({ inputs: 4, hidden: [6, 5], classes: 2 }), { seed: 3, registry });
+    const expected = Model.create(lenet300100({ inputs: 4, hidden: [6, 5], classes: 2 }), { seed: 3 });
+    pruneUnits(model, { fraction: 0.5, score: 'byRow', groups: ['fc1'] });
+    pruneUnits(expected, { fraction: 0.5, score: byRow, groups: ['fc1'] });
+    expect(model.group('fc1').size).toBe(3);
+    expect(model.journal.at(-1)?.reason).toMatch(/^byRow /);
+    expect(maxAbsDiff(model.param('fc1/kernel').value, expected.param('fc1/kernel').value)).toBe(0);
+    pruneWeights(model, { sparsity: 0.5, score: 'byRow', scope: 'layer' });
+    expect(model.counts().nonzeroParams).toBeLessThan(model.counts().params);
+    model.dispose();
+    expected.dispose();
+  });
+
+  it("prune's own registry wins over a provided score of the same name; unknown names list both", () => {
+    const fake: ImportanceScore = { name: 'l1', needsData: false, weights: () => { throw new Error('the provided l1 must not run'); } };
+    const registry = createOpRegistry().provide('score', 'l1', fake).provide('score', 'byRow', byRow);
+    const model = Model.create(lenet300100({ inputs: 4, hidden: [3, 3], classes: 2 }), { seed: 2, registry });
+    pruneWeights(model, { sparsity: 0.5, score: 'l1', scope: 'layer' });
+    expect(() => pruneWeights(model, { sparsity: 0.5, score: 'nope' })).toThrow(/Unknown score 'nope'\. Registered: .*random, byRow\./);
+    model.dispose();
+  });
+
+  it('a provided value that is not a score, or a provided score that needs data, is a typed error and changes nothing', () => {
+    const registry = createOpRegistry()
+      .provide('score', 'broken', { name: 'broken', needsData: false } as unknown as ImportanceScore)
+      .provide('score', 'dataful', { ...byRow, name: 'dataful', needsData: true });
+    const model = Model.create(lenet300100({ inputs: 4, hidden: [3, 3], classes: 2 }), { seed: 2, registry });
+    const before = model.journal.length;
+    expect(() => pruneUnits(model, { fraction: 0.5, score: 'broken' })).toThrow(/provided as 'broken'.*no weights/);
+    expect(() => pruneUnits(model, { fraction: 0.5, score: 'dataful' })).toThrow(/needs data/);
+    expect(model.journal.length).toBe(before);
     model.dispose();
   });
 });

@@ -1,39 +1,20 @@
-import { RsError, computeGradients, disposeGradients, createRng, tf, type LossFn, type LossName, type Model, type Tensor } from '@rs/core';
-import { resolveLoss } from '@rs/core/extend';
-
-/** A batch of data for data-driven scores (Taylor, SNIP). */
-export interface ScoreBatch {
-  x: Tensor | Tensor[];
-  y: Tensor;
-}
-
-/** What a score needs besides the model. */
-export interface ScoreContext {
-  /** Batches for gradient-based scores. Taylor accumulates over all; SNIP uses the first. */
-  batches?: ScoreBatch[];
-  loss?: LossName | LossFn;
-  /** Seed for `random`. */
-  seed?: number;
-}
+import { RsError, computeGradients, disposeGradients, createRng, tf, type LossFn, type Model, type Tensor } from '@rs/core';
+import { resolveLoss, type ImportanceScore as CoreImportanceScore, type ScoreBatch as CoreScoreBatch, type ScoreContext as CoreScoreContext } from '@rs/core/extend';
 
 /**
- * An importance score: a non-negative value per weight of each requested parameter (same
- * shape). Higher means more important. Scores are plugins: register your own in a registry.
+ * A batch of data, the context of a score and the score itself are @rs/core's structural types
+ * (extension point `'score'`), so a technique can provide a score through its registry without
+ * depending on this package; these aliases keep their names here.
  */
-export interface ImportanceScore {
-  readonly name: string;
-  /** Whether the score needs `context.batches`. */
-  readonly needsData: boolean;
-  /**
-   * When true, `weights` returns signed per-weight contributions: a weight's importance is the
-   * absolute value of its contribution, a unit's is the absolute value of the sum over the
-   * unit's coupled weights (so contributions of opposite sign cancel, as in a first-order
-   * estimate of removing the whole unit).
-   */
-  readonly signed?: boolean;
-  /** Per-weight scores for `params` (keys `node/name`); the caller disposes the tensors. */
-  weights(model: Model, params: string[], context: ScoreContext): Map<string, Tensor>;
-}
+export type ScoreBatch = CoreScoreBatch;
+/** What a score needs besides the model (batches for data-driven scores, a loss, a seed). */
+export type ScoreContext = CoreScoreContext;
+/**
+ * An importance score: a non-negative value per weight of each requested parameter (same
+ * shape). Higher means more important. Scores are plugins: register your own in a registry, or
+ * provide one from a technique's `register(registry)` as `registry.provide('score', name, score)`.
+ */
+export type ImportanceScore = CoreImportanceScore;
 
 /** The parameter as a forward pass sees it (masked), as a new tensor the caller owns. */
 function masked(model: Model, key: string): Tensor {
@@ -220,6 +201,11 @@ export class ScoreRegistry {
     const score = this.table.get(name);
     if (!score) throw new RsError('INVALID_ARGUMENT', `Unknown score '${name}'. Registered: ${[...this.table.keys()].join(', ')}.`, { score: name });
     return score;
+  }
+
+  /** Whether a score is registered under `name`. */
+  has(name: string): boolean {
+    return this.table.has(name);
   }
 
   names(): string[] {

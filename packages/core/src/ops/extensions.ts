@@ -1,12 +1,13 @@
 import type { NodeDef, TensorInfo } from '../ir/types';
 import type { Tensor } from '../tf';
 import type { Model } from '../model';
+import type { LossFn, LossName } from '../train/losses';
 
 /*
  * Extension points: what a technique package declares, next to its ops, for the layers built on
  * top of @rs/core (ONNX export, reports, telemetry). Everything here is a structural type over
  * core types only, so a technique depends on @rs/core alone and the consuming package
- * (@rs/onnx, @rs/report) depends on no technique. A technique provides values with
+ * (@rs/onnx, @rs/report, @rs/prune for scores) depends on no other technique. A technique provides values with
  * `registry.provide(point, key, value)` inside its `register(registry)`; consumers read them with
  * `registry.provided(point)`.
  */
@@ -166,9 +167,52 @@ export interface TelemetryReader<T extends Record<string, number | number[]> = R
   read(metrics: RunMetrics, node: NodeDef): T | undefined;
 }
 
+// ---------------------------------------------------------------------------------------------
+// 'score': an importance score that pruning can rank weights and units by.
+
+/** A batch of data for data-driven scores (Taylor, SNIP). */
+export interface ScoreBatch {
+  x: Tensor | Tensor[];
+  y: Tensor;
+}
+
+/** What a score needs besides the model. */
+export interface ScoreContext {
+  /** Batches for gradient-based scores. Taylor accumulates over all; SNIP uses the first. */
+  batches?: ScoreBatch[];
+  loss?: LossName | LossFn;
+  /** Seed for `random`. */
+  seed?: number;
+}
+
+/**
+ * An importance score (the value of extension point `'score'`, keyed by score name): a
+ * non-negative value per weight of each requested parameter (same shape). Higher means more
+ * important. @rs/prune resolves `score: 'name'` in its own score registry first, then here, so a
+ * technique offers a score to pruning without depending on @rs/prune.
+ *
+ * @example
+ * registry.provide('score', 'absScale', { name: 'absScale', needsData: false, weights: (model, params) => new Map(params.map((k) => [k, tf.abs(model.param(k).value)])) });
+ */
+export interface ImportanceScore {
+  readonly name: string;
+  /** Whether the score needs `context.batches`. */
+  readonly needsData: boolean;
+  /**
+   * When true, `weights` returns signed per-weight contributions: a weight's importance is the
+   * absolute value of its contribution, a unit's is the absolute value of the sum over the
+   * unit's coupled weights (so contributions of opposite sign cancel, as in a first-order
+   * estimate of removing the whole unit).
+   */
+  readonly signed?: boolean;
+  /** Per-weight scores for `params` (keys `node/name`); the caller disposes the tensors. */
+  weights(model: Model, params: string[], context: ScoreContext): Map<string, Tensor>;
+}
+
 /** The typed extension points. Other points may be used with any value type. */
 export interface ExtensionPoints {
   onnx: OnnxRule;
   report: ReportSection;
   telemetry: TelemetryReader;
+  score: ImportanceScore;
 }

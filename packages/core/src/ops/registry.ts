@@ -8,7 +8,7 @@ export type ExtensionValue<P extends string> = P extends keyof ExtensionPoints ?
 
 /**
  * Op types by name, and what packages provide to the layers above core (extension points such
- * as `'onnx'`, `'report'`, `'telemetry'`): the plugin surface. Registering an op whose name is
+ * as `'onnx'`, `'report'`, `'telemetry'`, `'score'`): the plugin surface. Registering an op whose name is
  * taken by a different schema is an error unless `{ override: true }` is passed; registering the
  * same schema object again does nothing (so two packages may both call a `register`). The same
  * rule holds for `provide`.
@@ -57,7 +57,7 @@ export class OpRegistry {
 
   /**
    * Provides `value` at extension point `point` under `key` (an op name for `'onnx'` and
-   * `'telemetry'`, a section name for `'report'`). A different value under a taken key is an
+   * `'telemetry'`, a section name for `'report'`, a score name for `'score'`). A different value under a taken key is an
    * error (`DUPLICATE_EXTENSION`) unless `{ override: true }` is passed; the same value again does nothing.
    *
    * @example
