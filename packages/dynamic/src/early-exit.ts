@@ -104,7 +104,8 @@ export function checkThreshold(rule: ExitRule, threshold: number, classes: numbe
   }
 }
 
-function passes(rule: ExitRule, score: number, threshold: number): boolean {
+/** Whether a row with `score` leaves at an exit with `threshold` under `rule` (entropy: score <= threshold; confidence: score >= threshold). */
+export function exitPasses(rule: ExitRule, score: number, threshold: number): boolean {
   return rule === 'entropy' ? score <= threshold : score >= threshold;
 }
 
@@ -245,7 +246,7 @@ export function earlyExitPredict(model: Model, x: Tensor, policy?: Partial<Early
       scores.dispose();
       const leave: number[] = [];
       const stay: number[] = [];
-      for (let r = 0; r < rows.length; r++) (passes(options.rule, s[r], thresholds[e]) ? leave : stay).push(r);
+      for (let r = 0; r < rows.length; r++) (exitPasses(options.rule, s[r], thresholds[e]) ? leave : stay).push(r);
       if (leave.length > 0) {
         pieces.push(leave.length === rows.length ? tf.clone(logits) : tf.tidy(() => tf.gather(logits, leave)));
         for (const r of leave) {
@@ -377,7 +378,7 @@ export function calibrateThreshold(model: Model, x: Tensor, y: Int32Array, optio
     let hits = 0;
     for (let i = 0; i < n; i++) {
       let e = 0;
-      while (e < exits.length - 1 && !passes(options.rule, scores[e][i], threshold)) e++;
+      while (e < exits.length - 1 && !exitPasses(options.rule, scores[e][i], threshold)) e++;
       counts[e]++;
       if (preds[e][i] === y[i]) hits++;
     }

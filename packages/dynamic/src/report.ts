@@ -1,11 +1,8 @@
 import { RsError, disposeRun, tf, type OpRegistry, type Tensor } from '@rs/core';
 import type { ReportSection, ReportSectionContext } from '@rs/core/extend';
-import { EXIT_POLICY_KEY, checkThreshold, exitOrder, exitScores, type EarlyExitOptions, type ExitRule } from './early-exit';
+import { EXIT_POLICY_KEY, checkThreshold, exitOrder, exitPasses, exitScores, type EarlyExitOptions, type ExitRule } from './early-exit';
 
-/** Whether a row with `score` leaves at an exit with `threshold` under `rule` (entropy: score <= threshold; confidence: score >= threshold). */
-export function exitPasses(rule: ExitRule, score: number, threshold: number): boolean {
-  return rule === 'entropy' ? score <= threshold : score >= threshold;
-}
+export { exitPasses };
 
 /** The `exits` report section: measured early-exit behaviour over held-out data. */
 export interface ExitRatesSection {
