@@ -27,6 +27,8 @@ export type {
   OnnxTensorValue,
   OnnxDType,
   ReportSection,
+  ExpertLoadLayer,
+  ExpertLoadSection,
   ReportSectionContext,
   ReportSectionData,
   TelemetryReader,

@@ -3,6 +3,9 @@
  * dependency: plain functions).
  */
 import { tf, type Tensor } from './tf';
+import type { RsErrorCode } from './errors';
+import type { Model } from './model';
+import { saveToBuffer } from './io/model-io';
 
 export { randomGraph } from './testing/random-graphs';
 export type { RandomGraphOptions } from './testing/random-graphs';
@@ -19,6 +22,8 @@ export type {
 } from './testing/conformance';
 export { choicesFrom, drawMutationPlan, applyMutation, applyMutationPlan, fuzzSeedFiles, tryLoad, MAX_APPLY_ELEMENTS, INTERESTING_VALUES, EXPECTED_LOAD_CODE } from './testing/fuzz-mutations';
 export type { ChoiceSource, FileMutation, MutationPlan, LoadOutcome } from './testing/fuzz-mutations';
+export { maskSmallest, foreignTensors, maskedZeros, maskProblems, regrownProblems } from './testing/masks';
+export type { MaskProblemsOptions } from './testing/masks';
 
 /**
  * Largest absolute elementwise difference between two tensors of the same shape.
@@ -60,4 +65,77 @@ export async function leakOnThrow(body: () => unknown): Promise<{ error: unknown
     return { error, leaked: tf.memory().numTensors - before };
   }
   throw new Error('leakOnThrow: the call did not throw');
+}
+
+/**
+ * What a failing call must throw: an error code (`RsError.code`), a pattern the code must match,
+ * the very `Error` a user callback threw (it must come out unchanged: same object), or a predicate.
+ */
+export type ExpectedFailure = RsErrorCode | RegExp | Error | ((error: unknown) => boolean);
+
+/** One named call that must fail, and how. */
+export type FailureCase = readonly [name: string, call: () => unknown, expected: ExpectedFailure];
+
+export interface FailureProblemsOptions {
+  /**
+   * A model every failed call must leave as it was: its saved bytes (optimizer state included)
+   * and its journal length.
+   */
+  model?: Model;
+  /** Further state that must not change (compared as JSON before and after each case). */
+  state?: () => unknown;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code} (${error.message})` : `an untyped ${error.name}: ${error.message}`;
+  }
+  return `a non-Error value ${String(error)}`;
+}
+
+function failureMismatch(error: unknown, expected: ExpectedFailure): string | undefined {
+  if (expected instanceof Error) return error === expected ? undefined : `threw ${describeError(error)}, expected the callback's own error "${expected.message}" unchanged`;
+  if (typeof expected === 'function') return expected(error) ? undefined : `threw ${describeError(error)}, which fails the expected check`;
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  const ok = typeof code === 'string' && (typeof expected === 'string' ? code === expected : expected.test(code));
+  return ok ? undefined : `threw ${describeError(error)}, expected ${String(expected)}`;
+}
+
+const modelBytes = (model: Model): Uint8Array => new Uint8Array(saveToBuffer(model, { includeOptimizerState: true }));
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+
+/**
+ * Runs each case with {@link leakOnThrow} and returns what went wrong, one line per problem (an
+ * empty list when every call threw as expected, left no tensor alive, and left `options.model`
+ * and `options.state` as they were): the contract of every public function that makes tensors.
+ *
+ * @example
+ * expect(await failureProblems([
+ *   ['count 0', () => widen(model, 'fc1', 0), 'INVALID_ARGUMENT'],
+ *   ['throwing loss', () => growGradMax(model, 'fc2', 2, { batch, loss }), userError],
+ * ], { model })).toEqual([]);
+ */
+export async function failureProblems(cases: readonly FailureCase[], options: FailureProblemsOptions = {}): Promise<string[]> {
+  const { model, state } = options;
+  const bytes = model ? modelBytes(model) : undefined;
+  const journal = model?.journal.length;
+  const stateBefore = state ? JSON.stringify(state()) : undefined;
+  const problems: string[] = [];
+  for (const [name, call, expected] of cases) {
+    let outcome: { error: unknown; leaked: number };
+    try {
+      outcome = await leakOnThrow(call);
+    } catch {
+      problems.push(`${name}: did not throw`);
+      continue;
+    }
+    const mismatch = failureMismatch(outcome.error, expected);
+    if (mismatch) problems.push(`${name}: ${mismatch}`);
+    if (outcome.leaked !== 0) problems.push(`${name}: leaked ${outcome.leaked} tensor(s)`);
+    if (model && bytes && !sameBytes(modelBytes(model), bytes)) problems.push(`${name}: model bytes changed`);
+    if (model && model.journal.length !== journal) problems.push(`${name}: journal grew from ${journal} to ${model.journal.length} entries`);
+    if (state && JSON.stringify(state()) !== stateBefore) problems.push(`${name}: state changed from ${stateBefore} to ${JSON.stringify(state())}`);
+  }
+  return problems;
 }

@@ -3,8 +3,8 @@
 // was. The model has a batchNorm, so training passes report new statistics (state) that a failed
 // step must release too.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { Model, tf, adam, createRng, saveToBuffer, type GraphDef, type LossFn, type RsErrorCode, type Tensor } from '@rs/core';
-import { leakOnThrow } from '@rs/core/testing';
+import { Model, tf, adam, createRng, type GraphDef, type LossFn, type Tensor } from '@rs/core';
+import { failureProblems } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import {
   addExit,
@@ -69,27 +69,7 @@ afterAll(() => {
   tf.dispose([x, y, xWide, yShort]);
 });
 
-const bytesOf = (m: Model): Uint8Array => new Uint8Array(saveToBuffer(m, { includeOptimizerState: true }));
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
-
 const userError = new Error('user function failed');
-type Expect = RsErrorCode | Error;
-type Case = [name: string, call: () => unknown, expected: Expect];
-
-async function runCases(cases: Case[], on: Model = model): Promise<void> {
-  const before = bytesOf(on);
-  const journal = on.journal.length;
-  for (const [name, call, expected] of cases) {
-    const { error, leaked } = await leakOnThrow(call).catch((e: unknown) => {
-      throw new Error(`${name}: ${String(e)}`);
-    });
-    if (typeof expected === 'string') expect(error, name).toMatchObject({ code: expected });
-    else expect(error, name).toBe(expected);
-    expect(leaked, name).toBe(0);
-    expect(sameBytes(bytesOf(on), before), `${name}: model unchanged`).toBe(true);
-    expect(on.journal.length, name).toBe(journal);
-  }
-}
 
 const throwingLoss: LossFn = () => {
   throw userError;
@@ -100,7 +80,7 @@ const failingOptimizer = () => adam({ learningRate: () => Number.NaN });
 describe('early exits', () => {
   it('addExit, setExitPolicy, earlyExitPredict, calibrateThreshold, multiExitStep refuse bad input: typed error, no leak, model unchanged', async () => {
     const labels = Int32Array.from(y.dataSync());
-    await runCases([
+    expect(await failureProblems([
       ['addExit, unknown node', () => addExit(model, { at: 'nope', classes: 3 }), 'UNKNOWN_NODE'],
       ['addExit, classes 1', () => addExit(model, { at: 'fc2', classes: 1 }), 'INVALID_ARGUMENT'],
       ['addExit, pool on a rank-2 input', () => addExit(model, { at: 'fc2', classes: 3, pool: 2 }), 'INVALID_ARGUMENT'],
@@ -119,18 +99,18 @@ describe('early exits', () => {
       ['multiExitStep, short targets (batchNorm state computed)', () => multiExitStep(model, x, yShort, adam()), 'DATA_MISMATCH'],
       ['multiExitStep, optimizer fails after the gradients', () => multiExitStep(model, x, y, failingOptimizer()), 'INVALID_ARGUMENT'],
       ['exitScores, unknown rule', () => exitScores(x, 'margin' as never), 'INVALID_ARGUMENT'],
-    ]);
+    ], { model })).toEqual([]);
   });
 });
 
 describe('running with targets and aliases (core: model.apply)', () => {
   it('bad feeds, targets and aliases: typed error, no leak', async () => {
-    await runCases([
+    expect(await failureProblems([
       ['two feeds for one input', () => model.apply([x, x], { targets: ['out'] }), 'INVALID_ARGUMENT'],
       ['unknown target', () => model.apply(x, { targets: ['nope'] }), 'UNKNOWN_NODE'],
       ['alias cycle', () => model.apply(x, { targets: ['out'], alias: new Map([['sum', 'fc2'], ['fc2', 'sum']]) }), 'CYCLE'],
       ['x of the wrong width', () => model.apply(xWide, { targets: ['out'] }), 'SHAPE_MISMATCH'],
-    ]);
+    ], { model })).toEqual([]);
   });
 });
 
@@ -139,7 +119,7 @@ describe('layer drop', () => {
     const rng = createRng(1);
     const blocks = [block];
     const alias = skipAlias(blocks, keepAtDepth(1, 1));
-    await runCases([
+    expect(await failureProblems([
       ['layerDropStep, p 1', () => layerDropStep(model, x, y, adam(), { blocks, p: 1, rng }), 'INVALID_ARGUMENT'],
       ['layerDropStep, short targets', () => layerDropStep(model, x, yShort, adam(), { blocks, p: 0, rng }), 'DATA_MISMATCH'],
       ['layerDropStep, throwing loss', () => layerDropStep(model, x, y, adam(), { blocks, p: 0, rng, loss: throwingLoss }), userError],
@@ -147,13 +127,13 @@ describe('layer drop', () => {
       ['lossWithAlias, x of the wrong width', () => lossWithAlias(model, xWide, y, alias), 'SHAPE_MISMATCH'],
       ['lossWithAlias, throwing loss', () => lossWithAlias(model, x, y, alias, { loss: throwingLoss }), userError],
       ['lossWithAlias, batchSize 0', () => lossWithAlias(model, x, y, alias, { batchSize: 0 }), 'INVALID_ARGUMENT'],
-    ]);
+    ], { model })).toEqual([]);
   });
 });
 
 describe('conditional computation', () => {
   it('addSkipGate, gatedStep and gatedPredict refuse bad input: typed error, no leak, model unchanged', async () => {
-    await runCases(
+    expect(await failureProblems(
       [
         ['addSkipGate, unknown node', () => addSkipGate(gatedModel, { input: 'nope', output: 'sum' }), 'UNKNOWN_NODE'],
         ['addSkipGate, bias NaN', () => addSkipGate(gatedModel, block, { id: 'g2', bias: Number.NaN }), 'INVALID_ARGUMENT'],
@@ -162,8 +142,8 @@ describe('conditional computation', () => {
         ['gatedStep, optimizer fails after the gradients', () => gatedStep(gatedModel, x, y, failingOptimizer(), gates), 'INVALID_ARGUMENT'],
         ['gatedPredict, x of the wrong width', () => gatedPredict(gatedModel, xWide, gates), 'SHAPE_MISMATCH'],
       ],
-      gatedModel,
-    );
+      { model: gatedModel },
+    )).toEqual([]);
   });
 });
 
@@ -171,7 +151,7 @@ describe('Slimmable', () => {
   it('bad widths, untrained widths and failing steps: typed error, no leak, model unchanged', async () => {
     const m = Model.create(graph, { seed: 3 });
     const slim = new Slimmable(m, { widths: [0.5, 1], groups: ['fc1'] });
-    await runCases(
+    expect(await failureProblems(
       [
         ['widths without 1', () => new Slimmable(m, { widths: [0.5], groups: ['fc1'] }), 'INVALID_ARGUMENT'],
         ['width 0', () => new Slimmable(m, { widths: [0, 1], groups: ['fc1'] }), 'INVALID_ARGUMENT'],
@@ -182,8 +162,8 @@ describe('Slimmable', () => {
         ['step, optimizer fails after the gradients', () => slim.step(x, y, failingOptimizer()), 'INVALID_ARGUMENT'],
         ['recalibrate, x of the wrong width', () => slim.recalibrate(xWide), 'SHAPE_MISMATCH'],
       ],
-      m,
-    );
+      { model: m },
+    )).toEqual([]);
     slim.dispose();
     m.dispose();
   });

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { Model, tf, fit, adam, lenet300100, lenet5, type GraphDef, type Tensor } from '@rs/core';
-import { maxAbsDiff } from '@rs/core/testing';
+import { maxAbsDiff, maskSmallest, foreignTensors, maskedZeros, maskProblems, regrownProblems } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { widen, deepen } from './net2net';
 import { growGradMax } from './gradmax';
@@ -22,83 +22,6 @@ const data = (n: number, d: number | number[], seed: number) =>
     return { x, y };
   });
 
-/** Magnitude pruning through `setMask`: the smallest `fraction` of each kernel's weights. */
-function prune(model: Model, keys: string[], fraction = 0.5): void {
-  model.edit(
-    (tx) => {
-      for (const key of keys) {
-        const value = tx.param(key).value;
-        const sorted = Float32Array.from(value.dataSync()).map(Math.abs).sort();
-        const threshold = sorted[Math.floor(fraction * sorted.length)];
-        const mask = tf.tidy(() => tf.cast(tf.greaterEqual(tf.abs(value), threshold), 'float32'));
-        tx.setMask(key, mask);
-        mask.dispose();
-      }
-    },
-    { technique: 'prune', reason: 'test' },
-  );
-}
-
-/** Tensors alive that the model does not hold (values, masks, optimizer slots). */
-function foreign(model: Model): number {
-  let held = 0;
-  for (const key of model.paramKeys()) {
-    const entry = model.param(key);
-    held += entry.mask ? 2 : 1;
-    held += model.internalState.slots.get(key)?.size ?? 0;
-  }
-  return tf.memory().numTensors - held;
-}
-
-/** Positions where the mask is 0, per masked parameter. */
-function pruned(model: Model): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const key of model.paramKeys()) {
-    const mask = model.param(key).mask?.dataSync();
-    if (!mask) continue;
-    const zeros: number[] = [];
-    mask.forEach((m, i) => m === 0 && zeros.push(i));
-    out.set(key, zeros);
-  }
-  return out;
-}
-
-/**
- * The invariants of a masked model: `masked` keys have a mask, the value is 0 wherever the mask
- * is 0, and `counts().nonzeroParams` is the number of non-zero weights (a parameter without a
- * mask counts whole, as `count` defines it; a masked one counts its non-zero values).
- */
-function expectConsistent(model: Model, masked: string[], what: string, options: { liveNonzero?: boolean } = {}): void {
-  let actual = 0;
-  for (const key of model.paramKeys()) {
-    const entry = model.param(key);
-    if (masked.includes(key)) expect(entry.mask, `${what}: ${key} lost its mask`).toBeDefined();
-    if (entry.role === 'state') continue;
-    if (!entry.mask) {
-      actual += entry.value.size;
-      continue;
-    }
-    const value = entry.value.dataSync();
-    const mask = entry.mask.dataSync();
-    let leaked = 0;
-    mask.forEach((m, i) => {
-      if (m === 0 && value[i] !== 0) leaked += 1;
-      if (value[i] !== 0) actual += 1;
-    });
-    expect(leaked, `${what}: ${key} has non-zero values where its mask is 0`).toBe(0);
-  }
-  if (options.liveNonzero !== false) expect(model.counts().nonzeroParams, `${what}: reported vs actual non-zero weights`).toBe(actual);
-}
-
-/** Every position pruned before training is still exactly 0 after it. */
-function expectStillZero(model: Model, before: Map<string, number[]>, what: string): void {
-  for (const [key, zeros] of before) {
-    const value = model.param(key).value.dataSync();
-    const regrown = zeros.filter((i) => value[i] !== 0).length;
-    expect(regrown, `${what}: ${key} regrew ${regrown} pruned weight(s)`).toBe(0);
-  }
-}
-
 describe('growth keeps masks (prune -> grow)', () => {
   it('prune -> widen: copies take their source unit\'s mask on every coupled axis (dense and conv)', async () => {
     const start = tf.memory().numTensors;
@@ -111,15 +34,15 @@ describe('growth keeps masks (prune -> grow)', () => {
         const what = `${group} ${split}`;
         const model = Model.create(graph, { seed: 1 });
         const { x, y } = data(16, input, 2);
-        prune(model, kernels);
-        expectConsistent(model, kernels, `${what} (pruned)`);
+        maskSmallest(model, kernels);
+        expect(maskProblems(model, { masked: kernels }), `${what} (pruned)`).toEqual([]);
         const before = model.apply(x);
         const size = model.group(group).size;
-        const outside = foreign(model);
+        const outside = foreignTensors(model);
         const { sources } = widen(model, group, 3, { seed: 2, split });
-        expect(foreign(model), `${what}: tensors leaked by the edit`).toBe(outside);
+        expect(foreignTensors(model), `${what}: tensors leaked by the edit`).toBe(outside);
         expect(model.group(group).size).toBe(size + 3);
-        expectConsistent(model, kernels, what);
+        expect(maskProblems(model, { masked: kernels }), what).toEqual([]);
         // The copy of unit s has unit s's mask along each axis of the group.
         const members = model.group(group).params.filter((m) => kernels.includes(m.param) && m.inner === 1 && m.outer.length === 0 && m.offset === 0);
         expect(members.length).toBeGreaterThan(0);
@@ -130,10 +53,10 @@ describe('growth keeps masks (prune -> grow)', () => {
         const after = model.apply(x);
         expect(maxAbsDiff(before, after), what).toBeLessThanOrEqual(1e-5);
         tf.dispose([before, after]);
-        const zeros = pruned(model);
+        const zeros = maskedZeros(model);
         await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 0.05 }), epochs: 2, batchSize: 8 });
-        expectStillZero(model, zeros, what);
-        expectConsistent(model, kernels, `${what} (trained)`);
+        expect(regrownProblems(model, zeros), what).toEqual([]);
+        expect(maskProblems(model, { masked: kernels }), `${what} (trained)`).toEqual([]);
         model.dispose();
         tf.dispose([x, y]);
       }
@@ -150,22 +73,22 @@ describe('growth keeps masks (prune -> grow)', () => {
     for (const [graph, kernels, input] of cases) {
       const model = Model.create(graph, { seed: 1 });
       const { x, y } = data(16, input, 3);
-      prune(model, kernels);
+      maskSmallest(model, kernels);
       const masks = kernels.map((k) => JSON.stringify(model.param(k).mask?.arraySync()));
       const before = model.apply(x);
-      const outside = foreign(model);
+      const outside = foreignTensors(model);
       const { nodes } = deepen(model, 'relu1');
-      expect(foreign(model)).toBe(outside);
+      expect(foreignTensors(model)).toBe(outside);
       expect(model.param(`${nodes[0]}/kernel`).mask).toBeUndefined();
       kernels.forEach((k, i) => expect(JSON.stringify(model.param(k).mask?.arraySync()), k).toBe(masks[i]));
       // The identity kernel is mostly zeros but unmasked: it counts whole, as any dense weight.
-      expectConsistent(model, kernels, 'deepen');
+      expect(maskProblems(model, { masked: kernels }), 'deepen').toEqual([]);
       const after = model.apply(x);
       expect(maxAbsDiff(before, after)).toBeLessThanOrEqual(1e-5);
       tf.dispose([before, after]);
-      const zeros = pruned(model);
+      const zeros = maskedZeros(model);
       await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 0.05 }), epochs: 2, batchSize: 8 });
-      expectStillZero(model, zeros, 'deepen');
+      expect(regrownProblems(model, zeros), 'deepen').toEqual([]);
       model.dispose();
       tf.dispose([x, y]);
     }
@@ -178,13 +101,13 @@ describe('growth keeps masks (prune -> grow)', () => {
     for (const method of ['gradmax', 'insertUnits'] as const) {
       const model = Model.create(lenet300100({ inputs: 8, hidden: [6, 4], classes: 3 }), { seed: 1 });
       const { x, y } = data(32, 8, 4);
-      prune(model, kernels);
+      maskSmallest(model, kernels);
       const old = new Map(kernels.map((k) => [k, model.param(k).mask?.arraySync() as number[][]]));
       const before = model.apply(x);
-      const outside = foreign(model);
+      const outside = foreignTensors(model);
       if (method === 'gradmax') growGradMax(model, 'fc1', 2, { batch: { x, y } });
       else model.edit((tx) => tx.insertUnits('fc1', 2));
-      expect(foreign(model)).toBe(outside);
+      expect(foreignTensors(model)).toBe(outside);
       const fc1 = model.param('fc1/kernel').mask?.arraySync() as number[][];
       const fc2 = model.param('fc2/kernel').mask?.arraySync() as number[][];
       expect(fc1.map((row) => row.slice(0, 6))).toEqual(old.get('fc1/kernel'));
@@ -192,13 +115,13 @@ describe('growth keeps masks (prune -> grow)', () => {
       expect(fc2.slice(0, 6)).toEqual(old.get('fc2/kernel'));
       expect(fc2.slice(6).flat().every((m) => m === 1)).toBe(true);
       // Fresh units may start at exactly 0 (GradMax's fan-in) while live: no non-zero equality here.
-      expectConsistent(model, kernels, method, { liveNonzero: false });
+      expect(maskProblems(model, { masked: kernels, liveNonzero: false }), method).toEqual([]);
       const after = model.apply(x);
       expect(maxAbsDiff(before, after)).toBeLessThanOrEqual(1e-5);
       tf.dispose([before, after]);
-      const zeros = pruned(model);
+      const zeros = maskedZeros(model);
       await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate: 0.05 }), epochs: 2, batchSize: 8 });
-      expectStillZero(model, zeros, method);
+      expect(regrownProblems(model, zeros), method).toEqual([]);
       model.dispose();
       tf.dispose([x, y]);
     }

@@ -1,5 +1,5 @@
 import { disposeRun, type NodeDef, type Tensor } from '@rs/core';
-import type { ReportSection, ReportSectionContext, RunMetrics, TelemetryReader } from '@rs/core/extend';
+import type { ExpertLoadLayer, ExpertLoadSection, ReportSection, ReportSectionContext, RunMetrics, TelemetryReader } from '@rs/core/extend';
 
 /** What one `moe` node reported in one run (metrics `load.<i>` and `dropped`). */
 export interface MoeTelemetry extends Record<string, number | number[]> {
@@ -24,24 +24,7 @@ export const moeTelemetry: TelemetryReader<MoeTelemetry> = {
   },
 };
 
-/** One `moe` layer's measured load (the `expertLoad` report section). */
-export interface ExpertLoadLayer {
-  node: string;
-  experts: number;
-  tokens: number;
-  /** Fraction of tokens whose first choice is each expert. */
-  load: number[];
-  /** max(load) * experts: 1 when balanced, `experts` when one expert takes everything. */
-  imbalance: number;
-  /** Fraction of assignments dropped by the capacity limit. */
-  dropped: number;
-}
-
-/** The `expertLoad` report section: `layers`, and a `reason` when there is nothing (or not everything) to show. */
-export interface ExpertLoadSection {
-  layers: ExpertLoadLayer[];
-  reason?: string;
-}
+export type { ExpertLoadLayer, ExpertLoadSection };
 
 function collectExpertLoad(ctx: ReportSectionContext): ExpertLoadSection {
   const { model, data } = ctx;

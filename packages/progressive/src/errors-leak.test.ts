@@ -2,8 +2,8 @@
 // live-tensor count unchanged when it throws, throws a typed error, and leaves the network as it
 // was. One table of named cases per entry point.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { Model, tf, adam, saveToBuffer, lenet300100, type GraphDef, type RsErrorCode, type Tensor } from '@rs/core';
-import { leakOnThrow } from '@rs/core/testing';
+import { Model, tf, adam, lenet300100, type GraphDef, type Tensor } from '@rs/core';
+import { failureProblems, type FailureCase } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { ProgressiveNet, addColumn, removeWeakLaterals, runSequence, continualMetrics, analyzeColumn, progressiveRegistry, type ContinualTask } from './index';
 
@@ -35,29 +35,7 @@ afterAll(() => {
   tf.dispose([x, y, xWide, yShort, yFloat2d]);
 });
 
-const bytesOf = (m: Model): Uint8Array => new Uint8Array(saveToBuffer(m, { includeOptimizerState: true }));
-const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
-
 const userError = new Error('user function failed');
-type Expect = RsErrorCode | Error;
-type Case = [name: string, call: () => unknown, expected: Expect];
-
-async function runCases(cases: Case[], on: ProgressiveNet = net): Promise<void> {
-  const before = bytesOf(on.model);
-  const journal = on.model.journal.length;
-  const tasks = on.tasks;
-  for (const [name, call, expected] of cases) {
-    const { error, leaked } = await leakOnThrow(call).catch((e: unknown) => {
-      throw new Error(`${name}: ${String(e)}`);
-    });
-    if (typeof expected === 'string') expect(error, name).toMatchObject({ code: expected });
-    else expect(error, name).toBe(expected);
-    expect(leaked, name).toBe(0);
-    expect(sameBytes(bytesOf(on.model), before), `${name}: model unchanged`).toBe(true);
-    expect(on.model.journal.length, name).toBe(journal);
-    expect(on.tasks, name).toEqual(tasks);
-  }
-}
 
 /** An optimizer whose schedule fails at the update: refused after the gradients exist. */
 const failingOptimizer = () => adam({ learningRate: () => Number.NaN });
@@ -68,7 +46,7 @@ describe('ProgressiveNet.create and fromModel', () => {
     const noLayer: GraphDef = { inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }], nodes: [{ id: 'r', op: 'relu', inputs: ['x'], attrs: {} }], outputs: ['r'] };
     const badAttrs: GraphDef = { ...mlp(), nodes: mlp().nodes.map((n) => (n.op === 'dense' ? { ...n, attrs: { ...n.attrs, units: 0 } } : n)) };
     const unknownOp: GraphDef = { ...mlp(), nodes: mlp().nodes.map((n, i) => (i === 0 ? { ...n, op: 'nope' } : n)) };
-    const cases: [string, () => unknown, RsErrorCode][] = [
+    const cases: FailureCase[] = [
       ['task undefined', () => ProgressiveNet.create(mlp(), { task: undefined as never }), 'INVALID_ARGUMENT'],
       ['task empty string', () => ProgressiveNet.create(mlp(), { task: '' }), 'INVALID_ARGUMENT'],
       ['task 1.5', () => ProgressiveNet.create(mlp(), { task: 1.5 }), 'INVALID_ARGUMENT'],
@@ -81,22 +59,16 @@ describe('ProgressiveNet.create and fromModel', () => {
       ['unknown op', () => ProgressiveNet.create(unknownOp, { task: 'a' }), 'UNKNOWN_OP'],
       ['analyzeColumn, two outputs', () => analyzeColumn(twoOutputs, progressiveRegistry()), 'SHAPE_MISMATCH'],
     ];
-    for (const [name, call, code] of cases) {
-      const { error, leaked } = await leakOnThrow(call);
-      expect(error, name).toMatchObject({ code });
-      expect(leaked, name).toBe(0);
-    }
+    expect(await failureProblems(cases)).toEqual([]);
     const plain = Model.create(mlp(), { seed: 3 });
-    const { error, leaked } = await leakOnThrow(() => ProgressiveNet.fromModel(plain));
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
-    expect(leaked).toBe(0);
+    expect(await failureProblems([['fromModel, a plain model', () => ProgressiveNet.fromModel(plain), 'INVALID_ARGUMENT']])).toEqual([]);
     plain.dispose();
   });
 });
 
 describe('addColumn', () => {
   it('refuses bad task ids, architectures and adapters: typed error, no leak, network unchanged', async () => {
-    await runCases([
+    expect(await failureProblems([
       ['task already has a column', () => addColumn(net, 'a'), 'INVALID_ARGUMENT'],
       ['task empty string', () => net.addColumn(''), 'INVALID_ARGUMENT'],
       ['task 0.5', () => addColumn(net, 0.5), 'INVALID_ARGUMENT'],
@@ -107,13 +79,13 @@ describe('addColumn', () => {
       ['adapter width function throws', () => addColumn(net, 'c', { adapter: { width: () => { throw userError; } } }), userError],
       ['adapter alphaInit NaN', () => addColumn(net, 'c', { adapter: { alphaInit: Number.NaN } }), 'INVALID_ATTRS'],
       ['adapter alphaInit Infinity', () => addColumn(net, 'c', { adapter: { alphaInit: Number.POSITIVE_INFINITY } }), 'INVALID_ATTRS'],
-    ]);
+    ], { model: net.model, state: () => net.tasks })).toEqual([]);
   });
 });
 
 describe('removeWeakLaterals', () => {
   it('refuses bad tasks and options: typed error, no leak, network unchanged', async () => {
-    await runCases([
+    expect(await failureProblems([
       ['unknown task', () => removeWeakLaterals(net, 'z', { fraction: 0.5 }), 'UNKNOWN_TASK'],
       ['no threshold or fraction', () => removeWeakLaterals(net, 'b', {}), 'INVALID_ARGUMENT'],
       ['threshold NaN', () => removeWeakLaterals(net, 'b', { threshold: Number.NaN }), 'INVALID_ARGUMENT'],
@@ -121,7 +93,7 @@ describe('removeWeakLaterals', () => {
       ['fraction -0.1', () => removeWeakLaterals(net, 'b', { fraction: -0.1 }), 'INVALID_ARGUMENT'],
       ['fraction NaN', () => removeWeakLaterals(net, 'b', { fraction: Number.NaN }), 'INVALID_ARGUMENT'],
       ['laterals of an unknown task', () => net.laterals('z'), 'UNKNOWN_TASK'],
-    ]);
+    ], { model: net.model, state: () => net.tasks })).toEqual([]);
   });
 });
 
@@ -129,7 +101,7 @@ describe('predict and evaluate', () => {
   it('refuse unknown tasks and data of the wrong shape: typed error, no leak, network unchanged', async () => {
     const x3 = tf.zeros([2, 3, 6]);
     const xBig = tf.zeros([10, 7]);
-    await runCases([
+    expect(await failureProblems([
       ['predict, unknown task', () => net.predict(x, 'z'), 'UNKNOWN_TASK'],
       ['predict, x of the wrong width', () => net.predict(xWide, 'b'), 'SHAPE_MISMATCH'],
       ['predict, rank-3 x', () => net.predict(x3, 'a'), 'SHAPE_MISMATCH'],
@@ -142,14 +114,14 @@ describe('predict and evaluate', () => {
       ['evaluate, no inputs', () => net.evaluate({ x: [], y }, 'a'), 'DATA_MISMATCH'],
       ['plan, unknown task', () => net.plan('z'), 'UNKNOWN_TASK'],
       ['outputOf, unknown task', () => net.outputOf('z'), 'UNKNOWN_TASK'],
-    ]);
+    ], { model: net.model, state: () => net.tasks })).toEqual([]);
     tf.dispose([x3, xBig]);
   });
 });
 
 describe('train', () => {
   it('refuses bad tasks, options and data, and failures mid-training: typed error, no leak, network unchanged', async () => {
-    await runCases([
+    expect(await failureProblems([
       ['unknown task', () => net.train('z', { x, y }), 'UNKNOWN_TASK'],
       ['frozen column', () => net.train('a', { x, y }), 'INVALID_ARGUMENT'],
       ['epochs 0', () => net.train('b', { x, y }, { epochs: 0 }), 'INVALID_ARGUMENT'],
@@ -164,7 +136,7 @@ describe('train', () => {
       ['x of the wrong width', () => net.train('b', { x: xWide, y }), 'SHAPE_MISMATCH'],
       ['targets of the wrong shape (loss fails after the forward pass)', () => net.train('b', { x, y: yFloat2d }), 'DATA_MISMATCH'],
       ['optimizer fails after the gradients', () => net.train('b', { x, y }, { optimizer: failingOptimizer() }), 'INVALID_ARGUMENT'],
-    ]);
+    ], { model: net.model, state: () => net.tasks })).toEqual([]);
   });
 });
 
@@ -172,7 +144,7 @@ describe('runSequence', () => {
   it('refuses bad strategies, tasks and data: typed error, no tensor left', async () => {
     const good = (id: string): ContinualTask => ({ id, train: { x, y }, test: { x, y } });
     const wideTest = (id: string): ContinualTask => ({ id, train: { x, y }, test: { x: xWide, y } });
-    const cases: [string, () => unknown, RsErrorCode][] = [
+    const cases: FailureCase[] = [
       ['unknown strategy', () => runSequence('ewc' as never, [good('a')], { graph: mlp() }), 'INVALID_ARGUMENT'],
       ['no tasks', () => runSequence('progressive', [], { graph: mlp() }), 'INVALID_ARGUMENT'],
       ['finetune over two architectures', () => runSequence('finetune', [good('a'), { ...good('b'), graph: mlp(2) }], { graph: mlp() }), 'INVALID_ARGUMENT'],
@@ -186,11 +158,7 @@ describe('runSequence', () => {
       ['independent, optimizer fails', () => runSequence('independent', [good('a'), good('b')], { graph: mlp(), optimizer: failingOptimizer }), 'INVALID_ARGUMENT'],
       ['bad adapter', () => runSequence('progressive', [good('a'), good('b')], { graph: mlp(), adapter: { width: 0 }, train: { maxSteps: 1 } }), 'INVALID_ARGUMENT'],
     ];
-    for (const [name, call, code] of cases) {
-      const { error, leaked } = await leakOnThrow(call);
-      expect(error, name).toMatchObject({ code });
-      expect(leaked, name).toBe(0);
-    }
+    expect(await failureProblems(cases)).toEqual([]);
   });
 
   it('continualMetrics refuses a bad matrix (no tensors involved)', () => {

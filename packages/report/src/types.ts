@@ -1,4 +1,5 @@
 import type { JournalEntry, OpRegistry, Tensor } from '@rs/core';
+import type { ExpertLoadSection } from '@rs/core/extend';
 
 /**
  * An early-exit policy, read by the section that measures exit rates (the one @rs/dynamic
@@ -73,19 +74,8 @@ export interface SparsityRow {
   masked: boolean;
 }
 
-/** Measured routing of one `moe` node over `data`. */
-export interface ExpertLoadLayer {
-  node: string;
-  experts: number;
-  /** Tokens routed through the layer. */
-  tokens: number;
-  /** Fraction of tokens whose first choice is each expert (sums to 1). */
-  load: number[];
-  /** Busiest expert's load over the mean load (1 = balanced). */
-  imbalance: number;
-  /** Fraction of requested assignments dropped by the capacity limit at evaluation. */
-  dropped: number;
-}
+/** Measured routing of one `moe` node over `data` (declared by core, shared with `@rs/moe`). */
+export type { ExpertLoadLayer, ExpertLoadSection } from '@rs/core/extend';
 
 /** Measured early-exit behaviour over `data`. */
 export interface ExitRates {
@@ -154,7 +144,7 @@ export interface ReportData {
     notes: string[];
   };
   sparsity: { rows: SparsityRow[]; totalSize: number; totalZeros: number; reason?: string };
-  expertLoad: { layers: ExpertLoadLayer[]; reason?: string };
+  expertLoad: ExpertLoadSection;
   exits: { rates?: ExitRates; reason?: string };
   growth: { series: GrowthSeries[]; insertedNodes: { seq: number; node: string; summary: string }[]; reason?: string };
   search: { curves: SearchCurve[]; reason?: string };

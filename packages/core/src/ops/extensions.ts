@@ -118,6 +118,27 @@ export interface ReportSectionData {
   y?: ArrayLike<number>;
 }
 
+/** One `moe` layer's measured routing over a report's data (the `expertLoad` report section). */
+export interface ExpertLoadLayer {
+  /** Node id of the `moe` layer. */
+  node: string;
+  experts: number;
+  /** Tokens routed through the layer. */
+  tokens: number;
+  /** Fraction of tokens whose first choice is each expert (sums to 1). */
+  load: number[];
+  /** Busiest expert's load over the mean load, max(load) * experts: 1 when balanced, `experts` when one expert takes everything. */
+  imbalance: number;
+  /** Fraction of requested assignments dropped by the capacity limit at evaluation. */
+  dropped: number;
+}
+
+/** The `expertLoad` report section: `layers`, and a `reason` when there is nothing (or not everything) to show. */
+export interface ExpertLoadSection {
+  layers: ExpertLoadLayer[];
+  reason?: string;
+}
+
 /** What a report section gets: the model, held-out data, and the caller's options. */
 export interface ReportSectionContext {
   model: Model;
