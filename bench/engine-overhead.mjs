@@ -51,7 +51,7 @@ if (process.argv[2] === '--child') {
     return JSON.parse(child.stdout.trim().split('\n').pop());
   };
   let failed = false;
-  for (const [backendName, rounds] of [['wasm', 120], ['cpu', 6]]) {
+  for (const [backendName, rounds] of [['wasm', 80], ['cpu', 4]]) {
     let result = run(backendName, rounds);
     if (result.ratio > BOUND) result = run(backendName, rounds);
     const ok = result.ratio <= BOUND && result.lossesMatch;
