@@ -41,9 +41,9 @@ if (process.argv[2] === '--child') {
   const [backendName, rounds, steps] = process.argv.slice(3);
   console.log(JSON.stringify(await measure(backendName, Number(rounds), Number(steps))));
 } else if (process.argv[2] === '--check') {
-  // The short version CI runs (scripts/check-engine-overhead.mjs): fewer rounds, same method,
-  // checked against the bound; a second attempt only when the first misses (noise rarely
-  // repeats, a regression does).
+  // The short version npm test runs: fewer rounds, same method, checked against the bound; up
+  // to two more attempts only when one misses (noise on a shared machine rarely repeats three
+  // times, a regression such as the 1.13-1.34 this check was written after does).
   const BOUND = 1.05;
   const run = (backendName, rounds) => {
     const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', backendName, String(rounds), '1'], { encoding: 'utf8' });
@@ -51,9 +51,9 @@ if (process.argv[2] === '--child') {
     return JSON.parse(child.stdout.trim().split('\n').pop());
   };
   let failed = false;
-  for (const [backendName, rounds] of [['wasm', 80], ['cpu', 4]]) {
+  for (const [backendName, rounds] of [['wasm', 100], ['cpu', 4]]) {
     let result = run(backendName, rounds);
-    if (result.ratio > BOUND) result = run(backendName, rounds);
+    for (let attempt = 2; attempt <= 3 && result.ratio > BOUND; attempt++) result = run(backendName, rounds);
     const ok = result.ratio <= BOUND && result.lossesMatch;
     failed ||= !ok;
     console.log(`engine-overhead check ${backendName}: ratio ${result.ratio.toFixed(3)} (ours ${result.oursMs.toFixed(2)} ms, hand-written ${result.handMs.toFixed(2)} ms, ${rounds} rounds) ${ok ? `<= ${BOUND}: ok` : `> ${BOUND} (or losses differ): FAILED`}`);
