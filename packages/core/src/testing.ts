@@ -139,3 +139,20 @@ export async function failureProblems(cases: readonly FailureCase[], options: Fa
   }
   return problems;
 }
+
+/**
+ * Small shared inputs for failure tests: `x` (8 rows of 6 features), `y` (8 class ids of 3
+ * classes), and two bad variants of them, `xWide` (7 features) and `yShort` (4 ids for 8 rows).
+ * The caller disposes them.
+ *
+ * @example
+ * ({ x, y, xWide, yShort } = failureData());
+ */
+export function failureData(): { x: Tensor; y: Tensor; xWide: Tensor; yShort: Tensor } {
+  return {
+    x: tf.randomNormal([8, 6], 0, 1, 'float32', 2),
+    y: tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'),
+    xWide: tf.randomNormal([8, 7], 0, 1, 'float32', 3),
+    yShort: tf.tensor1d([0, 1, 2, 0], 'int32'),
+  };
+}

@@ -4,7 +4,7 @@
 // step must release too.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Model, tf, adam, createRng, type GraphDef, type LossFn, type Tensor } from '@rs/core';
-import { failureProblems } from '@rs/core/testing';
+import { failureProblems, failureData } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import {
   addExit,
@@ -44,17 +44,11 @@ const block: ResidualBlock = { input: 'relu', output: 'sum' };
 let model: Model; // with an exit at 'relu' and a policy
 let gatedModel: Model;
 let gates: GatedBlock[];
-let x: Tensor;
-let y: Tensor;
-let xWide: Tensor;
-let yShort: Tensor;
+let x: Tensor, y: Tensor, xWide: Tensor, yShort: Tensor;
 
 beforeAll(async () => {
   await install();
-  x = tf.randomNormal([8, 6], 0, 1, 'float32', 2);
-  y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  xWide = tf.randomNormal([8, 7], 0, 1, 'float32', 3);
-  yShort = tf.tensor1d([0, 1, 2, 0], 'int32');
+  ({ x, y, xWide, yShort } = failureData());
   model = Model.create(graph, { seed: 1 });
   addExit(model, { at: 'relu', classes: 3 });
   multiExitStep(model, x, y, adam(), [1, 1]); // trained: optimizer state must survive failures

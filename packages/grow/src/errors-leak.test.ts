@@ -3,7 +3,7 @@
 // was. One table of named cases per entry point.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Model, tf, fit, adam, lenet300100, type GraphDef, type Callback, type LossFn, type RsErrorCode, type Tensor } from '@rs/core';
-import { leakOnThrow, failureProblems } from '@rs/core/testing';
+import { leakOnThrow, failureProblems, failureData } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { widen, deepen } from './net2net';
 import { growGradMax } from './gradmax';
@@ -24,19 +24,13 @@ const convGraph: GraphDef = {
 };
 
 let model: Model;
-let x: Tensor;
-let y: Tensor;
-let xWide: Tensor;
-let yShort: Tensor;
+let x: Tensor, y: Tensor, xWide: Tensor, yShort: Tensor;
 let yOneHot5: Tensor;
 
 beforeAll(async () => {
   await install();
   model = Model.create(graph(), { seed: 1 });
-  x = tf.randomNormal([8, 6], 0, 1, 'float32', 2);
-  y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  xWide = tf.randomNormal([8, 7], 0, 1, 'float32', 3);
-  yShort = tf.tensor1d([0, 1, 2, 0], 'int32');
+  ({ x, y, xWide, yShort } = failureData());
   yOneHot5 = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'), 5);
   // Trained, so optimizer state must survive every failed call byte for byte.
   await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam(), epochs: 1, batchSize: 8 });

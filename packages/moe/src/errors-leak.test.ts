@@ -3,7 +3,7 @@
 // was. One table of named cases per entry point.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Model, createOpRegistry, tf, fit, adam, trainStep, computeGradients, softmaxCrossEntropy, lenet300100, type GraphDef, type LossFn, type Tensor } from '@rs/core';
-import { failureProblems, type FailureCase } from '@rs/core/testing';
+import { failureProblems, type FailureCase, failureData } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { registerMoe, addExpert, removeExpert, mergeExperts, upcycle, moeGraph, balanceLoss, routerZLoss, routerEntropy, type MoeAttrs } from './index';
 
@@ -23,18 +23,12 @@ function mlp(attrs: Partial<MoeAttrs> = {}): GraphDef {
 }
 
 let model: Model;
-let x: Tensor;
-let y: Tensor;
-let xWide: Tensor;
-let yShort: Tensor;
+let x: Tensor, y: Tensor, xWide: Tensor, yShort: Tensor;
 
 beforeAll(async () => {
   await install();
   model = Model.create(mlp({ routing: 'top2', dropless: true }), { seed: 1, registry });
-  x = tf.randomNormal([8, 6], 0, 1, 'float32', 2);
-  y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  xWide = tf.randomNormal([8, 7], 0, 1, 'float32', 3);
-  yShort = tf.tensor1d([0, 1, 2, 0], 'int32');
+  ({ x, y, xWide, yShort } = failureData());
   // Trained, so optimizer state must survive every failed call byte for byte.
   await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam(), epochs: 1, batchSize: 8 });
 });

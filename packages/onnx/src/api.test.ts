@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { Model, tf, isRsError, lenet5, lenet300100, createOpRegistry, type GraphDef, type RsError } from '@rs/core';
+import { Model, tf, isRsError, lenet5, lenet300100, createOpRegistry, type RsError } from '@rs/core';
 import { leakedTensors } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { gatedLinear, registerGlu } from '@rs/plugin-glu';
 import { toOnnx, onnxSupport, createOnnxRules, registerOnnxRule, defaultOnnxRules, OnnxRuleRegistry, type OnnxRule } from './index';
 import { onnx } from './proto';
-import { compareWithOrt, randomInput, TOLERANCE } from './test-harness';
+import { compareWithOrt, gluGraph, randomInput, TOLERANCE } from './test-harness';
 
 beforeAll(async () => {
   await install();
@@ -22,17 +22,6 @@ const gatedLinearRule: OnnxRule<{ units: number }> = {
   },
 };
 
-function gluGraph(): GraphDef {
-  return {
-    inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
-    nodes: [
-      { id: 'fc1', op: 'dense', inputs: ['x'], attrs: { units: 8 } },
-      { id: 'glu', op: 'gatedLinear', inputs: ['fc1'], attrs: { units: 5 } },
-      { id: 'out', op: 'dense', inputs: ['glu'], attrs: { units: 3 } },
-    ],
-    outputs: ['out'],
-  };
-}
 
 function catchRs(body: () => unknown): RsError {
   try {

@@ -6,17 +6,10 @@ import { failureProblems } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { registerGlu } from '@rs/plugin-glu';
 import { toOnnx, onnxSupport, createOnnxRules, OnnxRuleRegistry, type OnnxRule } from './index';
+import { gluGraph } from './test-harness';
 
 const registry = registerGlu(createOpRegistry());
-const graph: GraphDef = {
-  inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
-  nodes: [
-    { id: 'fc1', op: 'dense', inputs: ['x'], attrs: { units: 8 } },
-    { id: 'glu', op: 'gatedLinear', inputs: ['fc1'], attrs: { units: 5 } },
-    { id: 'out', op: 'dense', inputs: ['glu'], attrs: { units: 3 } },
-  ],
-  outputs: ['out'],
-};
+const graph: GraphDef = gluGraph();
 
 let model: Model;
 let plain: Model;

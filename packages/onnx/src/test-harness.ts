@@ -1,7 +1,7 @@
 // Shared by this package's tests (excluded from the build): runs exported bytes in
 // onnxruntime-node and compares every output with @rs/core's on the reference cpu backend.
 import { InferenceSession, Tensor as OrtTensor } from 'onnxruntime-node';
-import { tf, type Model, type Tensor } from '@rs/core';
+import { tf, type GraphDef, type Model, type Tensor } from '@rs/core';
 import { toOnnx, type OnnxExportOptions } from './index';
 
 /** The acceptance bound of the issue: exported outputs within 1e-4 of @rs/core's. */
@@ -76,4 +76,17 @@ export async function compareWithOrt(model: Model, inputs: Tensor[], options: On
 /** A seeded uniform float tensor in [-scale, scale). */
 export function randomInput(shape: number[], seed: number, scale = 1): Tensor {
   return tf.tidy(() => tf.mul(tf.sub(tf.mul(tf.randomUniform(shape, 0, 1, 'float32', seed), 2), 1), scale));
+}
+
+/** x [?, 6] -> dense 8 -> gatedLinear 5 (the plugin-glu op) -> dense 3: a model with a plugin op, for export tests. */
+export function gluGraph(): GraphDef {
+  return {
+    inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' }],
+    nodes: [
+      { id: 'fc1', op: 'dense', inputs: ['x'], attrs: { units: 8 } },
+      { id: 'glu', op: 'gatedLinear', inputs: ['fc1'], attrs: { units: 5 } },
+      { id: 'out', op: 'dense', inputs: ['glu'], attrs: { units: 3 } },
+    ],
+    outputs: ['out'],
+  };
 }

@@ -3,25 +3,19 @@
 // was. One table of named cases per entry point.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Model, tf, adam, lenet300100, type GraphDef, type Tensor } from '@rs/core';
-import { failureProblems, type FailureCase } from '@rs/core/testing';
+import { failureProblems, type FailureCase, failureData } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { ProgressiveNet, addColumn, removeWeakLaterals, runSequence, continualMetrics, analyzeColumn, progressiveRegistry, type ContinualTask } from './index';
 
 const mlp = (classes = 3, inputs = 6): GraphDef => lenet300100({ inputs, hidden: [8, 5], classes });
 
 let net: ProgressiveNet;
-let x: Tensor;
-let y: Tensor;
-let xWide: Tensor;
-let yShort: Tensor;
+let x: Tensor, y: Tensor, xWide: Tensor, yShort: Tensor;
 let yFloat2d: Tensor;
 
 beforeAll(async () => {
   await install();
-  x = tf.randomNormal([8, 6], 0, 1, 'float32', 2);
-  y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  xWide = tf.randomNormal([8, 7], 0, 1, 'float32', 3);
-  yShort = tf.tensor1d([0, 1, 2, 0], 'int32');
+  ({ x, y, xWide, yShort } = failureData());
   yFloat2d = tf.zeros([8, 5]);
   net = ProgressiveNet.create(mlp(), { task: 'a', seed: 1 });
   await net.train('a', { x, y }, { epochs: 1, batchSize: 4 });

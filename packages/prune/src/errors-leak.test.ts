@@ -3,7 +3,7 @@
 // was. One table of named cases per entry point.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Model, tf, fit, adam, lenet300100, type GraphDef, type LossFn, type Tensor } from '@rs/core';
-import { leakOnThrow, failureProblems, type FailureCase } from '@rs/core/testing';
+import { leakOnThrow, failureProblems, type FailureCase, failureData } from '@rs/core/testing';
 import { install } from '@rs/backend-cpu';
 import { pruneWeights, pruneUnits, removeUnits, materialize } from './prune';
 import { groupUnitScores } from './group-scores';
@@ -15,19 +15,13 @@ import { pruneReport } from './report';
 const graph = (): GraphDef => lenet300100({ inputs: 6, hidden: [8, 5], classes: 3 });
 
 let model: Model;
-let x: Tensor;
-let y: Tensor;
-let xWide: Tensor;
-let yBad: Tensor;
+let x: Tensor, y: Tensor, xWide: Tensor, yBad: Tensor;
 let yOneHot5: Tensor;
 
 beforeAll(async () => {
   await install();
   model = Model.create(graph(), { seed: 1 });
-  x = tf.randomNormal([8, 6], 0, 1, 'float32', 2);
-  y = tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32');
-  xWide = tf.randomNormal([8, 7], 0, 1, 'float32', 3);
-  yBad = tf.tensor1d([0, 1, 2, 0], 'int32'); // 4 targets for 8 rows
+  ({ x, y, xWide, yShort: yBad } = failureData()); // yBad: 4 targets for 8 rows
   yOneHot5 = tf.oneHot(tf.tensor1d([0, 1, 2, 0, 1, 2, 0, 1], 'int32'), 5);
   // Trained, masked: optimizer state and masks must survive every failed call byte for byte.
   await fit(model, { x, y }, { loss: 'softmaxCrossEntropy', optimizer: adam(), epochs: 1, batchSize: 8 });
