@@ -1,4 +1,4 @@
-// Lint: TypeScript rules plus the dependency rule of shared/DESIGN.md, enforced on imports:
+// Lint: TypeScript rules plus the dependency rule (docs/architecture.md), enforced on imports:
 // technique packages import only @rs/core; only @rs/core and backend packages import @tensorflow/*;
 // no package reaches into another's files.
 import js from '@eslint/js';
@@ -38,7 +38,7 @@ export default tseslint.config(
           patterns: [
             noDeepImports,
             noTensorflow,
-            { regex: '^@rs/(?!core(/extend|/testing)?$)', message: 'Technique packages depend on @rs/core only (shared/DESIGN.md).' },
+            { regex: '^@rs/(?!core(/extend|/testing)?$)', message: 'Technique packages depend on @rs/core only (docs/architecture.md).' },
           ],
         },
       ],

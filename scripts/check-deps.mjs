@@ -1,4 +1,4 @@
-// Package-level dependency rule (shared/DESIGN.md), checked on package.json files:
+// Package-level dependency rule (docs/architecture.md), checked on package.json files:
 // technique packages depend on @rs/core only and never on @tensorflow/*; only core and backends
 // depend on @tensorflow/*; the workspace dependency graph has no cycle. A technique package is one
 // whose package.json says "rs": { "kind": "technique" }.

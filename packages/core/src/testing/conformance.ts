@@ -3,6 +3,7 @@ import type { DType, ParamSpec, TensorInfo } from '../ir/types';
 import { defaultRegistry } from '../ops/registry';
 import type { InferContext, OpSchema } from '../ops/schema';
 import { forwardContext } from '../exec/executor';
+import { valueAndGrads } from '../train/tape';
 import { createRng } from '../rng';
 import { RsError, formatShape } from '../errors';
 /**
@@ -105,10 +106,10 @@ function evaluate(schema: OpSchema<any>, c: ConformanceCase, data: CaseData): Ev
       if (data.output.dtype !== 'float32' || targets.length === 0) {
         loss();
       } else {
-        // The engine call behind tf.grads, allowing targets that the loss does not reach
-        // (batchNorm's moving statistics in training mode): tf.grads would throw for them.
+        // Core's gradient call allows targets that the loss does not reach (batchNorm's moving
+        // statistics in training mode) and releases the tape if the op throws.
         // Which targets have a gradient is compared between the backends too.
-        const { grads } = tf.engine().gradients(loss, targets, undefined, true);
+        const { grads } = valueAndGrads(loss, targets);
         grads.forEach((g, k) => {
           if (!g) return;
           record(k < floatInputs.length ? `d input ${floatInputs[k]}` : `d param ${data.params[k - floatInputs.length].name}`, g);
@@ -118,22 +119,10 @@ function evaluate(schema: OpSchema<any>, c: ConformanceCase, data: CaseData): Ev
     });
   } catch (e) {
     error = e instanceof Error ? e.message : String(e);
-    discardTape();
   } finally {
     tf.dispose([...sink.state.values()]);
   }
   return { tensors, error, leaked: tf.memory().numTensors - before };
-}
-
-/**
- * After a forward that threw inside the gradient tape, tfjs keeps the tensors it saved for the
- * backward pass (it frees them only when a backward pass completes); free them the way it does.
- */
-function discardTape(): void {
-  const state = (tf.engine() as unknown as { state: { gradientDepth: number; activeTape: { saved?: Tensor[] }[] | null } }).state;
-  if (state.gradientDepth !== 0 || !state.activeTape) return;
-  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
-  state.activeTape = null;
 }
 
 /** Throws RsError NO_BACKEND unless `name` is registered and initialised. */

@@ -6,8 +6,8 @@ import { tf, type Tensor } from '../tf';
  * tensors are kept outside every tidy scope and are released only at the end of a successful
  * backward pass, so a throwing `f` would leave them alive (about 20 tensors per call for a small
  * MLP) and the tape dangling. A tensor of `xs` that `f` does not reach gets `undefined` (tfjs's
- * own `valueAndGrads` throws instead), so a pass that skips blocks differentiates the rest. This
- * is the one place in the library that records a gradient tape.
+ * own `valueAndGrads` throws instead), so a pass that skips blocks differentiates the rest. Every
+ * gradient in the library (the training step, the conformance harness) is taken here.
  *
  * @example
  * const { value, grads } = tf.tidy(() => valueAndGrads((w) => tf.sum(tf.square(w)), [w]));
