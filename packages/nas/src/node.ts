@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { isAbsolute } from 'node:path';
 import { RsError } from '@rs/core';
-import type { CheckpointStore, EvaluationResult, Evaluator, SearchCheckpoint } from './search';
+import type { CheckpointStore, EvaluationContext, EvaluationResult, Evaluator, SearchCheckpoint } from './search';
 
 /**
  * A checkpoint file (JSON), written atomically (temporary file, then rename) so that a search
@@ -60,9 +60,9 @@ const { parentPort, workerData } = require('node:worker_threads');
   const mod = await import(workerData.module);
   if (typeof mod.createEvaluator !== 'function') throw new Error('module ' + workerData.module + ' does not export createEvaluator');
   const evaluator = await mod.createEvaluator(workerData.options, { worker: workerData.index });
-  parentPort.on('message', async ({ id, arch, encoded }) => {
+  parentPort.on('message', async ({ id, arch, encoded, context }) => {
     try {
-      const result = await evaluator.evaluate(arch, encoded);
+      const result = await evaluator.evaluate(arch, encoded, context);
       parentPort.postMessage({ id, result });
     } catch (error) {
       parentPort.postMessage({ id, error: { message: String(error && error.message || error), code: error && error.code } });
@@ -129,12 +129,12 @@ export async function workerPool(options: WorkerPoolOptions): Promise<WorkerPool
   });
   return {
     workers: options.workers,
-    async evaluate(arch: number[], encoded: string): Promise<EvaluationResult> {
+    async evaluate(arch: number[], encoded: string, context?: EvaluationContext): Promise<EvaluationResult> {
       const worker = idle.shift() ?? (await new Promise<Worker>((resolve) => waiting.push(resolve)));
       return new Promise<EvaluationResult>((resolve, reject) => {
         const id = nextId++;
         pending.set(id, { resolve, reject, worker });
-        worker.postMessage({ id, arch, encoded });
+        worker.postMessage({ id, arch, encoded, context });
       });
     },
     async close() {

@@ -12,15 +12,28 @@ export interface EvaluationResult {
   cost?: number;
 }
 
-/** Evaluates architectures (a table lookup, real training, or a pool of workers doing either). */
-export interface Evaluator {
-  evaluate(arch: number[], encoded: string): EvaluationResult | Promise<EvaluationResult>;
+/** What the runner tells an evaluator about the trial besides the architecture. */
+export interface EvaluationContext {
+  /** The trial's index in proposal order (stable across a resume: a queue uses it as the job id). */
+  trial: number;
+  /** The training budget of a multi-fidelity strategy (e.g. epochs for ASHA); absent otherwise. */
+  fidelity?: number;
 }
 
-/** A search budget: evaluations, seconds (simulated costs where known), or both (first reached stops). */
+/** Evaluates architectures (a table lookup, real training, or a pool of workers doing either). */
+export interface Evaluator {
+  evaluate(arch: number[], encoded: string, context?: EvaluationContext): EvaluationResult | Promise<EvaluationResult>;
+}
+
+/**
+ * A search budget: evaluations, seconds (simulated costs where known), total fidelity (e.g. the
+ * epochs of all trials together; a trial without a fidelity counts 1), or several (first reached
+ * stops). No proposal is made once the committed (observed and pending) fidelity reaches the budget.
+ */
 export interface Budget {
   evaluations?: number;
   seconds?: number;
+  fidelity?: number;
 }
 
 /** Where a search keeps its state between rounds, so a killed search resumes. */
@@ -41,6 +54,8 @@ export interface SearchCheckpoint {
   seconds: number;
   /** Proposed but not yet observed, in proposal order (evaluated first on resume). */
   pending: Architecture[];
+  /** The fidelity of each pending proposal (multi-fidelity strategies only). */
+  pendingFidelity?: Array<number | null>;
 }
 
 /** One point of the anytime curve: the best (by validation) after some budget. */
@@ -92,13 +107,16 @@ export interface SearchResult {
 
 function checkBudget(budget: Budget): void {
   if (budget === null || typeof budget !== 'object') throw new RsError('INVALID_BUDGET', `budget must be an object { evaluations?, seconds? }, got ${String(budget)}.`);
-  const { evaluations, seconds } = budget;
-  if (evaluations === undefined && seconds === undefined) throw new RsError('INVALID_BUDGET', 'budget needs evaluations and/or seconds.');
+  const { evaluations, seconds, fidelity } = budget;
+  if (evaluations === undefined && seconds === undefined && fidelity === undefined) throw new RsError('INVALID_BUDGET', 'budget needs evaluations, seconds and/or fidelity.');
   if (evaluations !== undefined && (!Number.isInteger(evaluations) || evaluations <= 0)) {
     throw new RsError('INVALID_BUDGET', `budget.evaluations must be a positive integer, got ${String(evaluations)}.`, { evaluations });
   }
   if (seconds !== undefined && !(typeof seconds === 'number' && seconds > 0 && Number.isFinite(seconds))) {
     throw new RsError('INVALID_BUDGET', `budget.seconds must be a positive number, got ${String(seconds)}.`, { seconds });
+  }
+  if (fidelity !== undefined && !(typeof fidelity === 'number' && fidelity > 0 && Number.isFinite(fidelity))) {
+    throw new RsError('INVALID_BUDGET', `budget.fidelity must be a positive number, got ${String(fidelity)}.`, { fidelity });
   }
 }
 
@@ -131,6 +149,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   // Proposed, unobserved trials in proposal order; each starts when one of `parallel` slots is free.
   interface Slot {
     arch: Architecture;
+    index: number;
+    fidelity?: number;
     result?: Promise<Trial>;
   }
   const queue: Slot[] = [];
@@ -149,24 +169,32 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     strategy.restore(saved.strategyState);
     trials = saved.trials;
     seconds = saved.seconds;
-    for (const arch of saved.pending) queue.push({ arch });
+    saved.pending.forEach((arch, i) => {
+      const fidelity = saved.pendingFidelity?.[i];
+      queue.push(fidelity === undefined || fidelity === null ? { arch, index: trials.length + i } : { arch, index: trials.length + i, fidelity });
+    });
     resumed = true;
   }
-  const spent = (): boolean => (budget.evaluations !== undefined && trials.length >= budget.evaluations) || (budget.seconds !== undefined && seconds >= budget.seconds);
+  const committed = (): number => [...trials, ...queue].reduce((sum, t) => sum + (t.fidelity ?? 1), 0);
+  const spent = (): boolean =>
+    (budget.evaluations !== undefined && trials.length >= budget.evaluations) ||
+    (budget.seconds !== undefined && seconds >= budget.seconds) ||
+    (budget.fidelity !== undefined && committed() >= budget.fidelity);
 
   let running = 0;
   let fail: (error: unknown) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => undefined);
-  const evaluateOne = async (arch: Architecture): Promise<Trial> => {
+  const evaluateOne = async ({ arch, index, fidelity }: Slot): Promise<Trial> => {
     const encoded = space.encode(arch);
     const started = performance.now();
-    const result = await evaluator.evaluate([...arch], encoded);
+    const result = await evaluator.evaluate([...arch], encoded, fidelity === undefined ? { trial: index } : { trial: index, fidelity });
     if (typeof result?.validation !== 'number' || !Number.isFinite(result.validation)) {
       throw new RsError('INVALID_ARGUMENT', `the evaluator returned no finite validation score for ${encoded}.`, { encoded });
     }
     const trial: Trial = { arch: [...arch], encoded, validation: result.validation, cost: result.cost ?? (performance.now() - started) / 1000 };
     if (result.test !== undefined) trial.test = result.test;
+    if (fidelity !== undefined) trial.fidelity = fidelity;
     return trial;
   };
   const startFree = (): void => {
@@ -174,7 +202,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       if (running >= parallel) return;
       if (slot.result) continue;
       running += 1;
-      slot.result = evaluateOne(slot.arch).finally(() => {
+      slot.result = evaluateOne(slot).finally(() => {
         running -= 1;
         startFree();
       });
@@ -183,9 +211,16 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   };
   const propose = (): void => {
     while (!spent() && queue.length < parallel + lookahead && (budget.evaluations === undefined || trials.length + queue.length < budget.evaluations)) {
-      const arch = strategy.propose(rng);
-      checkArchitecture(space, arch);
-      queue.push({ arch });
+      const index = trials.length + queue.length;
+      if (strategy.proposeTrial) {
+        const { arch, fidelity } = strategy.proposeTrial(rng);
+        checkArchitecture(space, arch);
+        queue.push(fidelity === undefined ? { arch, index } : { arch, index, fidelity });
+      } else {
+        const arch = strategy.propose(rng);
+        checkArchitecture(space, arch);
+        queue.push({ arch, index });
+      }
     }
   };
   const save = async (): Promise<void> => {
@@ -200,6 +235,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
       trials,
       seconds,
       pending: queue.map((slot) => [...slot.arch]),
+      ...(strategy.proposeTrial ? { pendingFidelity: queue.map((slot) => slot.fidelity ?? null) } : {}),
     });
   };
 

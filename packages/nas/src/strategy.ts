@@ -1,5 +1,6 @@
 import { RsError, type SeededRng } from '@rs/core';
 import { mutateArchitecture, randomArchitecture, type Architecture, type SearchSpace } from './space';
+import { asha, type AshaOptions } from './asha';
 
 /** One evaluated architecture. */
 export interface Trial {
@@ -12,6 +13,8 @@ export interface Trial {
   test?: number;
   /** Cost of the evaluation in seconds (simulated where the evaluator knows it, else measured). */
   cost: number;
+  /** The training budget it was evaluated at (multi-fidelity strategies such as ASHA). */
+  fidelity?: number;
 }
 
 /**
@@ -22,6 +25,11 @@ export interface Trial {
 export interface Strategy {
   readonly name: string;
   propose(rng: SeededRng): number[];
+  /**
+   * Multi-fidelity strategies (ASHA) propose an architecture with a budget; the runner calls this
+   * instead of `propose` when it exists, and passes the fidelity to the evaluator.
+   */
+  proposeTrial?(rng: SeededRng): { arch: number[]; fidelity?: number };
   observe(trial: Trial): void;
   /** JSON-serializable state, for checkpoints. */
   state(): unknown;
@@ -165,13 +173,14 @@ export function reinforce(space: SearchSpace, options: ReinforceOptions = {}): S
   };
 }
 
-/** Names of the built-in ask/tell strategies (DARTS is a separate, gradient-based procedure). */
-export type StrategyName = 'random' | 'evolution' | 'reinforce';
+/** Names of the built-in ask/tell strategies (ASHA is multi-fidelity; DARTS is a separate, gradient-based procedure). */
+export type StrategyName = 'random' | 'evolution' | 'reinforce' | 'asha';
 
 const factories: Record<StrategyName, (space: SearchSpace, options: Record<string, unknown>) => Strategy> = {
   random: (space) => randomSearch(space),
   evolution: (space, options) => regularizedEvolution(space, options as EvolutionOptions),
   reinforce: (space, options) => reinforce(space, options as ReinforceOptions),
+  asha: (space, options) => asha(space, options as AshaOptions),
 };
 
 /**

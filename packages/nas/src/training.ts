@@ -1,6 +1,6 @@
 import { Model, RsError, adam, evaluate, fit, type Dataset, type GraphDef, type OpRegistry } from '@rs/core';
 import { defineSpace, type Architecture, type SearchSpace } from './space';
-import type { EvaluationResult, Evaluator } from './search';
+import type { EvaluationContext, EvaluationResult, Evaluator } from './search';
 
 /** Options of {@link trainingEvaluator}. */
 export interface TrainingEvaluatorOptions {
@@ -12,7 +12,7 @@ export interface TrainingEvaluatorOptions {
   validation: Dataset;
   /** Reported only. */
   test?: Dataset;
-  /** Training budget per architecture. Default 1 epoch. */
+  /** Training budget per architecture. Default 1 epoch; a trial's fidelity (ASHA) overrides it. */
   epochs?: number;
   /** Caps the optimizer steps per architecture (the budget in steps). */
   maxSteps?: number;
@@ -34,14 +34,14 @@ export function trainingEvaluator(space: SearchSpace, options: TrainingEvaluator
   const build = options.build ?? space.build;
   if (!build) throw new RsError('INVALID_ARGUMENT', `space '${space.name}' cannot build graphs; pass options.build.`, { space: space.name });
   return {
-    async evaluate(arch: number[]): Promise<EvaluationResult> {
+    async evaluate(arch: number[], _encoded?: string, context?: EvaluationContext): Promise<EvaluationResult> {
       const started = performance.now();
       const model = Model.create(build(arch), { seed: options.seed ?? 0, registry: options.registry });
       try {
         await fit(model, options.train, {
           loss: 'softmaxCrossEntropy',
           optimizer: adam({ learningRate: options.learningRate ?? 1e-3 }),
-          epochs: options.epochs ?? 1,
+          epochs: context?.fidelity ?? options.epochs ?? 1,
           maxSteps: options.maxSteps,
           batchSize: options.batchSize ?? 64,
           seed: options.seed ?? 0,
