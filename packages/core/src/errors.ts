@@ -41,6 +41,7 @@ export type RsErrorCode =
   | 'UNKNOWN_STRATEGY'
   | 'UNKNOWN_TASK'
   | 'UNSUPPORTED_EXPORT'
+  | 'QUEUE_UNREACHABLE'
   | 'USAGE';
 
 /**
