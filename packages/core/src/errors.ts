@@ -42,6 +42,7 @@ export type RsErrorCode =
   | 'UNKNOWN_TASK'
   | 'UNSUPPORTED_EXPORT'
   | 'QUEUE_UNREACHABLE'
+  | 'TRIAL_FAILED'
   | 'USAGE';
 
 /**
