@@ -1,0 +1,345 @@
+/*
+ * rsnative: the kernels of @rs/backend-native, a plain C library called from JavaScript through
+ * koffi. Row-major float32 throughout. GEMM goes to a system BLAS found at run time with dlopen
+ * (OpenBLAS, MKL, BLIS, Apple Accelerate: any library exporting cblas_sgemm); without one, to
+ * the blocked SIMD GEMM below. The other kernels run on OpenMP threads where the work pays for
+ * them. Every function is synchronous and keeps no pointer it is given.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef void (*sgemm_fn)(int order, int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                         const float *B, int ldb, float beta, float *C, int ldc);
+typedef void (*set_threads_fn)(int);
+
+static sgemm_fn blas_sgemm = 0;
+static char blas_path[512] = "";
+static int n_threads = 1;
+
+/* Work (elements) below which a loop runs on one thread: waking the team costs more. */
+#define PAR_MIN 32768
+
+enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
+
+int rs_openmp(void) {
+#ifdef _OPENMP
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+/* Loads the BLAS at `path` (or, when path is empty, none) and sets the thread count of the BLAS
+ * and of OpenMP. Returns 1 when cblas_sgemm was found. */
+int rs_init(const char *path, int threads) {
+  n_threads = threads > 0 ? threads : 1;
+#ifdef _OPENMP
+  omp_set_num_threads(n_threads);
+#endif
+  blas_sgemm = 0;
+  blas_path[0] = 0;
+  if (!path || !path[0]) return 0;
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) return 0;
+  sgemm_fn f = (sgemm_fn)dlsym(h, "cblas_sgemm");
+  if (!f) return 0;
+  const char *setters[] = {"openblas_set_num_threads", "MKL_Set_Num_Threads", "bli_thread_set_num_threads"};
+  for (int i = 0; i < 3; i++) {
+    set_threads_fn s = (set_threads_fn)dlsym(h, setters[i]);
+    if (s) s(n_threads);
+  }
+  blas_sgemm = f;
+  strncpy(blas_path, path, sizeof blas_path - 1);
+  return 1;
+}
+
+const char *rs_dlerror(void) {
+  const char *e = dlerror();
+  return e ? e : "";
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Own GEMM: C = A' B' (+ C when accumulate), A' = A or A^T, B' = B or B^T. A' is M x K, B' is */
+/* K x N. Packs B' into column panels of 16 and A' into row panels of 4, then a 4 x 16 register */
+/* kernel written with GCC vector extensions (AVX/FMA where -march allows, SSE otherwise).      */
+/* ---------------------------------------------------------------------------------------- */
+typedef float v8 __attribute__((vector_size(32)));
+#define MR 4
+#define NR 16
+#define KC 256
+#define MC 64
+
+static inline float at(const float *X, int trans, int ld, int r, int c) { return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c]; }
+
+static void kernel_4x16(int kc, const float *a, const float *b, float *C, int ldc, int mr, int nr) {
+  v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+  for (int p = 0; p < kc; p++) {
+    v8 b0, b1;
+    memcpy(&b0, b + p * NR, 32);
+    memcpy(&b1, b + p * NR + 8, 32);
+    const float *ap = a + p * MR;
+    v8 a0 = {ap[0], ap[0], ap[0], ap[0], ap[0], ap[0], ap[0], ap[0]};
+    v8 a1 = {ap[1], ap[1], ap[1], ap[1], ap[1], ap[1], ap[1], ap[1]};
+    v8 a2 = {ap[2], ap[2], ap[2], ap[2], ap[2], ap[2], ap[2], ap[2]};
+    v8 a3 = {ap[3], ap[3], ap[3], ap[3], ap[3], ap[3], ap[3], ap[3]};
+    c00 += a0 * b0; c01 += a0 * b1;
+    c10 += a1 * b0; c11 += a1 * b1;
+    c20 += a2 * b0; c21 += a2 * b1;
+    c30 += a3 * b0; c31 += a3 * b1;
+  }
+  float tmp[MR][NR];
+  memcpy(tmp[0], &c00, 32); memcpy(tmp[0] + 8, &c01, 32);
+  memcpy(tmp[1], &c10, 32); memcpy(tmp[1] + 8, &c11, 32);
+  memcpy(tmp[2], &c20, 32); memcpy(tmp[2] + 8, &c21, 32);
+  memcpy(tmp[3], &c30, 32); memcpy(tmp[3] + 8, &c31, 32);
+  for (int i = 0; i < mr; i++)
+    for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i][j];
+}
+
+static void own_gemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate, int parallel) {
+  if (!accumulate)
+    for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
+  if (K == 0) return;
+  int npanels = (N + NR - 1) / NR;
+  float *bp = aligned_alloc(64, sizeof(float) * (size_t)npanels * NR * KC + 64);
+  for (int k0 = 0; k0 < K; k0 += KC) {
+    int kc = K - k0 < KC ? K - k0 : KC;
+    for (int jp = 0; jp < npanels; jp++)
+      for (int p = 0; p < kc; p++)
+        for (int j = 0; j < NR; j++) {
+          int col = jp * NR + j;
+          bp[((size_t)jp * kc + p) * NR + j] = col < N ? at(B, transB, ldb, k0 + p, col) : 0.0f;
+        }
+    int nblocks = (M + MC - 1) / MC;
+#pragma omp parallel for schedule(dynamic) if (parallel && nblocks > 1)
+    for (int ib = 0; ib < nblocks; ib++) {
+      float ap[MC * KC];
+      int i0 = ib * MC, mc = M - i0 < MC ? M - i0 : MC;
+      for (int ir = 0; ir < mc; ir += MR) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        float *a = ap + (size_t)ir * kc;
+        for (int p = 0; p < kc; p++)
+          for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? at(A, transA, lda, i0 + ir + i, k0 + p) : 0.0f;
+        for (int jp = 0; jp < npanels; jp++) {
+          int nr = N - jp * NR < NR ? N - jp * NR : NR;
+          kernel_4x16(kc, a, bp + (size_t)jp * kc * NR, C + (size_t)(i0 + ir) * ldc + jp * NR, ldc, mr, nr);
+        }
+      }
+    }
+  }
+  free(bp);
+}
+
+static void gemm(int transA, int transB, int M, int N, int K, const float *A, const float *B, float *C, int parallel, int useBlas) {
+  int lda = transA ? M : K, ldb = transB ? K : N;
+  if (M == 0 || N == 0) return;
+  if (useBlas && blas_sgemm && K > 0) {
+    blas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
+  } else {
+    own_gemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, 0, parallel);
+  }
+}
+
+/* Batched C[b] = A'[b] B'[b]; a batch count of 1 broadcasts (batchA or batchB may be 1). */
+void rs_matmul(const float *A, const float *B, float *C, int batchA, int batchB, int M, int N, int K, int transA, int transB, int useBlas) {
+  int batch = batchA > batchB ? batchA : batchB;
+  size_t sa = (size_t)M * K, sb = (size_t)K * N, sc = (size_t)M * N;
+  if (batch == 1) {
+    gemm(transA, transB, M, N, K, A, B, C, 1, useBlas);
+    return;
+  }
+  /* Many small products (attention): one product per thread, each single-threaded. */
+  int small = (size_t)M * N * K < 262144;
+  if (small) {
+#pragma omp parallel for schedule(static) if ((size_t)batch * M * N * K > PAR_MIN)
+    for (int b = 0; b < batch; b++)
+      own_gemm(transA, transB, M, N, K, A + (batchA == 1 ? 0 : b * sa), transA ? M : K, B + (batchB == 1 ? 0 : b * sb), transB ? K : N, C + b * sc, N, 0, 0);
+  } else {
+    for (int b = 0; b < batch; b++) gemm(transA, transB, M, N, K, A + (batchA == 1 ? 0 : b * sa), B + (batchB == 1 ? 0 : b * sb), C + b * sc, 1, useBlas);
+  }
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Element-wise kernels. An operand is addressed by mode: 0 full (index i), 1 scalar, 2 tiled   */
+/* (index i % size: its shape is the output's trailing dims), 3 repeated (index i / rep: its     */
+/* shape is the output's leading dims followed by ones).                                         */
+/* ---------------------------------------------------------------------------------------- */
+static inline size_t idx(int mode, size_t i, size_t size, size_t rep) {
+  switch (mode) {
+    case 0: return i;
+    case 1: return 0;
+    case 2: return i % size;
+    default: return i / rep;
+  }
+}
+
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF };
+
+static inline float binop(int op, float a, float b) {
+  switch (op) {
+    case OP_ADD: return a + b;
+    case OP_SUB: return a - b;
+    case OP_MUL: return a * b;
+    case OP_DIV: return a / b;
+    case OP_MAX: return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b);
+    case OP_MIN: return (isnan(a) || isnan(b)) ? NAN : (a < b ? a : b);
+    default: { float d = a - b; return d * d; }
+  }
+}
+
+void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, const float *b, int modeB, int64_t sizeB, int64_t repB, float *out, int64_t n) {
+  if (modeA == 0 && modeB == 0) {
+#define SAME(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN)") for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = EXPR; } return;
+    switch (op) {
+      SAME(OP_ADD, x + y)
+      SAME(OP_SUB, x - y)
+      SAME(OP_MUL, x * y)
+      SAME(OP_DIV, x / y)
+      default: break;
+    }
+  }
+  if (modeA == 0 && modeB == 1) {
+    float y = b[0];
+    switch (op) {
+#define SCAL(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN)") for (int64_t i = 0; i < n; i++) { float x = a[i]; out[i] = EXPR; } return;
+      SCAL(OP_ADD, x + y)
+      SCAL(OP_SUB, x - y)
+      SCAL(OP_MUL, x * y)
+      SCAL(OP_DIV, x / y)
+      default: break;
+    }
+  }
+#pragma omp parallel for if (n > PAR_MIN)
+  for (int64_t i = 0; i < n; i++) out[i] = binop(op, a[idx(modeA, i, sizeA, repA)], b[idx(modeB, i, sizeB, repB)]);
+}
+
+enum { U_RELU, U_SQRT, U_SQUARE, U_EXP, U_LOG, U_NEG, U_TANH, U_SIGMOID, U_ABS, U_RSQRT, U_RELU6, U_RECIPROCAL };
+
+void rs_unary(int op, const float *x, float *y, int64_t n) {
+#define UN(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN)") for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = EXPR; } return;
+  switch (op) {
+    UN(U_RELU, v < 0.0f ? 0.0f : v)
+    UN(U_SQRT, sqrtf(v))
+    UN(U_SQUARE, v * v)
+    UN(U_EXP, expf(v))
+    UN(U_LOG, logf(v))
+    UN(U_NEG, -v)
+    UN(U_TANH, tanhf(v))
+    UN(U_SIGMOID, 1.0f / (1.0f + expf(-v)))
+    UN(U_ABS, fabsf(v))
+    UN(U_RSQRT, 1.0f / sqrtf(v))
+    UN(U_RELU6, v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v))
+    UN(U_RECIPROCAL, 1.0f / v)
+    default: return;
+  }
+}
+
+/* Step: 1 where x > 0, alpha elsewhere, NaN stays NaN. */
+void rs_step(const float *x, float *y, int64_t n, float alpha) {
+#pragma omp parallel for simd if (n > PAR_MIN)
+  for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = isnan(v) ? v : (v > 0.0f ? 1.0f : alpha); }
+}
+
+/* dx = dy where y > 0 (ReluGrad: y is the ReLU's output or input, both work). */
+void rs_relu_grad(const float *dy, const float *y, float *dx, int64_t n) {
+#pragma omp parallel for simd if (n > PAR_MIN)
+  for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+/* Activations of the fused matmul, in tfjs' numbering of ours (see kernels/matmul.ts). */
+enum { ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_SIGMOID, ACT_ELU, ACT_LEAKY };
+
+static void bias_act(float *C, int64_t rows, int N, const float *bias, int biasMode, int act, float alpha) {
+  int64_t n = rows * N;
+#pragma omp parallel for simd if (n > PAR_MIN)
+  for (int64_t i = 0; i < n; i++) {
+    float v = C[i];
+    if (biasMode == 1) v += bias[0];
+    else if (biasMode == 2) v += bias[i % N];
+    switch (act) {
+      case ACT_RELU: v = v < 0.0f ? 0.0f : v; break;
+      case ACT_RELU6: v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); break;
+      case ACT_SIGMOID: v = 1.0f / (1.0f + expf(-v)); break;
+      case ACT_ELU: v = v > 0.0f ? v : expf(v) - 1.0f; break;
+      case ACT_LEAKY: v = v < 0.0f ? alpha * v : v; break;
+      default: break;
+    }
+    C[i] = v;
+  }
+}
+
+/* act(A' B' + bias): biasMode 0 none, 1 scalar, 2 one value per output column. */
+void rs_fused_matmul(const float *A, const float *B, float *C, int batchA, int batchB, int M, int N, int K, int transA, int transB, const float *bias, int biasMode, int act, float alpha, int useBlas) {
+  rs_matmul(A, B, C, batchA, batchB, M, N, K, transA, transB, useBlas);
+  int batch = batchA > batchB ? batchA : batchB;
+  if (biasMode != 0 || act != ACT_LINEAR) bias_act(C, (int64_t)batch * M, N, bias, biasMode, act, alpha);
+}
+
+/* Row-wise softmax over the last dimension (size n) of `rows` rows. */
+void rs_softmax(const float *x, float *y, int64_t rows, int n) {
+#pragma omp parallel for if (rows * n > PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * n;
+    float *yr = y + r * n;
+    float m = -INFINITY;
+    for (int j = 0; j < n; j++) m = xr[j] > m ? xr[j] : m;
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) { yr[j] = expf(xr[j] - m); s += yr[j]; }
+    float inv = 1.0f / s;
+    for (int j = 0; j < n; j++) yr[j] *= inv;
+  }
+}
+
+/* Sum of x viewed as [outer, inner]: over inner (axisInner=1, out has outer values) or over
+ * outer (axisInner=0, out has inner values). Double accumulators, like a pairwise sum. */
+void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisInner) {
+  if (axisInner) {
+#pragma omp parallel for if (outer * inner > PAR_MIN)
+    for (int64_t r = 0; r < outer; r++) {
+      double s = 0.0;
+      const float *xr = x + r * inner;
+      for (int64_t j = 0; j < inner; j++) s += xr[j];
+      out[r] = (float)s;
+    }
+  } else {
+    int64_t chunk = 256;
+    int64_t nchunks = (inner + chunk - 1) / chunk;
+#pragma omp parallel for if (outer * inner > PAR_MIN)
+    for (int64_t c = 0; c < nchunks; c++) {
+      int64_t j0 = c * chunk, j1 = j0 + chunk < inner ? j0 + chunk : inner;
+      double acc[256];
+      for (int64_t j = j0; j < j1; j++) acc[j - j0] = 0.0;
+      for (int64_t r = 0; r < outer; r++) {
+        const float *xr = x + r * inner;
+        for (int64_t j = j0; j < j1; j++) acc[j - j0] += xr[j];
+      }
+      for (int64_t j = j0; j < j1; j++) out[j] = (float)acc[j - j0];
+    }
+  }
+}
+
+/* Fused Adam update of one parameter (in place on p, m, v):
+ * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m/c1) / (sqrt(v/c2) + eps) (+ decay). */
+void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float c1, float c2, float eps, float decay) {
+#pragma omp parallel for simd if (n > PAR_MIN)
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * (1.0f - b1);
+    float vi = v[i] * b2 + (gi * gi) * (1.0f - b2);
+    m[i] = mi;
+    v[i] = vi;
+    float pi = p[i];
+    float base = decay > 0.0f ? pi - pi * decay : pi;
+    p[i] = base - ((mi / c1) / (sqrtf(vi / c2) + eps)) * lr;
+  }
+}
+
+const char *rs_blas_path(void) { return blas_path; }
+int rs_threads(void) { return n_threads; }

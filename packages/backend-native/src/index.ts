@@ -1,0 +1,104 @@
+/**
+ * @rs/backend-native: a TensorFlow.js backend for Node whose hot kernels run as native code: a
+ * small C library (native/rsnative.c) compiled with the system compiler when the package is
+ * installed and called through koffi, GEMM on a system BLAS found at run time (OpenBLAS, MKL,
+ * BLIS, Apple Accelerate) or on the library's own blocked SIMD GEMM, OpenMP threads. Tensors
+ * live in the typed arrays of tfjs-backend-cpu's storage, which native code reads and writes in
+ * place; every kernel the native library lacks is tfjs-backend-cpu's, so every op and gradient
+ * runs. See README for which kernels are native.
+ */
+import '@tensorflow/tfjs-backend-cpu';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { registerBackend, tf, RsError, type BackendInfo } from '@rs/core';
+import { blasCandidates, loadLibrary } from './library';
+import { NATIVE_KERNELS, registerKernels, setNativeState } from './kernels/index';
+
+export { NATIVE_KERNELS };
+
+export interface NativeInstallOptions {
+  /** Threads for GEMM and the native kernels (default: all logical cores). */
+  threads?: number;
+  /**
+   * The BLAS to call for GEMM: a library path or name, `false` for the own GEMM. Default: the
+   * RS_BLAS environment variable, else the first of OpenBLAS, MKL, BLIS (Accelerate on macOS)
+   * that loads, else the own GEMM. A BLAS named here that does not load is an error.
+   */
+  blas?: string | false;
+  /** The compiled kernel library (default: RS_NATIVE_LIBRARY, a prebuilt one, else build/). */
+  library?: string;
+  /** Make native the active backend (default true). */
+  activate?: boolean;
+}
+
+let installed: BackendInfo | undefined;
+
+class NativeBackend extends MathBackendCPU {
+  constructor() {
+    super();
+    // tfjs-backend-cpu's first-use banner recommends tfjs-node; it does not apply here.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+}
+
+function resolveThreads(threads: number | undefined, available: number): number {
+  const n = threads ?? available;
+  if (!Number.isInteger(n) || n < 1) throw new RsError('INVALID_ARGUMENT', `threads must be a positive integer, got ${String(threads)}.`, { threads });
+  return n;
+}
+
+/**
+ * Registers the native backend with TensorFlow.js and @rs/core and (by default) activates it.
+ * Throws RsError 'NO_BACKEND' whose `details.missing` names what is missing ('koffi',
+ * 'library' when no compiler built it, 'blas' when a named BLAS does not load); then nothing
+ * is registered and the other backends are unaffected.
+ *
+ * @example
+ * import { install } from '@rs/backend-native';
+ * await install();                   // all cores, system BLAS if present
+ * await install({ blas: false });    // own SIMD GEMM
+ */
+export async function install(options: NativeInstallOptions = {}): Promise<BackendInfo> {
+  if (installed) {
+    if (options.activate !== false) await tf.setBackend('native');
+    return installed;
+  }
+  const os = await import('node:os');
+  const threads = resolveThreads(options.threads, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+  const { lib, path } = await loadLibrary(options.library);
+  const requested = options.blas ?? process.env.RS_BLAS;
+  let blas = '';
+  if (requested === false || requested === '' || requested === 'none') {
+    lib.init('', threads);
+  } else if (typeof requested === 'string') {
+    if (lib.init(requested, threads) !== 1) {
+      throw new RsError('NO_BACKEND', `@rs/backend-native: the BLAS '${requested}' did not load or has no cblas_sgemm (${String(lib.dlerror())}). Install it (e.g. 'apt-get install libopenblas0') or pass blas: false for the own GEMM.`, {
+        backend: 'native',
+        missing: 'blas',
+        blas: requested,
+      });
+    }
+    blas = requested;
+  } else {
+    blas = blasCandidates().find((candidate) => lib.init(candidate, threads) === 1) ?? '';
+    if (!blas) lib.init('', threads);
+  }
+  setNativeState({ lib, useBlas: blas ? 1 : 0 });
+  tf.registerBackend('native', () => new NativeBackend(), 1);
+  const nativeKernels = registerKernels('native');
+  installed = {
+    name: 'native',
+    package: '@rs/backend-native',
+    capabilities: { threads, openmp: lib.openmp() === 1, simd: true, blas: blas || 'own', library: path, nativeKernels },
+  };
+  registerBackend(installed);
+  if (options.activate !== false && !(await tf.setBackend('native'))) throw new RsError('NO_BACKEND', 'the native backend failed to initialise.', { backend: 'native' });
+  return installed;
+}
+
+/** The BLAS GEMM runs on ('own' for the built-in GEMM), or undefined before install(). */
+export function blasInUse(): string | undefined {
+  return installed?.capabilities?.blas as string | undefined;
+}
+
+/** Backend name, for `useBackend('native')`. */
+export const name = 'native';

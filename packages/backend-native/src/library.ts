@@ -1,0 +1,117 @@
+/**
+ * Finds, loads and binds the compiled kernel library (native/rsnative.c) through koffi, and the
+ * system BLAS it calls. Every failure becomes an RsError 'NO_BACKEND' whose `details.missing`
+ * names what is missing: 'koffi', 'library' (not built: no compiler) or, when a BLAS was
+ * explicitly required, 'blas'.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RsError } from '@rs/core';
+
+type Fn = (...args: any[]) => any;
+
+/** The bound functions of librsnative. Pointers are Float32Arrays, passed without a copy. */
+export interface NativeLib {
+  init: Fn;
+  dlerror: Fn;
+  openmp: Fn;
+  blasPath: Fn;
+  matmul: Fn;
+  fusedMatmul: Fn;
+  binary: Fn;
+  unary: Fn;
+  reluGrad: Fn;
+  step: Fn;
+  softmax: Fn;
+  sum: Fn;
+  adam: Fn;
+}
+
+/** Where the package's files are: one level above src/ (sources) or dist/ (build). */
+function packageRoot(): string {
+  return join(dirname(fileURLToPath(import.meta.url)), '..');
+}
+
+const EXT = process.platform === 'darwin' ? 'dylib' : process.platform === 'win32' ? 'dll' : 'so';
+
+/**
+ * Candidate library files, in order: an explicit path, a prebuilt binary shipped for this
+ * platform (prebuilds/<platform>-<arch>/), the one built at install (build/).
+ */
+export function libraryCandidates(explicit?: string): string[] {
+  const root = packageRoot();
+  const env = process.env.RS_NATIVE_LIBRARY;
+  const chosen = explicit ?? env;
+  if (chosen) return [chosen];
+  return [join(root, 'prebuilds', `${process.platform}-${process.arch}`, `librsnative.${EXT}`), join(root, 'build', `librsnative.${EXT}`)];
+}
+
+/** The BLAS libraries tried, in order, when none is named. */
+export function blasCandidates(): string[] {
+  if (process.platform === 'darwin') return ['/System/Library/Frameworks/Accelerate.framework/Accelerate', 'libopenblas.dylib'];
+  if (process.platform === 'win32') return ['libopenblas.dll', 'mkl_rt.2.dll'];
+  return ['libopenblas.so.0', 'libopenblas.so', 'libmkl_rt.so.2', 'libmkl_rt.so', 'libblis.so.4', 'libblis.so'];
+}
+
+function buildMessage(): string {
+  const status = join(packageRoot(), 'build', 'status.json');
+  if (!existsSync(status)) return 'the package build step (node scripts/build-native.mjs) has not run';
+  try {
+    return (JSON.parse(readFileSync(status, 'utf8')) as { message: string }).message;
+  } catch {
+    return 'build/status.json is unreadable';
+  }
+}
+
+/** Loads koffi and the kernel library; throws RsError NO_BACKEND naming what is missing. */
+export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; path: string }> {
+  let koffi: { load: (path: string) => { func: (decl: string) => Fn } };
+  try {
+    const mod = (await import('koffi')) as { default?: unknown };
+    koffi = (mod.default ?? mod) as typeof koffi;
+  } catch (error) {
+    throw new RsError('NO_BACKEND', `@rs/backend-native needs the 'koffi' package (a C FFI shipped with its binaries in npm), which failed to load: ${(error as Error).message}`, {
+      backend: 'native',
+      missing: 'koffi',
+    });
+  }
+  const candidates = libraryCandidates(explicit);
+  const path = candidates.find((p) => existsSync(p));
+  if (!path) {
+    throw new RsError(
+      'NO_BACKEND',
+      `@rs/backend-native: the compiled kernel library is missing (looked for ${candidates.join(', ')}). It is built at install with the system C compiler: ${buildMessage()}. Install a C compiler (e.g. 'apt-get install gcc') and run 'pnpm --filter @rs/backend-native build:native'.`,
+      { backend: 'native', missing: 'library', candidates },
+    );
+  }
+  let handle: { func: (decl: string) => Fn };
+  try {
+    handle = koffi.load(path);
+  } catch (error) {
+    throw new RsError('NO_BACKEND', `@rs/backend-native: could not load ${path}: ${(error as Error).message}. Rebuild it with 'pnpm --filter @rs/backend-native build:native'.`, {
+      backend: 'native',
+      missing: 'library',
+      candidates,
+    });
+  }
+  const f = (decl: string): Fn => handle.func(decl);
+  const lib: NativeLib = {
+    init: f('int rs_init(const char *path, int threads)'),
+    dlerror: f('const char *rs_dlerror(void)'),
+    openmp: f('int rs_openmp(void)'),
+    blasPath: f('const char *rs_blas_path(void)'),
+    matmul: f('void rs_matmul(const float *A, const float *B, float *C, int batchA, int batchB, int M, int N, int K, int transA, int transB, int useBlas)'),
+    fusedMatmul: f(
+      'void rs_fused_matmul(const float *A, const float *B, float *C, int batchA, int batchB, int M, int N, int K, int transA, int transB, const float *bias, int biasMode, int act, float alpha, int useBlas)',
+    ),
+    binary: f('void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, const float *b, int modeB, int64_t sizeB, int64_t repB, float *out, int64_t n)'),
+    unary: f('void rs_unary(int op, const float *x, float *y, int64_t n)'),
+    step: f('void rs_step(const float *x, float *y, int64_t n, float alpha)'),
+    reluGrad: f('void rs_relu_grad(const float *dy, const float *y, float *dx, int64_t n)'),
+    softmax: f('void rs_softmax(const float *x, float *y, int64_t rows, int n)'),
+    sum: f('void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisInner)'),
+    adam: f('void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float c1, float c2, float eps, float decay)'),
+  };
+  return { lib, path };
+}
