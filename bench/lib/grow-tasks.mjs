@@ -14,6 +14,8 @@
 import { tf, Model, lenet300100, evaluate, trainStep, softmaxCrossEntropy, createRng, permutation } from '@rs/core';
 import { loadMnist, loadMobyDick } from '@rs/datasets';
 import { fork } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 
 export const CONTEXT = 8;
 export const BATCH = 128;
@@ -184,16 +186,29 @@ export const spread = (xs) => ({ mean: mean(xs), std: std(xs), min: Math.min(...
  */
 export async function runJobs(script, jobs, concurrency) {
   const results = new Array(jobs.length);
+  // GROW_CACHE=<dir>: each finished job's result is kept there (one file per job) and reused, so
+  // a run cut short can be resumed, or summarised over the jobs that finished (SEEDS, ARMS).
+  const cache = process.env.GROW_CACHE;
+  const cached = (job) => cache && join(cache, `${basename(script, '.mjs')}-${Object.entries(job).map(([k, v]) => `${k}=${v}`).join(',')}.json`);
   let nextJob = 0;
   const worker = async () => {
     while (nextJob < jobs.length) {
       const i = nextJob++;
+      const file = cached(jobs[i]);
+      if (file && existsSync(file)) {
+        results[i] = JSON.parse(readFileSync(file, 'utf8'));
+        continue;
+      }
       results[i] = await new Promise((resolve, reject) => {
         const child = fork(script, process.argv.slice(2), { env: { ...process.env, GROW_JOB: JSON.stringify(jobs[i]) } });
         let got;
         child.on('message', (m) => (got = m));
         child.on('exit', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`job ${JSON.stringify(jobs[i])}: worker exited with code ${code}`))));
       });
+      if (file) {
+        mkdirSync(cache, { recursive: true });
+        writeFileSync(file, JSON.stringify(results[i]));
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, jobs.length) }, worker));
