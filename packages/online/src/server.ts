@@ -2,7 +2,7 @@
 // ones), takes labelled feedback into telemetry, a replay buffer and a canary slice, has changes
 // prepared by the worker process, commits accepted ones to the store and swaps them in
 // atomically, and rolls a swap back when the labelled requests after it show a regression.
-import { RsError, loadFromBuffer, saveToBuffer, tf, type Model, type OpRegistry } from '@rs/core';
+import { RsError, disposeRun, loadFromBuffer, saveToBuffer, tf, type Model, type OpRegistry } from '@rs/core';
 import { LabelledRing } from './buffers';
 import { checkPolicySpec, defaultPolicies, type PolicySpec } from './policy';
 import type { FineTuneOptions, PrepareReply } from './prepare';
@@ -206,7 +206,9 @@ export class OnlineServer {
           if (a.rank === 2) active.set(t.group, tf.sum(tf.cast(tf.greater(a, 0), 'float32'), 0).dataSync() as Float32Array);
         });
         this.telemetry.recordActivity(active, batch.length);
-        return tf.argMax(run.outputs[0]!, -1);
+        const answer = tf.argMax(run.outputs[0]!, -1);
+        disposeRun(run);
+        return answer;
       });
       const values = labels.dataSync();
       labels.dispose();
@@ -260,24 +262,30 @@ export class OnlineServer {
   /**
    * Prepares one change in the worker and, if the policy's acceptance rule is met, commits and
    * swaps it in. One change at a time: a call while one is under way returns that one.
+   * `options.policies` replaces the server's policies for this change.
    */
-  reorganize(): Promise<ChangeOutcome> {
+  reorganize(options: { policies?: PolicySpec[] } = {}): Promise<ChangeOutcome> {
     if (this.closed) return Promise.reject(new RsError('INVALID_ARGUMENT', 'The server is closed.'));
     if (this.changing) return this.changing;
+    try {
+      for (const spec of options.policies ?? []) checkPolicySpec(spec);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.labelledSinceChange = 0;
-    this.changing = this.prepareAndCommit().finally(() => {
+    this.changing = this.prepareAndCommit(options.policies ?? this.options.policies ?? [...defaultPolicies]).finally(() => {
       this.changing = undefined;
     });
     return this.changing;
   }
 
-  private async prepareAndCommit(): Promise<ChangeOutcome> {
+  private async prepareAndCommit(policies: PolicySpec[]): Promise<ChangeOutcome> {
     const base = this.served;
     const reply = await this.worker.prepare({
       type: 'prepare',
       id: ++this.changeId,
       model: new Uint8Array(saveToBuffer(this.model)),
-      policies: this.options.policies ?? [...defaultPolicies],
+      policies,
       telemetry: this.telemetry.snapshot(this.served),
       inputShape: this.inputShape,
       replay: this.replay.rows(),
