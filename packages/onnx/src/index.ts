@@ -9,3 +9,8 @@ export { registerOnnxRule, createOnnxRules, defaultOnnxRules } from './builtin-r
 export { OnnxRuleRegistry } from './rule';
 export type { OnnxRule, OnnxCheckInfo, OnnxEmitContext, OnnxOpOptions } from './rule';
 export type { AttrValue, OnnxDType } from './proto';
+export { importOnnx, IMPORT_OPSETS } from './import/import';
+export type { ImportOnnxOptions } from './import/import';
+export type { ImportProblem } from './import/builder';
+export { registerImportOps, pad2d, depthwiseConv2d, clip } from './import/ops';
+export type { Pad2dAttrs, DepthwiseConv2dAttrs, ClipAttrs } from './import/ops';
