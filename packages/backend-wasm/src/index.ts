@@ -10,11 +10,20 @@ import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
 import { WRONG_ON_WASM, fillMissingKernels, registerKernelPatches } from './kernels/index';
+import { checkWasmPaths, type WasmBinaryName } from './wasm-paths';
+import { checkThreads, threadSupport } from './threads';
+
+export { threadSupport } from './threads';
+export type { ThreadSupport } from './threads';
+
+export type { WasmBinaryName } from './wasm-paths';
 
 export interface WasmInstallOptions {
   /**
-   * Worker threads in Node (default: all logical cores). 1 runs single-threaded. Ignored in
-   * browsers, where the stock loader decides (threads need cross-origin isolation there).
+   * Worker threads (Node default: all logical cores). 1 runs single-threaded. Elsewhere the
+   * default is the stock loader's choice: threads where `SharedArrayBuffer` is available
+   * (cross-origin isolated pages), else one (Deno: always one). Asking for more than 1 where
+   * threads cannot run throws `UNSUPPORTED_RUNTIME` saying what is missing.
    */
   threads?: number;
   /** Make wasm the active backend (default true). */
@@ -33,12 +42,9 @@ export interface WasmInstallOptions {
   wasmPaths?: string | Partial<Record<WasmBinaryName, string>>;
 }
 
-/** File names of the three binaries of tfjs-backend-wasm (plain, SIMD, threaded SIMD). */
-export type WasmBinaryName = 'tfjs-backend-wasm.wasm' | 'tfjs-backend-wasm-simd.wasm' | 'tfjs-backend-wasm-threaded-simd.wasm';
-
-const WASM_BINARIES: readonly WasmBinaryName[] = ['tfjs-backend-wasm.wasm', 'tfjs-backend-wasm-simd.wasm', 'tfjs-backend-wasm-threaded-simd.wasm'];
-
-const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string';
+// Deno reports a Node version too, but its workers cannot run the threaded Node loader below:
+// it takes the stock loader's single-threaded path (./threads.ts).
+const isNode = typeof process !== 'undefined' && typeof process.versions?.node === 'string' && (globalThis as { Deno?: unknown }).Deno === undefined;
 let installed: BackendInfo | undefined;
 
 /**
@@ -102,8 +108,12 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
       2,
     );
   } else {
+    checkThreads(options.threads);
+    // One thread when asked, or where threads cannot run (the stock check would pick the threaded build in Deno).
+    if (options.threads === 1 || !threadSupport().available) tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    else if (options.threads !== undefined) stock.setThreadsCount(options.threads);
     threads = options.threads ?? defaultThreads();
-    if (options.wasmPaths !== undefined) setBrowserWasmPaths(options.wasmPaths);
+    if (options.wasmPaths !== undefined) stock.setWasmPaths(checkWasmPaths(options.wasmPaths));
   }
   const patched = registerKernelPatches('wasm', options);
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
@@ -120,20 +130,6 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     installed.capabilities = { ...installed.capabilities, threads: stock.getThreadsCount() };
   }
   return installed;
-}
-
-function setBrowserWasmPaths(paths: string | Partial<Record<WasmBinaryName, string>>): void {
-  if (typeof paths === 'string') {
-    if (paths === '') throw new Error('[INVALID_ARGUMENT] wasmPaths is an empty string; give the folder the .wasm files are served from, ending in "/".');
-    // tfjs appends the file name to the prefix as is: a missing slash would fetch 'wasmtfjs-...'.
-    stock.setWasmPaths(paths.endsWith('/') ? paths : `${paths}/`);
-    return;
-  }
-  const missing = WASM_BINARIES.filter((name) => typeof paths[name] !== 'string' || paths[name] === '');
-  if (missing.length > 0) {
-    throw new Error(`[INVALID_ARGUMENT] wasmPaths has no URL for ${missing.join(', ')}; give one URL per binary or a folder URL.`);
-  }
-  stock.setWasmPaths(paths as Record<WasmBinaryName, string>);
 }
 
 /**

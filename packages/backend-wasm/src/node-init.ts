@@ -4,7 +4,7 @@
 // and the main script, which Node can load. Everything here is reached through dynamic imports
 // so that browser bundles never see `node:` modules.
 
-type EmscriptenModule = Record<string, any> & { cwrap: (...args: unknown[]) => unknown };
+import { attachTfjsApi, type EmscriptenModule } from './wasm-api';
 
 export async function initThreadedModule(threads: number): Promise<EmscriptenModule> {
   const { createRequire } = await import('node:module');
@@ -42,15 +42,7 @@ export async function initThreadedModule(threads: number): Promise<EmscriptenMod
     // Emscripten starts this many workers up front (the pool grows on demand otherwise).
     PTHREAD_POOL_SIZE: threads,
   });
-  module.tfjs = {
-    init: module.cwrap('init', null, []),
-    initWithThreadsCount: module.cwrap('init_with_threads_count', null, ['number']),
-    getThreadsCount: module.cwrap('get_threads_count', 'number', []),
-    registerTensor: module.cwrap('register_tensor', null, ['number', 'number', 'number']),
-    disposeData: module.cwrap('dispose_data', null, ['number']),
-    dispose: module.cwrap('dispose', null, []),
-  };
-  return module;
+  return attachTfjsApi(module);
 }
 
 /**

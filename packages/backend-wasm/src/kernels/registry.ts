@@ -1,4 +1,4 @@
-import { tf } from '@rs/core';
+import { findBackend as tfFindBackend, getKernel as tfGetKernel, getKernelsForBackend as tfGetKernelsForBackend, registerKernel as tfRegisterKernel, unregisterKernel as tfUnregisterKernel } from '@tensorflow/tfjs-core';
 import type { KernelBackendLike, KernelConfig } from './types';
 
 /**
@@ -8,7 +8,15 @@ import type { KernelBackendLike, KernelConfig } from './types';
  * (the wasm heap, its data map) and hand kernels to one another; this is the one cast between
  * the two, so that no kernel file reaches past tfjs-core's public types itself.
  */
-const engineApi = tf as unknown as {
+// Named imports, not core's `tf` namespace: a namespace passed around as a value keeps all of
+// tfjs-core in a bundle, and the inference runtime (./runtime.ts) must tree-shake.
+const engineApi = {
+  getKernel: tfGetKernel,
+  getKernelsForBackend: tfGetKernelsForBackend,
+  registerKernel: tfRegisterKernel,
+  unregisterKernel: tfUnregisterKernel,
+  findBackend: tfFindBackend,
+} as unknown as {
   getKernel(name: string, backend: string): KernelConfig | undefined;
   getKernelsForBackend(backend: string): KernelConfig[];
   registerKernel(config: KernelConfig): void;
