@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { tf, isRsError } from '@rs/core';
+import { tf, isRsError, createOpRegistry } from '@rs/core';
 import { install } from '@rs/backend-cpu';
 import { importOnnx } from './index';
 import { compareImport, fixture, RELATIVE } from './import-harness';
@@ -22,7 +22,6 @@ describe('importOnnx: PyTorch fixtures equal ONNX Runtime on the original file',
       const x = randomInput([...shape], 7);
       try {
         const result = await compareImport(model, bytes, x, nchw);
-        console.log(name, result);
         expect(result.maxAbs).toBeGreaterThan(1e-3);
         expect(result.relative).toBeLessThanOrEqual(RELATIVE);
       } finally {
@@ -31,4 +30,33 @@ describe('importOnnx: PyTorch fixtures equal ONNX Runtime on the original file',
       }
     });
   }
+});
+
+describe('importOnnx: what it refuses', () => {
+  it('lists every unsupported node (name, op type, opset) in one typed error and changes nothing', () => {
+    const registry = createOpRegistry();
+    const ops = registry.names();
+    const tensors = tf.memory().numTensors;
+    let error: unknown;
+    try {
+      importOnnx(fixture('unsupported.onnx'), { registry });
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error, 'UNSUPPORTED_IMPORT')).toBe(true);
+    const problems = (error as { details: { problems: { node: string; opType: string; opset: number }[] } }).details.problems;
+    expect(problems.map((p) => [p.node, p.opType, p.opset])).toEqual([
+      ['refine', 'Loop', 13],
+      ['nms', 'NonMaxSuppression', 13],
+    ]);
+    expect((error as Error).message).toContain("node 'refine' (Loop, opset 13)");
+    expect((error as Error).message).toContain("node 'nms' (NonMaxSuppression, opset 13)");
+    expect(tf.memory().numTensors).toBe(tensors);
+    expect(registry.names()).toEqual(ops);
+  });
+
+  it('refuses bytes that are not an ONNX model with a typed error', () => {
+    expect(() => importOnnx(new Uint8Array([1, 2, 3, 4]))).toThrow(expect.objectContaining({ code: 'IO_CORRUPT' }));
+    expect(() => importOnnx(new Uint8Array())).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
 });
