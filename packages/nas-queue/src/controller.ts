@@ -1,0 +1,143 @@
+import { Queue, QueueEvents, Job } from 'bullmq';
+import { RsError } from '@rs/core';
+import { search, type EvaluationContext, type EvaluationResult, type Evaluator, type SearchOptions, type SearchResult } from '@rs/nas';
+import { fileCheckpoint } from '@rs/nas/node';
+import { checkRedis, redisOptions, DEFAULT_QUEUE } from './connection';
+
+/** What a job of the queue carries (JSON). */
+export interface TrialJob {
+  /** The search this trial belongs to. */
+  search: string;
+  /** Name of the evaluator the worker must use (workers map names to modules). */
+  evaluator: string;
+  arch: number[];
+  encoded: string;
+  context: EvaluationContext;
+}
+
+/** What a worker returns for a job: the evaluation, and where and when it ran. */
+export interface TrialOutcome extends EvaluationResult {
+  worker: string;
+  /** Epoch milliseconds when the evaluation started and finished on the worker. */
+  startedAt: number;
+  finishedAt: number;
+  /** How many times a worker started this job (more than 1: a worker died and it was retried). */
+  attempt: number;
+}
+
+/** One trial as the queue ran it (for reports): the job id, the worker, times, attempts. */
+export interface QueueTrialRecord extends TrialOutcome {
+  trial: number;
+  jobId: string;
+  fidelity?: number;
+  encoded: string;
+}
+
+/** Options of {@link queueEvaluator}. */
+export interface QueueEvaluatorOptions {
+  /** `redis://host:port` of the Redis server the workers listen to. */
+  url: string;
+  /** Queue name. Default 'rs-nas'. */
+  queue?: string;
+  /** Id of the search: jobs are `<search>-t<trial index>`, so a resumed controller finds its jobs again. */
+  search: string;
+  /** Name of the evaluator the workers run (see `startWorker`'s `evaluators`). */
+  evaluator: string;
+  /** Give up (QUEUE_UNREACHABLE) when Redis does not answer within this many ms at start. Default 4000. */
+  connectTimeoutMs?: number;
+}
+
+/** An Evaluator that runs each trial as a job on a BullMQ queue; `close()` ends its connections. */
+export interface QueueEvaluator extends Evaluator {
+  /** Every trial the queue finished for this evaluator, in the order they were observed. */
+  readonly records: QueueTrialRecord[];
+  close(): Promise<void>;
+}
+
+const jobIdOf = (searchId: string, trial: number): string => `${searchId}-t${trial}`;
+
+/**
+ * Connects to the queue (QUEUE_UNREACHABLE naming the URL when Redis does not answer; nothing is
+ * enqueued then) and returns an Evaluator whose `evaluate(arch, encoded, { trial })` adds the job
+ * `<search>-t<trial>` and waits for its result. Job ids make results idempotent: adding a job id
+ * that exists (a controller resumed after a kill) adds nothing and returns the stored result, or
+ * waits for the running one; a job that a dead worker held is retried by another worker once its
+ * lock expires, and whichever attempt completes is the one result stored. Use it as the evaluator
+ * of `search`; `search` observes trials in proposal (trial) order, not in arrival order.
+ */
+export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<QueueEvaluator> {
+  const { url, search: searchId, evaluator: name } = options;
+  if (typeof searchId !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(searchId)) {
+    throw new RsError('INVALID_ARGUMENT', `search id must be letters, digits, '_', '.' or '-', got '${String(searchId)}'.`, { search: searchId });
+  }
+  if (typeof name !== 'string' || name.length === 0) throw new RsError('INVALID_ARGUMENT', 'evaluator must name the evaluator the workers run.');
+  const connection = redisOptions(url);
+  await checkRedis(url, options.connectTimeoutMs ?? 4000);
+  const queueName = options.queue ?? DEFAULT_QUEUE;
+  const queue = new Queue<TrialJob, TrialOutcome>(queueName, { connection });
+  const events = new QueueEvents(queueName, { connection });
+  queue.on('error', () => undefined);
+  events.on('error', () => undefined);
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  const records: QueueTrialRecord[] = [];
+  return {
+    records,
+    async evaluate(arch, encoded, context) {
+      if (!context) throw new RsError('INVALID_ARGUMENT', 'a queue evaluator needs the trial index (run it through search()).');
+      const jobId = jobIdOf(searchId, context.trial);
+      const data: TrialJob = { search: searchId, evaluator: name, arch: [...arch], encoded, context };
+      await queue.add('trial', data, { jobId, attempts: 1, removeOnComplete: false, removeOnFail: false });
+      // A job id that already existed keeps its first data: make sure it is this trial.
+      const job = await Job.fromId<TrialJob, TrialOutcome>(queue, jobId);
+      if (!job) throw new RsError('INVALID_ARGUMENT', `job ${jobId} vanished from queue '${queueName}' at ${url} right after it was added.`, { jobId });
+      if (job.data.encoded !== encoded || JSON.stringify(job.data.context) !== JSON.stringify(context)) {
+        throw new RsError('INVALID_ARGUMENT', `queue '${queueName}' already holds job ${jobId} for ${job.data.encoded} (${JSON.stringify(job.data.context)}), not ${encoded}: another search used the id '${searchId}'.`, { jobId });
+      }
+      let outcome: TrialOutcome;
+      try {
+        outcome = (await job.waitUntilFinished(events)) as TrialOutcome;
+      } catch (cause) {
+        throw new RsError('TRIAL_FAILED', `trial ${context.trial} (${encoded}) failed on the queue: ${(cause as Error).message}`, { jobId, trial: context.trial });
+      }
+      const record: QueueTrialRecord = { ...outcome, trial: context.trial, jobId, encoded };
+      if (context.fidelity !== undefined) record.fidelity = context.fidelity;
+      records.push(record);
+      const result: EvaluationResult = { validation: outcome.validation };
+      if (outcome.test !== undefined) result.test = outcome.test;
+      if (outcome.cost !== undefined) result.cost = outcome.cost;
+      return result;
+    },
+    async close() {
+      await Promise.all([events.close(), queue.close()]);
+    },
+  };
+}
+
+/** Options of {@link queueSearch}: those of `search` without the evaluator, plus the queue's. */
+export interface QueueSearchOptions extends Omit<SearchOptions, 'evaluator' | 'checkpoint'>, Omit<QueueEvaluatorOptions, 'search'> {
+  /** Id of the search (job ids derive from it); a controller restarted with the same id resumes. */
+  search: string;
+  /** Checkpoint file; a controller restarted with it resumes without re-running finished trials. */
+  checkpoint?: string;
+}
+
+/**
+ * A search whose trials run on the queue: `search` with a {@link queueEvaluator} and, when
+ * `checkpoint` is given, a checkpoint file. `parallel` is the number of trials in the queue at
+ * once (give it the number of workers); the trajectory depends on `parallel` and `lookahead` only,
+ * never on which worker finishes first, and equals a local `search` with the same settings.
+ *
+ * @example
+ * const result = await queueSearch({ url: 'redis://127.0.0.1:6379', search: 'nb201-seed1', evaluator: 'nb201',
+ *   space: nb201Space(), strategy: 'evolution', budget: { evaluations: 100 }, seed: 1, parallel: 4, checkpoint: 'search.json' });
+ */
+export async function queueSearch(options: QueueSearchOptions): Promise<SearchResult & { records: QueueTrialRecord[] }> {
+  const { url, queue, search: searchId, evaluator: name, connectTimeoutMs, checkpoint, ...rest } = options;
+  const evaluator = await queueEvaluator({ url, queue, search: searchId, evaluator: name, connectTimeoutMs });
+  try {
+    const result = await search({ ...rest, evaluator, ...(checkpoint ? { checkpoint: fileCheckpoint(checkpoint) } : {}) });
+    return { ...result, records: evaluator.records };
+  } finally {
+    await evaluator.close();
+  }
+}
