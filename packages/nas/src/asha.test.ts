@@ -21,7 +21,7 @@ describe('asha', () => {
     const result = await search({ space, strategy: 'asha', strategyOptions: { minFidelity: 1, maxFidelity: 9, reduction: 3 }, evaluator, budget: { fidelity: 120 }, seed: 3 });
     const fidelities = result.trials.map((t) => t.fidelity);
     expect(new Set(fidelities)).toEqual(new Set([1, 3, 9]));
-    const total = fidelities.reduce((a, b) => a + (b ?? 0), 0);
+    const total = fidelities.reduce((a: number, b) => a + (b ?? 0), 0);
     expect(total).toBeGreaterThanOrEqual(120);
     expect(total).toBeLessThan(120 + 9);
     // Replay the rule on the observed trials: each promotion at proposal time is the best
