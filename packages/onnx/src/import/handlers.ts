@@ -202,6 +202,16 @@ export const handlers: Record<string, Handler> = {
     });
     return { ...x, id, single: ctx.uses[0] === 1 };
   },
+  ReduceMean(ctx) {
+    const x = irInput(ctx, 0);
+    const rank = x.dims.length;
+    const axes = axesOf(ctx, rank);
+    if (x.layout.kind !== 'plain' || Number(ctx.attrs.get('keepdims') ?? 1) !== 0 || axes.length === 0 || axes.some((a) => a === 0 || a === rank - 1)) {
+      unsupported(`ReduceMean over axes [${axes}] (only inner axes of a [batch, ..., features] tensor, keepdims = 0)`);
+    }
+    const id = ctx.builder.add(plainNodeId(ctx), 'onnx.reduceMean', [x.id], { axes });
+    return { ...x, id, dims: x.dims.filter((_, i) => !axes.includes(i)), single: ctx.uses[0] === 1 };
+  },
   Gemm: (ctx) => gemm(ctx),
   MatMul: (ctx) => matMul(ctx),
   Conv: (ctx) => conv(ctx),

@@ -2,6 +2,7 @@ import { Model, RsError, tf, createOpRegistry, type OpRegistry, type Tensor } fr
 import { GraphBuilder, Unsupported, type ImportProblem, type Value } from './builder';
 import { decodeModel, num, readAttrs, readTensor } from './decode';
 import { handlers } from './handlers';
+import { attentionNode, findAttentionRegions, type AttentionRegion } from './attention';
 import { registerImportOps } from './ops';
 
 /** Options of {@link importOnnx}. */
@@ -67,23 +68,43 @@ export function importOnnx(bytes: Uint8Array, options: ImportOnnxOptions = {}): 
   }
 
   const poisoned = new Set<string>();
-  for (const [index, node] of (graph.node ?? []).entries()) {
+  const nodes = graph.node ?? [];
+  // Known before any node runs: initializers, Constants and Identities of them (the exporter shares equal weights that way).
+  const constants = new Set([...values].filter(([, v]) => v.kind === 'const').map(([k]) => k));
+  for (const n of nodes) if (n.opType === 'Constant' || (n.opType === 'Identity' && constants.has(n.input?.[0] ?? ''))) constants.add(n.output?.[0] ?? '');
+  const isConstant = (name: string) => constants.has(name);
+  const regions = findAttentionRegions(nodes, isConstant, new Set(outputs));
+  const regionOf = new Map<number, AttentionRegion>();
+  for (const region of regions) for (const i of region.members) regionOf.set(i, region);
+  const constantOf = (name: string) => {
+    const v = values.get(name);
+    return v?.kind === 'const' ? v.c : undefined;
+  };
+  for (const [index, node] of nodes.entries()) {
     const opType = node.opType ?? '';
     const domain = node.domain === 'ai.onnx' ? '' : node.domain ?? '';
     const name = node.name || node.output?.[0] || `node ${index}`;
     const nodeOutputs = (node.output ?? []).filter((o) => o);
+    const region = regionOf.get(index);
     const fail = (reason: string) => {
-      problems.push({ node: name, opType, opset: opsets.get(domain) ?? opset, domain, reason });
-      for (const o of nodeOutputs) poisoned.add(o);
+      if (region) problems.push({ node: region.scope, opType: 'MultiheadAttention (PyTorch export)', opset, domain: '', reason });
+      else problems.push({ node: name, opType, opset: opsets.get(domain) ?? opset, domain, reason });
+      for (const o of region ? [region.output] : nodeOutputs) poisoned.add(o);
     };
-    const handler = domain === '' ? handlers[opType] : undefined;
+    if (region && index !== region.last) continue;
+    const handler = region ? () => attentionNode(context(), region, nodes, constantOf, values.get(region.input)) : domain === '' ? handlers[opType] : undefined;
     if (!handler) {
       fail(domain === '' ? `no import for op '${opType}'` : `op '${opType}' of domain '${domain}' is not imported`);
       continue;
     }
-    const inputNames = node.input ?? [];
+    const inputNames = region ? [region.input] : node.input ?? [];
+    const outputNames = region ? [region.output] : nodeOutputs;
     if (inputNames.some((i) => poisoned.has(i))) {
-      for (const o of nodeOutputs) poisoned.add(o);
+      for (const o of outputNames) poisoned.add(o);
+      continue;
+    }
+    if (region?.problem) {
+      fail(region.problem);
       continue;
     }
     const missing = inputNames.find((i) => i && !values.has(i));
@@ -91,23 +112,21 @@ export function importOnnx(bytes: Uint8Array, options: ImportOnnxOptions = {}): 
       fail(`input '${missing}' is not defined before this node`);
       continue;
     }
-    try {
-      const out = handler(
-        {
+    const context = () => ({
           name,
           opType,
           opset,
           attrs: readAttrs(node, `${where}: node '${name}'`),
           inputs: inputNames.map((i) => (i ? values.get(i) : undefined)),
-          uses: nodeOutputs.map((o) => uses.get(o) ?? 0),
-          output: nodeOutputs[0] ?? '',
+          uses: outputNames.map((o) => uses.get(o) ?? 0),
+          output: outputNames[0] ?? '',
           weightNames: inputNames.map((i) => i || undefined),
           outputsUsedBeyondFirst: nodeOutputs.slice(1).some((o) => (uses.get(o) ?? 0) > 0),
           builder,
-        },
-        { fuseBatchNorm: options.fuseBatchNorm === true },
-      );
-      values.set(nodeOutputs[0], out);
+        });
+    try {
+      const out = handler(context(), { fuseBatchNorm: options.fuseBatchNorm === true });
+      values.set(outputNames[0], out);
     } catch (error) {
       if (!(error instanceof Unsupported)) throw error;
       fail(error.message);

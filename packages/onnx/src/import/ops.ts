@@ -122,6 +122,35 @@ export const clip: OpSchema<ClipAttrs> = {
   flops: elementwiseFlops(2),
 };
 
+export interface ReduceMeanAttrs {
+  /** Axes averaged away: neither the batch (0) nor the feature (last) axis. */
+  axes: number[];
+}
+
+/**
+ * `onnx.reduceMean`: the mean over inner axes, which are dropped (`x.mean(dim=1)` over a
+ * sequence). The feature axis is kept, so units pass through.
+ */
+export const reduceMean: OpSchema<ReduceMeanAttrs> = {
+  name: 'onnx.reduceMean',
+  arity: 1,
+  infer(attrs, [x], ctx) {
+    const rank = x.shape.length;
+    const ok = Array.isArray(attrs.axes) && attrs.axes.length > 0 && attrs.axes.every((a) => Number.isInteger(a) && a > 0 && a < rank - 1) && new Set(attrs.axes).size === attrs.axes.length;
+    if (!ok) ctx.failAttrs(`axes must be distinct axes between the batch and the feature axis of a rank-${rank} input, got ${JSON.stringify(attrs.axes)}`);
+    if (x.dtype !== 'float32') ctx.fail('expects a float32 input');
+    return { shape: x.shape.filter((_, i) => !attrs.axes.includes(i)), dtype: 'float32' };
+  },
+  forward: ([x], _params, attrs) => tf.mean(x, attrs.axes),
+  units: (u) => u.input(0),
+  flops: (_attrs, [x]) => (x.shape.slice(1) as number[]).reduce((a, b) => a * b, 1),
+};
+
+export const reduceMeanRule: OnnxRule<ReduceMeanAttrs> = {
+  op: reduceMean.name,
+  emit: (ctx) => ctx.reduce('ReduceMean', ctx.inputNames[0], ctx.node.attrs.axes, false),
+};
+
 export const pad2dRule: OnnxRule<Pad2dAttrs> = {
   op: pad2d.name,
   emit(ctx) {
@@ -157,7 +186,7 @@ export const clipRule: OnnxRule<ClipAttrs> = {
 
 /**
  * Registers the ops imported models may need (`onnx.pad2d`, `onnx.depthwiseConv2d`,
- * `onnx.clip`) and their ONNX lowerings. `importOnnx` does it on the registry it builds the model
+ * `onnx.clip`, `onnx.reduceMean`) and their ONNX lowerings. `importOnnx` does it on the registry it builds the model
  * with; call it on a registry that loads a saved imported model (the CLI does).
  *
  * @example
@@ -167,5 +196,6 @@ export function registerImportOps(registry: OpRegistry): OpRegistry {
   registry.register(pad2d).provide('onnx', pad2d.name, pad2dRule);
   registry.register(depthwiseConv2d).provide('onnx', depthwiseConv2d.name, depthwiseConv2dRule);
   registry.register(clip).provide('onnx', clip.name, clipRule);
+  registry.register(reduceMean).provide('onnx', reduceMean.name, reduceMeanRule);
   return registry;
 }
