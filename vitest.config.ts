@@ -4,6 +4,6 @@ import { defineConfig } from 'vitest/config';
 // browser example's end-to-end test (headless Chromium).
 export default defineConfig({
   test: {
-    projects: ['packages/*', 'examples/browser'],
+    projects: ['packages/*', 'examples/browser', 'examples/deploy'],
   },
 });

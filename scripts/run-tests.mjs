@@ -3,9 +3,14 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { ensureChromium } from './ensure-chromium.mjs';
+import { ensureRuntimes } from './ensure-runtimes.mjs';
 
 // The browser tests read CHROMIUM_PATH; find (or install) Chromium before any test starts.
 process.env.CHROMIUM_PATH = ensureChromium();
+// The cross-runtime test reads BUN_PATH and DENO_PATH; install them from npm when missing.
+const runtimes = ensureRuntimes();
+process.env.BUN_PATH = runtimes.bun;
+process.env.DENO_PATH = runtimes.deno;
 
 const results = '.vitest-results.json';
 rmSync(results, { force: true });
