@@ -25,6 +25,9 @@ static int n_threads = 1;
 
 /* Work (elements) below which a loop runs on one thread: waking the team costs more. */
 #define PAR_MIN 32768
+/* Element-wise loops are memory-bound: one thread nearly saturates memory, and waking the team
+ * costs more than it gains on shared cores below this size. */
+#define PAR_MIN_EW 1048576
 
 enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
 
@@ -196,7 +199,7 @@ static inline float binop(int op, float a, float b) {
 
 void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, const float *b, int modeB, int64_t sizeB, int64_t repB, float *out, int64_t n) {
   if (modeA == 0 && modeB == 0) {
-#define SAME(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN)") for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = EXPR; } return;
+#define SAME(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN_EW)") for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = EXPR; } return;
     switch (op) {
       SAME(OP_ADD, x + y)
       SAME(OP_SUB, x - y)
@@ -208,7 +211,7 @@ void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, c
   if (modeA == 0 && modeB == 1) {
     float y = b[0];
     switch (op) {
-#define SCAL(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN)") for (int64_t i = 0; i < n; i++) { float x = a[i]; out[i] = EXPR; } return;
+#define SCAL(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN_EW)") for (int64_t i = 0; i < n; i++) { float x = a[i]; out[i] = EXPR; } return;
       SCAL(OP_ADD, x + y)
       SCAL(OP_SUB, x - y)
       SCAL(OP_MUL, x * y)
@@ -216,14 +219,14 @@ void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, c
       default: break;
     }
   }
-#pragma omp parallel for if (n > PAR_MIN)
+#pragma omp parallel for if (n > PAR_MIN_EW)
   for (int64_t i = 0; i < n; i++) out[i] = binop(op, a[idx(modeA, i, sizeA, repA)], b[idx(modeB, i, sizeB, repB)]);
 }
 
 enum { U_RELU, U_SQRT, U_SQUARE, U_EXP, U_LOG, U_NEG, U_TANH, U_SIGMOID, U_ABS, U_RSQRT, U_RELU6, U_RECIPROCAL };
 
 void rs_unary(int op, const float *x, float *y, int64_t n) {
-#define UN(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN)") for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = EXPR; } return;
+#define UN(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN_EW)") for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = EXPR; } return;
   switch (op) {
     UN(U_RELU, v < 0.0f ? 0.0f : v)
     UN(U_SQRT, sqrtf(v))
@@ -243,14 +246,8 @@ void rs_unary(int op, const float *x, float *y, int64_t n) {
 
 /* Step: 1 where x > 0, alpha elsewhere, NaN stays NaN. */
 void rs_step(const float *x, float *y, int64_t n, float alpha) {
-#pragma omp parallel for simd if (n > PAR_MIN)
+#pragma omp parallel for simd if (n > PAR_MIN_EW)
   for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = isnan(v) ? v : (v > 0.0f ? 1.0f : alpha); }
-}
-
-/* dx = dy where y > 0 (ReluGrad: y is the ReLU's output or input, both work). */
-void rs_relu_grad(const float *dy, const float *y, float *dx, int64_t n) {
-#pragma omp parallel for simd if (n > PAR_MIN)
-  for (int64_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 /* Activations of the fused matmul, in tfjs' numbering of ours (see kernels/matmul.ts). */
@@ -328,7 +325,7 @@ void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisIn
 /* Fused Adam update of one parameter (in place on p, m, v):
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m/c1) / (sqrt(v/c2) + eps) (+ decay). */
 void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float c1, float c2, float eps, float decay) {
-#pragma omp parallel for simd if (n > PAR_MIN)
+#pragma omp parallel for simd if (n > PAR_MIN_EW)
   for (int64_t i = 0; i < n; i++) {
     float gi = g[i];
     float mi = m[i] * b1 + gi * (1.0f - b1);

@@ -2,7 +2,8 @@
 // Runs as the package's `install` and `build` scripts. Never fails the install: where no
 // compiler is present (or the compile fails) it says so and exits 0; `install()` of the
 // package then throws a NativeBackendError naming what is missing. Nothing is downloaded.
-// Options: --quiet (only report failures), CC=<compiler> to choose the compiler.
+// Options: --quiet (only report failures), CC=<compiler> to choose the compiler,
+// RS_NATIVE_BUILD_DIR=<folder> to build elsewhere than build/.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const quiet = process.argv.includes('--quiet');
 const source = join(root, 'native', 'rsnative.c');
-const outDir = join(root, 'build');
+const outDir = process.env.RS_NATIVE_BUILD_DIR || join(root, 'build');
 const ext = process.platform === 'darwin' ? 'dylib' : 'so';
 const output = join(outDir, `librsnative.${ext}`);
 const status = join(outDir, 'status.json');

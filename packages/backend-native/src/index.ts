@@ -11,7 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { registerBackend, tf, RsError, type BackendInfo } from '@rs/core';
 import { blasCandidates, loadLibrary } from './library';
-import { NATIVE_KERNELS, registerKernels, setNativeState } from './kernels/index';
+import { NATIVE_KERNELS, native, registerKernels, setNativeState } from './kernels/index';
 
 export { NATIVE_KERNELS };
 
@@ -93,6 +93,31 @@ export async function install(options: NativeInstallOptions = {}): Promise<Backe
   registerBackend(installed);
   if (options.activate !== false && !(await tf.setBackend('native'))) throw new RsError('NO_BACKEND', 'the native backend failed to initialise.', { backend: 'native' });
   return installed;
+}
+
+/**
+ * Switches GEMM between a BLAS (a library path or name) and the own SIMD GEMM (`false`), e.g. to
+ * compare them. Returns what GEMM runs on now. Throws RsError NO_BACKEND before install() or when
+ * the BLAS does not load (then GEMM stays on what it ran on).
+ *
+ * @example
+ * setGemm(false); // own GEMM
+ * setGemm('libopenblas.so.0');
+ */
+export function setGemm(blas: string | false): string {
+  if (!installed) throw new RsError('NO_BACKEND', '@rs/backend-native is not installed; call install() first.', { backend: 'native' });
+  const { lib } = native();
+  const threads = installed.capabilities?.threads as number;
+  const previous = installed.capabilities?.blas as string;
+  if (blas !== false && lib.init(blas, threads) !== 1) {
+    const why = String(lib.dlerror());
+    lib.init(previous === 'own' ? '' : previous, threads);
+    throw new RsError('NO_BACKEND', `@rs/backend-native: the BLAS '${blas}' did not load or has no cblas_sgemm (${why}).`, { backend: 'native', missing: 'blas', blas });
+  }
+  if (blas === false) lib.init('', threads);
+  setNativeState({ lib, useBlas: blas === false ? 0 : 1 });
+  installed.capabilities = { ...installed.capabilities, blas: blas === false ? 'own' : blas };
+  return installed.capabilities.blas as string;
 }
 
 /** The BLAS GEMM runs on ('own' for the built-in GEMM), or undefined before install(). */

@@ -1,5 +1,5 @@
 /**
- * Element-wise kernels (binary with the broadcasts that training uses, unary, Step, ReluGrad),
+ * Element-wise kernels (binary with the broadcasts that training uses, unary, Step),
  * Softmax over the last axis and Sum over leading or trailing axes, in native code on OpenMP
  * threads for large tensors. Other dtypes and broadcasts fall back to the cpu kernel.
  */
@@ -66,15 +66,6 @@ function step({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
   return backend.makeTensorInfo([...x.shape], 'float32', out);
 }
 
-function reluGrad({ inputs, backend }: KernelArgs): TensorInfo | undefined {
-  const { dy, y } = inputs;
-  if (!dy || !y || !allFloat32(backend, dy, y) || dy.shape.join() !== y.shape.join()) return undefined;
-  const n = sizeOf(y.shape);
-  const out = new Float32Array(n);
-  if (n > 0) native().lib.reluGrad(f32(backend, dy), f32(backend, y), out, n);
-  return backend.makeTensorInfo([...y.shape], 'float32', out);
-}
-
 function softmax({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
   const { logits } = inputs;
   if (!logits || !allFloat32(backend, logits) || logits.shape.length === 0) return undefined;
@@ -119,7 +110,6 @@ export function elementwiseKernels(backendName: string): KernelConfig[] {
   for (const [name, op] of Object.entries(BINARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, binary(op)) });
   for (const [name, op] of Object.entries(UNARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, unary(op)) });
   kernels.push({ kernelName: 'Step', backendName, kernelFunc: withFallback('Step', step) });
-  kernels.push({ kernelName: 'ReluGrad', backendName, kernelFunc: withFallback('ReluGrad', reluGrad) });
   kernels.push({ kernelName: 'Softmax', backendName, kernelFunc: withFallback('Softmax', softmax) });
   kernels.push({ kernelName: 'Sum', backendName, kernelFunc: withFallback('Sum', sum) });
   return kernels;

@@ -1,0 +1,166 @@
+import { describe, it, expect, beforeAll } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError } from '@rs/core';
+import { install as installCpu } from '@rs/backend-cpu';
+import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
+
+const here = dirname(fileURLToPath(import.meta.url));
+let blas = '';
+
+beforeAll(async () => {
+  await installCpu({ activate: false });
+  const info = await install({ threads: 2, activate: false });
+  blas = info.capabilities?.blas as string;
+  await tf.setBackend('cpu');
+});
+
+/** Runs `f` on cpu and on native (same inputs, drawn in JS) and compares the outputs. */
+function same(f: () => tf.Tensor, what: string): void {
+  const run = (backend: string) => {
+    const previous = tf.getBackend();
+    tf.setBackend(backend);
+    try {
+      return tf.tidy(() => {
+        const y = f();
+        return { shape: y.shape, dtype: y.dtype, values: Array.from(y.dataSync()) };
+      });
+    } finally {
+      tf.setBackend(previous);
+    }
+  };
+  const start = seed;
+  const ref = run('cpu');
+  seed = start; // the same inputs on both backends
+  const got = run('native');
+  expect(got.shape, what).toEqual(ref.shape);
+  expect(got.dtype, what).toBe(ref.dtype);
+  // One assertion per call (not per element): the worst element, NaN where cpu has NaN.
+  let worst = { excess: 0, i: -1 };
+  got.values.forEach((v, i) => {
+    const r = ref.values[i];
+    const excess = Number.isNaN(r) || v === r ? (Number.isNaN(v) === Number.isNaN(r) ? 0 : Infinity) : Math.abs(v - r) - (1e-5 + 1e-4 * Math.abs(r));
+    if (!(excess <= worst.excess)) worst = { excess, i };
+  });
+  expect(worst.i, `${what}: element ${worst.i} is ${got.values[worst.i]} on native, ${ref.values[worst.i]} on cpu`).toBe(-1);
+}
+
+let seed = 1;
+// Uniform in [-2, 2), from a fixed generator (the same values whenever `seed` is reset).
+const rnd = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2), shape);
+
+describe('native kernels against cpu, including the cases native code hands back to cpu', () => {
+  for (const gemm of ['blas', 'own'] as const) {
+    it(`matmul and fused matmul (${gemm} GEMM)`, () => {
+      setGemm(gemm === 'own' ? false : blas);
+      try {
+        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+          const a = ta ? [37, 70] : [70, 37];
+          const b = tb ? [19, 37] : [37, 19];
+          same(() => tf.matMul(rnd(a), rnd(b), ta, tb), `matMul ${ta} ${tb}`);
+          same(() => tf.matMul(rnd([3, ...a]), rnd([3, ...b]), ta, tb), `batched matMul ${ta} ${tb}`);
+        }
+        same(() => tf.matMul(rnd([1, 5, 7]), rnd([4, 7, 3])), 'batch broadcast (batch 1)');
+        same(() => tf.matMul(rnd([2, 1, 5, 7]), rnd([1, 3, 7, 3])), 'batch broadcast per dimension (cpu)');
+        same(() => tf.matMul(rnd([16, 64, 8]), rnd([16, 8, 64])), 'attention-like');
+        for (const activation of ['linear', 'relu', 'relu6', 'elu', 'sigmoid', 'leakyrelu'] as const) {
+          same(() => tf.fused.matMul({ a: rnd([9, 33]), b: rnd([33, 21]), bias: rnd([21]), activation, leakyreluAlpha: 0.3 }), `fused ${activation}`);
+        }
+        same(() => tf.fused.matMul({ a: rnd([9, 33]), b: rnd([21, 33]), transposeB: true, bias: rnd([1]), activation: 'relu' }), 'fused scalar bias');
+        same(() => tf.fused.matMul({ a: rnd([9, 33]), b: rnd([33, 21]), bias: rnd([9, 21]) }), 'fused full bias (cpu)');
+        same(() => tf.fused.matMul({ a: rnd([9, 33]), b: rnd([33, 21]), activation: 'prelu', preluActivationWeights: rnd([21]) }), 'fused prelu (cpu)');
+      } finally {
+        setGemm(blas || false);
+      }
+    });
+  }
+
+  it('element-wise, step, softmax and sum', () => {
+    const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
+      ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div], ['max', tf.maximum], ['min', tf.minimum], ['sqdiff', tf.squaredDifference],
+    ];
+    const pairs = [[[4, 3, 5], [4, 3, 5]], [[4, 3, 5], [5]], [[4, 3, 5], [1]], [[4, 3, 5], [4, 1, 1]], [[4, 3, 1], [4, 3, 5]], [[4, 1, 5], [4, 3, 5]], [[3, 1], [1, 5]]];
+    for (const [name, op] of ops) for (const [sa, sb] of pairs) same(() => op(rnd(sa), rnd(sb)), `${name} ${sa} ${sb}`);
+    same(() => tf.maximum(tf.tensor([1, NaN, 3]), tf.tensor([2, 2, NaN])), 'maximum NaN');
+    same(() => tf.add(tf.tensor([1, 2, 3], [3], 'int32'), tf.tensor([4], [1], 'int32')), 'int32 add (cpu)');
+    const unary = [tf.relu, tf.sqrt, tf.square, tf.exp, tf.log, tf.neg, tf.tanh, tf.sigmoid, tf.abs, tf.rsqrt, tf.relu6, tf.reciprocal, (x: tf.Tensor) => tf.step(x, 0.25)];
+    unary.forEach((f, i) => same(() => f(tf.concat([rnd([40]), tf.tensor([0, NaN, 7])])), `unary ${i}`));
+    same(() => tf.softmax(rnd([7, 11])), 'softmax');
+    same(() => tf.softmax(rnd([2, 3, 11])), 'softmax rank 3');
+    for (const axis of [0, 2, -1, [1, 2], [0, 1], 1, [0, 2], [0, 1, 2]]) {
+      for (const keepDims of [false, true]) same(() => tf.sum(rnd([5, 4, 300]), axis, keepDims), `sum ${String(axis)} ${keepDims}`);
+    }
+    same(() => tf.sum(tf.tensor([1, 2, 3], [3], 'int32')), 'int32 sum (cpu)');
+  });
+});
+
+describe('native backend', () => {
+  it('reports the kernels that run as native code and the GEMM they use', () => {
+    expect(NATIVE_KERNELS).toEqual(expect.arrayContaining(['BatchMatMul', '_FusedMatMul', 'Add', 'Multiply', 'Softmax', 'Sum']));
+    expect(blasInUse()).toBe(blas);
+  });
+
+  it('leaks no tensor over 200 training steps and learns', () => {
+    const previous = tf.getBackend();
+    tf.setBackend('native');
+    try {
+      const model = Model.create(lenet300100(), { seed: 0 });
+      const x = tf.randomUniform([16, 784], 0, 1, 'float32', 3);
+      const y = tf.tensor1d(Array.from({ length: 16 }, (_, i) => i % 10), 'int32');
+      const optimizer = adam({ learningRate: 1e-3 });
+      // The first step creates Adam's slots (m and v per parameter); count from after it.
+      const losses = [trainStep(model, [x], y, softmaxCrossEntropy, optimizer).loss];
+      const before = tf.memory().numTensors;
+      for (let i = 1; i < 200; i++) losses.push(trainStep(model, [x], y, softmaxCrossEntropy, optimizer).loss);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(losses[199]).toBeLessThan(losses[0] / 10); // memorises 16 examples
+      model.dispose();
+      tf.dispose([x, y]);
+    } finally {
+      tf.setBackend(previous);
+    }
+  });
+
+  it('setGemm refuses a BLAS that does not load and keeps the GEMM it had', () => {
+    let error: unknown;
+    try {
+      setGemm('/nonexistent/libblas.so');
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error, 'NO_BACKEND')).toBe(true);
+    expect(blasInUse()).toBe(blas);
+  });
+
+  // The children run the built package (the test command builds every package first).
+  const child = (env: Record<string, string> = {}) => {
+    const run = spawnSync(process.execPath, [join(here, '..', 'test', 'exit-child.mjs')], { encoding: 'utf8', timeout: 60_000, cwd: join(here, '..'), env: { ...process.env, ...env } });
+    expect(run.error, 'the child did not exit within 60 s').toBeUndefined();
+    expect(run.status, run.stderr).toBe(0);
+    return JSON.parse(run.stdout.trim().split('\n').pop() as string);
+  };
+
+  it('a Node process using native threads exits by itself', () => {
+    expect(child()).toMatchObject({ backend: 'native', threads: 2 });
+  });
+
+  it('without the compiled library, install() throws a typed error naming it and cpu still works', () => {
+    const report = child({ RS_NATIVE_LIBRARY: '/nonexistent/librsnative.so' });
+    expect(report).toMatchObject({ error: { name: 'RsError', code: 'NO_BACKEND', missing: 'library' }, backend: 'cpu', value: 64 });
+  });
+
+  it('without a compiler, the build step does not fail and records why', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rs-native-'));
+    const run = spawnSync(process.execPath, [join(here, '..', 'scripts', 'build-native.mjs'), '--quiet'], {
+      encoding: 'utf8',
+      env: { ...process.env, CC: '/nonexistent/cc', RS_NATIVE_BUILD_DIR: dir },
+    });
+    expect(run.status, run.stderr).toBe(0);
+    const status = JSON.parse(readFileSync(join(dir, 'status.json'), 'utf8'));
+    expect(status.ok).toBe(false);
+    expect(status.message).toContain('no C compiler found');
+  });
+});
