@@ -33,6 +33,7 @@ import { growOnPlateau } from '@rs/grow';
 import { loadMnist, loadMobyDick } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult } from './lib/results.mjs';
+import { CONTEXT, spaced, windows, charMlp } from './lib/grow-tasks.mjs';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -76,7 +77,6 @@ const START = (process.env.START ?? '64,32').split(',').map(Number);
 const PARENT = SEEDS.length > 1 && !process.env.GVS_WORKER;
 let train, validation, test, scoreBatch, book;
 const N = LM ? 25600 : 7000; // samples per epoch
-const CONTEXT = 8;
 if (!PARENT) {
   await selectBackend(process.argv[2] ?? 'wasm', { threads: THREADS });
   if (LM) {
@@ -96,40 +96,7 @@ if (!PARENT) {
   }
 }
 
-/** `count` window starts spread evenly over [0, positions). */
-function spaced(positions, count) {
-  return Int32Array.from({ length: count }, (_, i) => Math.floor((i * positions) / count));
-}
-
-/** Next-character windows: x = the CONTEXT characters from each start, y = the one after them. */
-function windows(ids, starts) {
-  const x = new Int32Array(starts.length * CONTEXT);
-  const y = new Int32Array(starts.length);
-  starts.forEach((s, i) => {
-    x.set(ids.subarray(s, s + CONTEXT), i * CONTEXT);
-    y[i] = ids[s + CONTEXT];
-  });
-  return { x: tf.tensor2d(x, [starts.length, CONTEXT], 'int32'), y: tf.tensor1d(y, 'int32') };
-}
-
-/** The MLP language model (fc1, fc2 hidden; fc3 over the characters). */
-function charMlp([h1, h2]) {
-  return {
-    inputs: [{ id: 'x', shape: [null, CONTEXT], dtype: 'int32' }],
-    nodes: [
-      { id: 'embed', op: 'embedding', inputs: ['x'], attrs: { vocabSize: book.vocab.length, dim: 16 } },
-      { id: 'flat', op: 'flatten', inputs: ['embed'], attrs: {} },
-      { id: 'fc1', op: 'dense', inputs: ['flat'], attrs: { units: h1 } },
-      { id: 'relu1', op: 'relu', inputs: ['fc1'], attrs: {} },
-      { id: 'fc2', op: 'dense', inputs: ['relu1'], attrs: { units: h2 } },
-      { id: 'relu2', op: 'relu', inputs: ['fc2'], attrs: {} },
-      { id: 'fc3', op: 'dense', inputs: ['relu2'], attrs: { units: book.vocab.length } },
-    ],
-    outputs: ['fc3'],
-  };
-}
-
-const build = (hidden) => (LM ? charMlp(hidden) : lenet300100({ hidden }));
+const build = (hidden) => (LM ? charMlp(book.vocab.length, hidden) : lenet300100({ hidden }));
 
 /** Records, at each epoch's end (before any growth), FLOPs so far, validation and test accuracy. */
 function recorder() {

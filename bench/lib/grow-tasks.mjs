@@ -36,7 +36,8 @@ export function windows(ids, starts) {
   return { x: tf.tensor2d(x, [starts.length, CONTEXT], 'int32'), y: tf.tensor1d(y, 'int32') };
 }
 
-function charMlp(vocabSize, [h1, h2]) {
+/** The MLP language model (fc1, fc2 hidden; fc3 over the characters). */
+export function charMlp(vocabSize, [h1, h2]) {
   return {
     inputs: [{ id: 'x', shape: [null, CONTEXT], dtype: 'int32' }],
     nodes: [
