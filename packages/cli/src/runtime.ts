@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -8,6 +8,7 @@ import { register as registerMoe } from '@rs/moe';
 import { register as registerNas } from '@rs/nas';
 import { register as registerProgressive } from '@rs/progressive';
 import { register as registerDynamic } from '@rs/dynamic';
+import { importOnnx, registerImportOps } from '@rs/onnx';
 import { CliError, usage } from './errors';
 import { choice, number } from './options';
 
@@ -44,6 +45,8 @@ export async function createRegistry(cwd: string, plugins: readonly string[] = [
   const registry = createOpRegistry();
   // Each technique package's register(registry): its ops and what it provides (ONNX lowerings, report sections).
   for (const register of [registerMoe, registerNas, registerProgressive, registerDynamic]) register(registry);
+  // The ops imported ONNX models may use (onnx.pad2d, onnx.depthwiseConv2d, ...), so a saved imported model loads.
+  registerImportOps(registry);
   for (const spec of plugins) {
     let url: string;
     if (spec.startsWith('.') || isAbsolute(spec)) {
@@ -84,11 +87,21 @@ export function checkFile(path: string, what: string): void {
   if (!statSync(path).isFile()) throw new CliError('NOT_A_FILE', `${what} ${path} is not a file.`, { path });
 }
 
-/** Loads a saved model with the full registry; an unknown op says how to register it. */
-export async function loadModel(cwd: string, path: string, plugins: readonly string[] = []): Promise<Model> {
+/** Whether `path` names an ONNX file (read with `importOnnx` instead of `load`). */
+export function isOnnxPath(path: string): boolean {
+  return path.toLowerCase().endsWith('.onnx');
+}
+
+/**
+ * Loads a saved model with the full registry; an unknown op says how to register it. A `.onnx`
+ * file is imported (`importOnnx` of @rs/onnx; `fuseBatchNorm` folds BatchNormalization into
+ * the convolutions).
+ */
+export async function loadModel(cwd: string, path: string, plugins: readonly string[] = [], options: { fuseBatchNorm?: boolean } = {}): Promise<Model> {
   const full = resolvePath(cwd, path);
   checkFile(full, 'Model file');
   const registry = await createRegistry(cwd, plugins);
+  if (isOnnxPath(full)) return importOnnx(new Uint8Array(readFileSync(full)), { registry, fuseBatchNorm: options.fuseBatchNorm });
   try {
     return await load(full, { registry });
   } catch (error) {
