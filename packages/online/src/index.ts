@@ -9,7 +9,7 @@ import type { OpRegistry } from '@rs/core';
 import type { ReportSection } from '@rs/core/extend';
 
 export { OnlineServer } from './server';
-export type { OnlineOptions, Prediction, ChangeOutcome } from './server';
+export type { OnlineOptions, Prediction, ChangeOutcome, ChangeTiming } from './server';
 export { listen } from './http';
 export { VersionStore } from './store';
 export type { OnlineEvent } from './store';

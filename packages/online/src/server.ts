@@ -59,7 +59,20 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
-export type ChangeOutcome = { kind: 'accepted'; version: number; reply: Extract<PrepareReply, { type: 'candidate' }> } | { kind: 'rejected' | 'nothing' | 'refused' | 'workerFailed'; reply: PrepareReply; error?: RsError };
+/** Wall-clock times (ms since the epoch, fractional) of a change: asked, prepared, swapped in. */
+export interface ChangeTiming {
+  start: number;
+  prepared: number;
+  /** When the commit began and when the new version was serving (accepted changes only). */
+  commitStart?: number;
+  committed?: number;
+}
+
+export type ChangeOutcome =
+  | { kind: 'accepted'; version: number; reply: Extract<PrepareReply, { type: 'candidate' }>; timing: ChangeTiming }
+  | { kind: 'rejected' | 'nothing' | 'refused' | 'workerFailed'; reply: PrepareReply; error?: RsError; timing: ChangeTiming };
+
+const now = (): number => performance.timeOrigin + performance.now();
 
 function positive(value: number | undefined, fallback: number, name: string): number {
   const v = value ?? fallback;
@@ -281,6 +294,7 @@ export class OnlineServer {
 
   private async prepareAndCommit(policies: PolicySpec[]): Promise<ChangeOutcome> {
     const base = this.served;
+    const timing: ChangeTiming = { start: now(), prepared: 0 };
     const reply = await this.worker.prepare({
       type: 'prepare',
       id: ++this.changeId,
@@ -292,25 +306,29 @@ export class OnlineServer {
       canary: this.canary.rows(),
       fineTune: { steps: 60, batchSize: 64, learningRate: 1e-3, seed: this.changeId, ...this.options.fineTune },
     });
-    if (this.closed) return { kind: 'workerFailed', reply };
-    if (reply.type === 'nothing') return { kind: 'nothing', reply };
+    timing.prepared = now();
+    if (this.closed) return { kind: 'workerFailed', reply, timing };
+    if (reply.type === 'nothing') return { kind: 'nothing', reply, timing };
     if (reply.type === 'refused') {
       this.counters.refused += 1;
       const error = new RsError(reply.error.code as never, `policy '${reply.policy}' proposed an edit that core refused: ${reply.error.message}`, reply.error.details ?? {});
       this.log({ kind: 'refused', serving: this.served, policy: reply.policy, error: { code: reply.error.code, message: reply.error.message } });
-      return { kind: 'refused', reply, error };
+      return { kind: 'refused', reply, error, timing };
     }
     if (reply.type === 'failed') {
       this.counters.workerFailed += 1;
       this.log({ kind: 'workerFailed', serving: this.served, error: reply.error });
-      return { kind: 'workerFailed', reply };
+      return { kind: 'workerFailed', reply, timing };
     }
     if (!reply.accepted || this.served !== base) {
       this.counters.rejected += 1;
       this.log({ kind: 'rejected', serving: this.served, policy: reply.policy, reason: reply.reason, details: { canary: reply.canary, ...(this.served !== base ? { stale: true } : {}) } });
-      return { kind: 'rejected', reply };
+      return { kind: 'rejected', reply, timing };
     }
-    return { kind: 'accepted', version: this.commit(reply), reply };
+    timing.commitStart = now();
+    const version = this.commit(reply);
+    timing.committed = now();
+    return { kind: 'accepted', version, reply, timing };
   }
 
   /** Durable first (file, journal line, pointer), then the in-memory swap: one assignment. */

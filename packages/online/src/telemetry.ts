@@ -9,7 +9,10 @@ export interface TelemetrySnapshot {
   labelled: number;
   /** Accuracy over the last `window` labelled requests (null before any). */
   accuracy: number | null;
-  /** That accuracy when the served version was swapped in (null before any label). */
+  /**
+   * That accuracy when the served version was swapped in; for a version that started with no
+   * labelled history (the first), the accuracy over its first 50 labels. Null until known.
+   */
   accuracyAtSwap: number | null;
   /** Labelled requests and errors per true class, over the same window. */
   perClass: { count: number[]; errors: number[] };
@@ -46,6 +49,8 @@ export class Telemetry {
   private sums = new Map<string, Float64Array>();
   private samples = 0;
   private atSwap: number | null = null;
+  /** Labels still to see before `atSwap` is taken (a version that started with no labels yet). */
+  private atSwapAfter = 50;
   requests = 0;
   labelled = 0;
 
@@ -63,6 +68,7 @@ export class Telemetry {
     this.labelled += 1;
     this.outcomes.push({ label, correct: label === predicted });
     if (this.outcomes.length > this.window) this.outcomes.shift();
+    if (this.atSwap === null && --this.atSwapAfter <= 0) this.atSwap = this.accuracy();
   }
 
   /** Adds a batch's activity: `active[group]` holds, per unit, how many rows had it active. */
@@ -88,6 +94,7 @@ export class Telemetry {
     this.sums.clear();
     this.samples = 0;
     this.atSwap = this.accuracy();
+    this.atSwapAfter = Math.min(50, this.window);
   }
 
   snapshot(version: number): TelemetrySnapshot {
