@@ -212,7 +212,10 @@ describe('cross-runtime deployment (Node, Chromium page and worker, Bun, Deno)',
     const state = await appPage.evaluate(() => [document.body.dataset.state, document.getElementById('status')?.textContent]);
     if (state[0] !== 'ready') throw new Error(`The app did not load the model: ${state[1]}; ${problems.join('; ')}`);
     const classify = (): Promise<{ logits: number[]; exitIndex: number[]; numTensors: number }> =>
-      appPage.evaluate(([p, n]) => window.rsClassify(p as number[], n as number), [inputs.pixels, DIGITS] as const);
+      appPage.evaluate(
+        ([p, n]) => (window as unknown as { rsClassify: (pixels: number[], count: number) => Promise<{ logits: number[]; exitIndex: number[]; numTensors: number }> }).rsClassify(p as number[], n as number),
+        [inputs.pixels, DIGITS] as const,
+      );
     const first = await classify();
     // A second call leaves as many live tensors as the first: nothing leaks per call.
     appRun = { ...first, leakedPerCall: (await classify()).numTensors - first.numTensors };
