@@ -49,7 +49,7 @@ export interface QueueEvaluatorOptions {
 
 /** An Evaluator that runs each trial as a job on a BullMQ queue; `close()` ends its connections. */
 export interface QueueEvaluator extends Evaluator {
-  /** Every trial the queue finished for this evaluator, in the order they were observed. */
+  /** Every trial the queue finished for this evaluator, in the order the results arrived. */
   readonly records: QueueTrialRecord[];
   close(): Promise<void>;
 }
@@ -132,11 +132,12 @@ export interface QueueSearchOptions extends Omit<SearchOptions, 'evaluator' | 'c
  *   space: nb201Space(), strategy: 'evolution', budget: { evaluations: 100 }, seed: 1, parallel: 4, checkpoint: 'search.json' });
  */
 export async function queueSearch(options: QueueSearchOptions): Promise<SearchResult & { records: QueueTrialRecord[] }> {
+  // records: the trials this controller process saw finish (after a resume, only those), in trial order.
   const { url, queue, search: searchId, evaluator: name, connectTimeoutMs, checkpoint, ...rest } = options;
   const evaluator = await queueEvaluator({ url, queue, search: searchId, evaluator: name, connectTimeoutMs });
   try {
     const result = await search({ ...rest, evaluator, ...(checkpoint ? { checkpoint: fileCheckpoint(checkpoint) } : {}) });
-    return { ...result, records: evaluator.records };
+    return { ...result, records: [...evaluator.records].sort((a, b) => a.trial - b.trial) };
   } finally {
     await evaluator.close();
   }
