@@ -111,6 +111,8 @@ export class OnlineServer {
   private changeId = 0;
   private labelledSinceChange = 0;
   private closed = false;
+  /** A commit's writes are under way: a rollback verdict waits for the next labelled request. */
+  private committing = false;
   readonly counters = { swaps: 0, rollbacks: 0, refused: 0, rejected: 0, workerFailed: 0 };
 
   private constructor(
@@ -248,7 +250,7 @@ export class OnlineServer {
     const canaryEvery = positive(this.options.canaryEvery, 5, 'canaryEvery');
     if (this.telemetry.labelled % canaryEvery === 0) this.canary.push(seen.row, label);
     else this.replay.push(seen.row, label);
-    if (this.watch !== undefined && seen.version === this.watch.version && this.watch.add(seen.row, label, seen.label)) this.finishWatch();
+    if (this.watch !== undefined && seen.version === this.watch.version && this.watch.add(seen.row, label, seen.label) && !this.committing) this.finishWatch();
     this.labelledSinceChange += 1;
     const every = this.options.changeEvery;
     if (every !== undefined && this.labelledSinceChange >= every && this.changing === undefined) void this.reorganize().catch(() => undefined);
@@ -326,22 +328,30 @@ export class OnlineServer {
       return { kind: 'rejected', reply, timing };
     }
     timing.commitStart = now();
-    const version = this.commit(reply);
+    const version = await this.commit(reply);
     timing.committed = now();
     return { kind: 'accepted', version, reply, timing };
   }
 
-  /** Durable first (file, journal line, pointer), then the in-memory swap: one assignment. */
-  private commit(reply: Extract<PrepareReply, { type: 'candidate' }>): number {
+  /**
+   * Durable first (file, journal line, pointer; written asynchronously, so that requests keep
+   * being answered meanwhile), then the in-memory swap: one assignment.
+   */
+  private async commit(reply: Extract<PrepareReply, { type: 'candidate' }>): Promise<number> {
     const version = this.store.lastVersion() + 1;
     const next = loadFromBuffer(reply.model, this.options.registry ? { registry: this.options.registry } : {});
+    this.committing = true;
     try {
-      this.store.writeVersion(version, reply.model);
-      this.log({ kind: 'accepted', serving: version, version, policy: reply.policy, reason: reply.reason, details: { from: this.served, canary: reply.canary, params: reply.params, flopsPerRequest: reply.flopsPerRow, trainRows: reply.trainRows, entry: reply.entry } });
-      this.store.setCurrent(version);
+      await this.store.writeVersionAsync(version, reply.model);
+      const event = { time: new Date().toISOString(), kind: 'accepted', serving: version, version, policy: reply.policy, reason: reply.reason, details: { from: this.served, canary: reply.canary, params: reply.params, flopsPerRequest: reply.flopsPerRow, trainRows: reply.trainRows, entry: reply.entry } } as OnlineEvent;
+      await this.store.appendAsync(event);
+      await this.store.setCurrentAsync(version);
+      this.options.onEvent?.(event);
     } catch (error) {
       next.dispose();
       throw error;
+    } finally {
+      this.committing = false;
     }
     const previous = this.model;
     const previousVersion = this.served;

@@ -4,6 +4,7 @@
 // the version file first (temporary name, fsync, rename), then its journal line (fsync), then
 // the pointer (temporary name, fsync, rename). A restart reads the pointer.
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RsError } from '@rs/core';
 
@@ -41,6 +42,19 @@ function writeAtomic(path: string, bytes: Uint8Array): void {
   renameSync(temporary, path);
 }
 
+/** As writeAtomic, without blocking the event loop (the serving path keeps answering meanwhile). */
+async function writeAtomicAsync(path: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`;
+  const file = await open(temporary, 'w');
+  try {
+    await file.writeFile(bytes);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temporary, path);
+}
+
 /**
  * The directory of a served model (see the file comment for the layout and the write order).
  *
@@ -66,6 +80,11 @@ export class VersionStore {
     writeAtomic(this.fileOf(version), bytes);
   }
 
+  /** As writeVersion, asynchronously. */
+  writeVersionAsync(version: number, bytes: Uint8Array): Promise<void> {
+    return writeAtomicAsync(this.fileOf(version), bytes);
+  }
+
   readVersion(version: number): Uint8Array {
     const path = this.fileOf(version);
     if (!existsSync(path)) throw new RsError('IO_NOT_A_MODEL', `Version ${version} has no file in ${this.dir} (${path}).`);
@@ -81,6 +100,17 @@ export class VersionStore {
       fsyncSync(fd);
     } finally {
       closeSync(fd);
+    }
+  }
+
+  /** As append, asynchronously. */
+  async appendAsync(event: OnlineEvent): Promise<void> {
+    const file = await open(join(this.dir, 'journal.jsonl'), 'a');
+    try {
+      await file.writeFile(`${JSON.stringify(event)}\n`);
+      await file.sync();
+    } finally {
+      await file.close();
     }
   }
 
@@ -104,6 +134,12 @@ export class VersionStore {
   setCurrent(version: number): void {
     const pointer: Pointer = { version, file: this.fileOf(version) };
     writeAtomic(join(this.dir, 'current.json'), new TextEncoder().encode(JSON.stringify(pointer)));
+  }
+
+  /** As setCurrent, asynchronously. */
+  setCurrentAsync(version: number): Promise<void> {
+    const pointer: Pointer = { version, file: this.fileOf(version) };
+    return writeAtomicAsync(join(this.dir, 'current.json'), new TextEncoder().encode(JSON.stringify(pointer)));
   }
 
   /** The version being served, or undefined for a new store. */
