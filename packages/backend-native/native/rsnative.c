@@ -234,7 +234,9 @@ void rs_unary(int op, const float *x, float *y, int64_t n) {
     UN(U_EXP, expf(v))
     UN(U_LOG, logf(v))
     UN(U_NEG, -v)
-    UN(U_TANH, tanhf(v))
+    /* tanh through exp (vectorised), not tanhf (scalar): 1 - 2 / (e^2v + 1); absolute error
+     * ~1e-7 near 0, exact saturation at +-1 for large |v|. */
+    UN(U_TANH, isnan(v) ? v : 1.0f - 2.0f / (expf(2.0f * v) + 1.0f))
     UN(U_SIGMOID, 1.0f / (1.0f + expf(-v)))
     UN(U_ABS, fabsf(v))
     UN(U_RSQRT, 1.0f / sqrtf(v))
@@ -335,6 +337,46 @@ void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, 
     float pi = p[i];
     float base = decay > 0.0f ? pi - pi * decay : pi;
     p[i] = base - ((mi / c1) / (sqrtf(vi / c2) + eps)) * lr;
+  }
+}
+
+/* out[seg[i], :] += x[i, :] for ids in [0, numSegments); out must be zeroed by the caller. */
+void rs_segment_sum(const float *x, const int32_t *seg, float *out, int64_t n, int64_t inner, int numSegments) {
+  for (int64_t i = 0; i < n; i++) {
+    int32_t s = seg[i];
+    if (s < 0 || s >= numSegments) continue;
+    float *o = out + (int64_t)s * inner;
+    const float *xi = x + i * inner;
+    for (int64_t j = 0; j < inner; j++) o[j] += xi[j];
+  }
+}
+
+/* out[o, j, :] = x[o, idx[j], :] (indices already checked to be in range). 4-byte elements. */
+void rs_gather(const void *x, const int32_t *idx, void *out, int64_t outer, int64_t axisDim, int64_t n, int64_t inner) {
+  const uint32_t *xs = (const uint32_t *)x;
+  uint32_t *os = (uint32_t *)out;
+  for (int64_t o = 0; o < outer; o++)
+    for (int64_t j = 0; j < n; j++) memcpy(os + (o * n + j) * inner, xs + (o * axisDim + idx[j]) * inner, sizeof(uint32_t) * inner);
+}
+
+/* General transpose of a tensor of 4-byte elements, rank <= 8: out[i] = x[sum_k c_k stride_k]
+ * where c is the output index and stride_k the input stride of the axis perm[k]. The innermost
+ * output axis is walked with a fixed input stride. */
+void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t *perm, int rank) {
+  const uint32_t *xs = (const uint32_t *)x;
+  uint32_t *os = (uint32_t *)out;
+  int64_t inStride[8], stride[8], dims[8], total = 1;
+  inStride[rank - 1] = 1;
+  for (int k = rank - 2; k >= 0; k--) inStride[k] = inStride[k + 1] * shape[k + 1];
+  for (int k = 0; k < rank; k++) { dims[k] = shape[perm[k]]; stride[k] = inStride[perm[k]]; total *= dims[k]; }
+  if (total == 0) return;
+  int64_t last = dims[rank - 1], ls = stride[rank - 1], rows = total / last;
+#pragma omp parallel for if (total > PAR_MIN_EW)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t rem = r, base = 0;
+    for (int k = rank - 2; k >= 0; k--) { base += (rem % dims[k]) * stride[k]; rem /= dims[k]; }
+    uint32_t *o = os + r * last;
+    for (int64_t j = 0; j < last; j++) o[j] = xs[base + j * ls];
   }
 }
 

@@ -94,6 +94,25 @@ describe('native kernels against cpu, including the cases native code hands back
       for (const keepDims of [false, true]) same(() => tf.sum(rnd([5, 4, 300]), axis, keepDims), `sum ${String(axis)} ${keepDims}`);
     }
     same(() => tf.sum(tf.tensor([1, 2, 3], [3], 'int32')), 'int32 sum (cpu)');
+    for (const axis of [0, -1, [1, 2], 1]) same(() => tf.mean(rnd([5, 4, 30]), axis), `mean ${String(axis)}`);
+  });
+
+  it('transpose, gather and segment sum', () => {
+    for (const perm of [[1, 0, 2], [0, 2, 1], [2, 1, 0], [0, 1, 2]]) same(() => tf.transpose(rnd([3, 4, 5]), perm), `transpose ${perm}`);
+    same(() => tf.transpose(rnd([2, 3, 4, 5]), [0, 2, 1, 3]), 'transpose heads');
+    same(() => tf.transpose(tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32')), 'int32 transpose');
+    same(() => tf.transpose(tf.tensor([1, 0, 1, 1, 0, 0], [2, 3], 'bool')), 'bool transpose (cpu)');
+    const ids = tf.tensor([[3, 0, 3], [1, 2, 0]], [2, 3], 'int32');
+    same(() => tf.gather(rnd([5, 7]), ids), 'gather axis 0');
+    same(() => tf.gather(rnd([4, 5, 3]), tf.tensor([4, 0], [2], 'int32'), 1), 'gather axis 1');
+    same(() => tf.gather(tf.tensor([1, 2, 3], [3], 'int32'), tf.tensor([2, 2], [2], 'int32')), 'int32 gather');
+    same(() => tf.unsortedSegmentSum(rnd([6, 4]), tf.tensor([0, 2, 0, 4, -1, 2], [6], 'int32'), 5), 'segment sum (negative id dropped)');
+    tf.setBackend('native');
+    try {
+      expect(() => tf.tidy(() => tf.gather(rnd([5, 7]), tf.tensor([5], [1], 'int32')))).toThrow(/index value 5/);
+    } finally {
+      tf.setBackend('cpu');
+    }
   });
 });
 

@@ -25,6 +25,9 @@ export interface NativeLib {
   softmax: Fn;
   sum: Fn;
   adam: Fn;
+  segmentSum: Fn;
+  gather: Fn;
+  transpose: Fn;
 }
 
 /** Where the package's files are: one level above src/ (sources) or dist/ (build). */
@@ -127,6 +130,9 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     step: f('void rs_step(const float *x, float *y, int64_t n, float alpha)'),
     softmax: f('void rs_softmax(const float *x, float *y, int64_t rows, int n)'),
     sum: f('void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisInner)'),
+    segmentSum: f('void rs_segment_sum(const float *x, const int32_t *seg, float *out, int64_t n, int64_t inner, int numSegments)'),
+    gather: f('void rs_gather(const void *x, const int32_t *idx, void *out, int64_t outer, int64_t axisDim, int64_t n, int64_t inner)'),
+    transpose: f('void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t *perm, int rank)'),
     adam: f('void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float c1, float c2, float eps, float decay)'),
   };
   return { lib, path };

@@ -1,6 +1,6 @@
 /**
  * Element-wise kernels (binary with the broadcasts that training uses, unary, Step),
- * Softmax over the last axis and Sum over leading or trailing axes, in native code on OpenMP
+ * Softmax over the last axis and Sum and Mean over leading or trailing axes, in native code on OpenMP
  * threads for large tensors. Other dtypes and broadcasts fall back to the cpu kernel.
  */
 import { tf } from '@rs/core';
@@ -79,30 +79,37 @@ function softmax({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined
   return backend.makeTensorInfo([...logits.shape], 'float32', out);
 }
 
-function sum({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
-  const { x } = inputs;
-  if (!x || !allFloat32(backend, x)) return undefined;
-  const rank = x.shape.length;
-  let axes: number[];
-  try {
-    axes = [...new Set(tf.util.parseAxisParam(attrs?.axis as number | number[], x.shape))].sort((p, q) => p - q);
-  } catch {
-    return undefined; // the cpu kernel reports it
-  }
-  if (axes.length === 0) return undefined;
-  if (axes[axes.length - 1] - axes[0] !== axes.length - 1) return undefined; // not contiguous
-  let axisInner: number;
-  if (axes[axes.length - 1] === rank - 1) axisInner = 1;
-  else if (axes[0] === 0) axisInner = 0;
-  else return undefined;
-  const split = axisInner ? axes[0] : axes.length;
-  const outer = sizeOf(x.shape.slice(0, split));
-  const inner = sizeOf(x.shape.slice(split));
-  const keep = Boolean(attrs?.keepDims);
-  const shape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keep ? [1] : []) : [d]));
-  const out = new Float32Array(axisInner ? outer : inner);
-  if (out.length > 0) native().lib.sum(f32(backend, x), out, outer, inner, axisInner);
-  return backend.makeTensorInfo(shape, 'float32', out);
+/** Sum (scale 1) or Mean (scale 1/count) over leading or trailing contiguous axes. */
+function reduce(mean: boolean) {
+  return ({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined => {
+    const { x } = inputs;
+    if (!x || !allFloat32(backend, x)) return undefined;
+    const rank = x.shape.length;
+    let axes: number[];
+    try {
+      axes = [...new Set(tf.util.parseAxisParam(attrs?.axis as number | number[], x.shape))].sort((p, q) => p - q);
+    } catch {
+      return undefined; // the cpu kernel reports it
+    }
+    if (axes.length === 0) return undefined;
+    if (axes[axes.length - 1] - axes[0] !== axes.length - 1) return undefined; // not contiguous
+    let axisInner: number;
+    if (axes[axes.length - 1] === rank - 1) axisInner = 1;
+    else if (axes[0] === 0) axisInner = 0;
+    else return undefined;
+    const split = axisInner ? axes[0] : axes.length;
+    const outer = sizeOf(x.shape.slice(0, split));
+    const inner = sizeOf(x.shape.slice(split));
+    const keep = Boolean(attrs?.keepDims);
+    const shape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keep ? [1] : []) : [d]));
+    const out = new Float32Array(axisInner ? outer : inner);
+    if (out.length > 0) native().lib.sum(f32(backend, x), out, outer, inner, axisInner);
+    if (mean) {
+      const count = axisInner ? inner : outer;
+      for (let i = 0; i < out.length; i++) out[i] /= count;
+    }
+    return backend.makeTensorInfo(shape, 'float32', out);
+  };
 }
 
 export function elementwiseKernels(backendName: string): KernelConfig[] {
@@ -111,6 +118,7 @@ export function elementwiseKernels(backendName: string): KernelConfig[] {
   for (const [name, op] of Object.entries(UNARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, unary(op)) });
   kernels.push({ kernelName: 'Step', backendName, kernelFunc: withFallback('Step', step) });
   kernels.push({ kernelName: 'Softmax', backendName, kernelFunc: withFallback('Softmax', softmax) });
-  kernels.push({ kernelName: 'Sum', backendName, kernelFunc: withFallback('Sum', sum) });
+  kernels.push({ kernelName: 'Sum', backendName, kernelFunc: withFallback('Sum', reduce(false)) });
+  kernels.push({ kernelName: 'Mean', backendName, kernelFunc: withFallback('Mean', reduce(true)) });
   return kernels;
 }

@@ -3,6 +3,7 @@
  * stores tensors exactly as the cpu backend does, so cpu's kernels run on it unchanged), with
  * the hot ones replaced by native kernels. NATIVE_KERNELS lists those.
  */
+import { dataKernels } from './data';
 import { elementwiseKernels } from './elementwise';
 import { matmulKernels } from './matmul';
 import { registry, type KernelConfig } from './common';
@@ -10,7 +11,7 @@ import { registry, type KernelConfig } from './common';
 export { setNativeState, native } from './common';
 
 function nativeKernels(backendName: string): KernelConfig[] {
-  return [...matmulKernels(backendName), ...elementwiseKernels(backendName)];
+  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName)];
 }
 
 /** Names of the kernels that run as native code (the others are tfjs-backend-cpu's). */
