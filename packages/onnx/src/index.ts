@@ -14,3 +14,5 @@ export type { ImportOnnxOptions } from './import/import';
 export type { ImportProblem } from './import/builder';
 export { registerImportOps, pad2d, depthwiseConv2d, clip } from './import/ops';
 export type { Pad2dAttrs, DepthwiseConv2dAttrs, ClipAttrs } from './import/ops';
+export { importLayersModel } from './import/layers-model';
+export type { ImportLayersOptions, LayersModelJson } from './import/layers-model';

@@ -1,9 +1,9 @@
-import { Model, RsError, tf, createOpRegistry, type OpRegistry, type Tensor } from '@rs/core';
+import { RsError, type Model, type OpRegistry } from '@rs/core';
 import { GraphBuilder, Unsupported, type ImportProblem, type Value } from './builder';
 import { decodeModel, num, readAttrs, readTensor } from './decode';
 import { handlers } from './handlers';
 import { attentionNode, findAttentionRegions, type AttentionRegion } from './attention';
-import { registerImportOps } from './ops';
+import { createImported, throwProblems } from './finish';
 
 /** Options of {@link importOnnx}. */
 export interface ImportOnnxOptions {
@@ -141,25 +141,10 @@ export function importOnnx(bytes: Uint8Array, options: ImportOnnxOptions = {}): 
     else if (v.layout.kind === 'flat') problems.push({ node: name, opType: 'graph output', opset, domain: '', reason: 'the output is a flattened NCHW image, whose feature order differs in the IR' });
     else outputIds.push(v.id);
   }
-  if (problems.length > 0) {
-    const list = problems.map((p) => `node '${p.node}' (${p.domain ? `${p.domain}.` : ''}${p.opType}, opset ${p.opset}): ${p.reason}`).join('; ');
-    throw new RsError('UNSUPPORTED_IMPORT', `This ONNX model cannot be imported; ${problems.length} node(s) are not supported: ${list}.`, {
-      node: problems[0].node,
-      opType: problems[0].opType,
-      problems,
-    });
-  }
+  throwProblems('ONNX model', problems);
   if (opset < IMPORT_OPSETS.min || opset > IMPORT_OPSETS.max) {
     throw new RsError('UNSUPPORTED_IMPORT', `The model uses opset ${opset} of the default ONNX domain; the import reads opsets ${IMPORT_OPSETS.min} to ${IMPORT_OPSETS.max}.`, { opset, problems: [] });
   }
 
-  const registry = options.registry ?? createOpRegistry();
-  registerImportOps(registry);
-  const params: Record<string, Tensor> = {};
-  try {
-    for (const [key, value] of builder.params) params[key] = tf.tensor(value.data, value.shape, 'float32');
-    return Model.create({ inputs: builder.inputs, nodes: builder.nodes, outputs: outputIds }, { registry, params, seed: options.seed ?? 0 });
-  } finally {
-    tf.dispose(Object.values(params));
-  }
+  return createImported(builder, outputIds, options);
 }
