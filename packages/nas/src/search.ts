@@ -90,13 +90,19 @@ export interface SearchOptions {
   checkpoint?: CheckpointStore;
   /** Called after each observed trial. */
   onTrial?: (trial: Trial, index: number) => void;
+  /**
+   * What an evaluation that throws does: 'stop' (default) ends the search with the error;
+   * 'record' keeps the trial with its `error` message and no score (validation NaN), which the
+   * strategy does not observe and which is never the best, and the search goes on.
+   */
+  failures?: 'stop' | 'record';
 }
 
 /** What {@link search} returns. */
 export interface SearchResult {
   strategy: string;
   seed: number;
-  /** Best trial by validation (ties: the earliest). */
+  /** Best trial by validation (ties: the earliest; failed trials only when every trial failed). */
   best: Trial;
   trials: Trial[];
   anytime: AnytimePoint[];
@@ -167,7 +173,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
     }
     rng = createRng(seed, saved.rng);
     strategy.restore(saved.strategyState);
-    trials = saved.trials;
+    // JSON turns a failed trial's NaN validation into null.
+    trials = saved.trials.map((t) => (t.error !== undefined ? { ...t, validation: Number.NaN } : t));
     seconds = saved.seconds;
     saved.pending.forEach((arch, i) => {
       const fidelity = saved.pendingFidelity?.[i];
@@ -185,9 +192,19 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   let fail: (error: unknown) => void = () => undefined;
   const failed = new Promise<never>((_, reject) => (fail = reject));
   failed.catch(() => undefined);
-  const evaluateOne = async ({ arch, index, fidelity }: Slot): Promise<Trial> => {
-    const encoded = space.encode(arch);
+  const evaluateOne = async (slot: Slot): Promise<Trial> => {
     const started = performance.now();
+    try {
+      return await evaluateSlot(slot, started);
+    } catch (error) {
+      if (options.failures !== 'record') throw error;
+      const trial: Trial = { arch: [...slot.arch], encoded: space.encode(slot.arch), validation: Number.NaN, cost: (performance.now() - started) / 1000, error: (error as Error)?.message ?? String(error) };
+      if (slot.fidelity !== undefined) trial.fidelity = slot.fidelity;
+      return trial;
+    }
+  };
+  const evaluateSlot = async ({ arch, index, fidelity }: Slot, started: number): Promise<Trial> => {
+    const encoded = space.encode(arch);
     const result = await evaluator.evaluate([...arch], encoded, fidelity === undefined ? { trial: index } : { trial: index, fidelity });
     if (typeof result?.validation !== 'number' || !Number.isFinite(result.validation)) {
       throw new RsError('INVALID_ARGUMENT', `the evaluator returned no finite validation score for ${encoded}.`, { encoded });
@@ -244,7 +261,7 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
   while (queue.length > 0) {
     const trial = await Promise.race([queue[0].result as Promise<Trial>, failed]);
     queue.shift();
-    strategy.observe(trial);
+    if (trial.error === undefined) strategy.observe(trial);
     trials.push(trial);
     seconds += trial.cost;
     options.onTrial?.(trial, trials.length - 1);
@@ -256,8 +273,8 @@ export async function search(options: SearchOptions): Promise<SearchResult> {
 }
 
 function bestTrial(trials: Trial[]): Trial {
-  let best = trials[0];
-  for (const t of trials) if (t.validation > best.validation) best = t;
+  let best = trials.find((t) => t.error === undefined) ?? trials[0];
+  for (const t of trials) if (t.error === undefined && t.validation > best.validation) best = t;
   return best;
 }
 
@@ -268,7 +285,7 @@ export function anytimeCurve(trials: readonly Trial[]): AnytimePoint[] {
   let seconds = 0;
   trials.forEach((t, i) => {
     seconds += t.cost;
-    if (!best || t.validation > best.validation) best = t;
+    if (!best || best.error !== undefined || (t.error === undefined && t.validation > best.validation)) best = t;
     const point: AnytimePoint = { evaluations: i + 1, seconds, bestValidation: best.validation };
     if (best.test !== undefined) point.bestTest = best.test;
     curve.push(point);

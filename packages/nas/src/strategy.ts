@@ -15,6 +15,8 @@ export interface Trial {
   cost: number;
   /** The training budget it was evaluated at (multi-fidelity strategies such as ASHA). */
   fidelity?: number;
+  /** Why the evaluation failed (`search({ failures: 'record' })`); validation is then NaN. */
+  error?: string;
 }
 
 /**
