@@ -14,6 +14,8 @@ on models in eval mode, so the exporter does not fold BatchNorm into the convolu
                     BatchNorm statistics made non-trivial (opset 13)
   mobilenetv2.onnx  torchvision mobilenet_v2(width_mult=0.35, num_classes=10), random init (opset 15)
   transformer.onnx  embedding(50, 32), 2-layer nn.TransformerEncoder (4 heads), mean, linear (opset 17)
+  gelu-layernorm13.onnx  linear, GELU, LayerNorm, linear at opset 13 (both in decomposed form)
+  unsupported.onnx  a MatMul, a Loop and a NonMaxSuppression (onnx.helper)
 mnist-predictions.json holds PyTorch's predicted class of each of the 2,000 test digits for the
 two MNIST models and their accuracies.
 """
@@ -113,6 +115,21 @@ class TextEncoder(nn.Module):
         return self.head(self.encoder(self.embed(tokens)).mean(dim=1))
 
 
+class GeluNormMlp(nn.Module):
+    """Linear, GELU (erf form), LayerNorm, Linear: exported at opset 13, where PyTorch writes
+    GELU as Div/Erf/Add/Mul/Mul and LayerNorm as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(16, 32)
+        self.act = nn.GELU()
+        self.norm = nn.LayerNorm(32)
+        self.fc2 = nn.Linear(32, 4)
+
+    def forward(self, x):
+        return self.fc2(self.norm(self.act(self.fc1(x))))
+
+
 def randomize_batchnorm(model, seed):
     generator = torch.Generator().manual_seed(seed)
     for m in model.modules():
@@ -164,6 +181,9 @@ def main():
     if sys.argv[1:] == ['--unsupported-only']:
         write_unsupported()
         return
+    if sys.argv[1:] == ['--decomposed-only']:
+        write_decomposed()
+        return
     train_x, train_y, test_x, test_y = load_mnist(sys.argv[1])
     predictions = {'source': 'PyTorch ' + torch.__version__ + ', test split of loadMnist() (seed 0), 2000 digits'}
 
@@ -194,6 +214,15 @@ def main():
     export(encoder, torch.randint(0, 50, (2, 7)), 'transformer.onnx', 17, input_name='tokens')
 
     write_unsupported()
+    write_decomposed()
+
+
+def write_decomposed():
+    mlp = GeluNormMlp()
+    with torch.no_grad():
+        mlp.norm.weight.copy_(torch.rand(32) + 0.5)
+        mlp.norm.bias.copy_(torch.randn(32) * 0.1)
+    export(mlp, torch.randn(2, 16), 'gelu-layernorm13.onnx', 13)
 
 
 def write_unsupported():

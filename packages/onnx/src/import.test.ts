@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf, isRsError, createOpRegistry } from '@rs/core';
 import { install } from '@rs/backend-cpu';
-import { importOnnx } from './index';
+import { importOnnx, toOnnx } from './index';
 import { compareImport, fixture, RELATIVE } from './import-harness';
 import { randomInput } from './test-harness';
 
@@ -30,6 +30,25 @@ describe('importOnnx: PyTorch fixtures equal ONNX Runtime on the original file',
       }
     });
   }
+});
+
+describe('importOnnx: decomposed forms (opset 13)', () => {
+  it('reads the erf GELU and the decomposed LayerNorm as one node each; equal to ORT, and after export', async () => {
+    const bytes = fixture('gelu-layernorm13.onnx');
+    const model = importOnnx(bytes);
+    expect(model.graph.nodes.map((n) => n.op)).toEqual(['dense', 'onnx.geluErf', 'layerNorm', 'dense']);
+    const x = randomInput([3, 16], 5, 2);
+    try {
+      for (const file of [bytes, toOnnx(model)]) {
+        const result = await compareImport(model, file, x, false);
+        expect(result.maxAbs).toBeGreaterThan(1e-3);
+        expect(result.relative).toBeLessThanOrEqual(RELATIVE);
+      }
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
 });
 
 describe('importOnnx: what it refuses', () => {

@@ -18,6 +18,10 @@ export interface AttentionRegion {
   input: string;
   output: string;
   problem?: string;
+  /** What the region stands for, in errors (default: PyTorch's MultiheadAttention). */
+  opType?: string;
+  /** Reads a region other than attention (see patterns.ts) from its input value. */
+  convert?: (ctx: NodeContext, x: Value | undefined) => Value;
 }
 
 const ALLOWED = new Set(['Transpose', 'Shape', 'Gather', 'Div', 'Cast', 'MatMul', 'Add', 'Slice', 'Mul', 'Unsqueeze', 'Concat', 'Reshape', 'Softmax', 'Gemm']);

@@ -3,6 +3,7 @@ import { GraphBuilder, Unsupported, type ImportProblem, type Value } from './bui
 import { decodeModel, num, readAttrs, readTensor } from './decode';
 import { handlers } from './handlers';
 import { attentionNode, findAttentionRegions, type AttentionRegion } from './attention';
+import { findPatternRegions } from './patterns';
 import { createImported, throwProblems } from './finish';
 
 /** Options of {@link importOnnx}. */
@@ -73,7 +74,7 @@ export function importOnnx(bytes: Uint8Array, options: ImportOnnxOptions = {}): 
   const constants = new Set([...values].filter(([, v]) => v.kind === 'const').map(([k]) => k));
   for (const n of nodes) if (n.opType === 'Constant' || (n.opType === 'Identity' && constants.has(n.input?.[0] ?? ''))) constants.add(n.output?.[0] ?? '');
   const isConstant = (name: string) => constants.has(name);
-  const regions = findAttentionRegions(nodes, isConstant, new Set(outputs));
+  const regions = [...findAttentionRegions(nodes, isConstant, new Set(outputs)), ...findPatternRegions(nodes, values, new Set(outputs))];
   const regionOf = new Map<number, AttentionRegion>();
   for (const region of regions) for (const i of region.members) regionOf.set(i, region);
   const constantOf = (name: string) => {
@@ -87,12 +88,14 @@ export function importOnnx(bytes: Uint8Array, options: ImportOnnxOptions = {}): 
     const nodeOutputs = (node.output ?? []).filter((o) => o);
     const region = regionOf.get(index);
     const fail = (reason: string) => {
-      if (region) problems.push({ node: region.scope, opType: 'MultiheadAttention (PyTorch export)', opset, domain: '', reason });
+      if (region) problems.push({ node: region.scope, opType: region.opType ?? 'MultiheadAttention (PyTorch export)', opset, domain: '', reason });
       else problems.push({ node: name, opType, opset: opsets.get(domain) ?? opset, domain, reason });
       for (const o of region ? [region.output] : nodeOutputs) poisoned.add(o);
     };
     if (region && index !== region.last) continue;
-    const handler = region ? () => attentionNode(context(), region, nodes, constantOf, values.get(region.input)) : domain === '' ? handlers[opType] : undefined;
+    const handler = region
+      ? () => (region.convert ? region.convert(context(), values.get(region.input)) : attentionNode(context(), region, nodes, constantOf, values.get(region.input)))
+      : domain === '' ? handlers[opType] : undefined;
     if (!handler) {
       fail(domain === '' ? `no import for op '${opType}'` : `op '${opType}' of domain '${domain}' is not imported`);
       continue;

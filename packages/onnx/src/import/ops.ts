@@ -151,6 +151,25 @@ export const reduceMeanRule: OnnxRule<ReduceMeanAttrs> = {
   emit: (ctx) => ctx.reduce('ReduceMean', ctx.inputNames[0], ctx.node.attrs.axes, false),
 };
 
+/** `onnx.geluErf`: the exact GELU, `0.5 * x * (1 + erf(x / sqrt 2))` (PyTorch's `nn.GELU()`); core's `gelu` is the tanh approximation. */
+export const geluErf: OpSchema<Record<string, never>> = {
+  name: 'onnx.geluErf',
+  arity: 1,
+  infer: elementwiseInfer,
+  forward: ([x]) => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.div(x, Math.SQRT2)), 1)),
+  units: 'elementwise',
+  flops: elementwiseFlops(5),
+};
+
+export const geluErfRule: OnnxRule<Record<string, never>> = {
+  op: geluErf.name,
+  emit(ctx) {
+    const [x] = ctx.inputNames;
+    const erf = ctx.op('Erf', [ctx.op('Div', [x, ctx.scalar(Math.SQRT2)])]);
+    return ctx.op('Mul', [ctx.op('Mul', [x, ctx.op('Add', [erf, ctx.scalar(1)])]), ctx.scalar(0.5)]);
+  },
+};
+
 export const pad2dRule: OnnxRule<Pad2dAttrs> = {
   op: pad2d.name,
   emit(ctx) {
@@ -186,7 +205,7 @@ export const clipRule: OnnxRule<ClipAttrs> = {
 
 /**
  * Registers the ops imported models may need (`onnx.pad2d`, `onnx.depthwiseConv2d`,
- * `onnx.clip`, `onnx.reduceMean`) and their ONNX lowerings. `importOnnx` does it on the registry it builds the model
+ * `onnx.clip`, `onnx.reduceMean`, `onnx.geluErf`) and their ONNX lowerings. `importOnnx` does it on the registry it builds the model
  * with; call it on a registry that loads a saved imported model (the CLI does).
  *
  * @example
@@ -197,5 +216,6 @@ export function registerImportOps(registry: OpRegistry): OpRegistry {
   registry.register(depthwiseConv2d).provide('onnx', depthwiseConv2d.name, depthwiseConv2dRule);
   registry.register(clip).provide('onnx', clip.name, clipRule);
   registry.register(reduceMean).provide('onnx', reduceMean.name, reduceMeanRule);
+  registry.register(geluErf).provide('onnx', geluErf.name, geluErfRule);
   return registry;
 }
