@@ -32,6 +32,25 @@ describe('importOnnx: PyTorch fixtures equal ONNX Runtime on the original file',
   }
 });
 
+describe('importOnnx: fuseBatchNorm', () => {
+  it('folds each BatchNormalization into its convolution, still equal to ORT', async () => {
+    const bytes = fixture('cnn.onnx');
+    const model = importOnnx(bytes, { fuseBatchNorm: true });
+    const ops = model.graph.nodes.map((n) => n.op);
+    expect(ops).not.toContain('batchNorm');
+    expect(ops.filter((op) => op === 'conv2d')).toHaveLength(2);
+    const x = randomInput([2, 28, 28, 1], 9);
+    try {
+      const result = await compareImport(model, bytes, x, true);
+      expect(result.maxAbs).toBeGreaterThan(1e-3);
+      expect(result.relative).toBeLessThanOrEqual(RELATIVE);
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  });
+});
+
 describe('importOnnx: decomposed forms (opset 13)', () => {
   it('reads the erf GELU and the decomposed LayerNorm as one node each; equal to ORT, and after export', async () => {
     const bytes = fixture('gelu-layernorm13.onnx');
