@@ -35,7 +35,7 @@ export function redisOptions(url: string): RedisOptions {
  * PING); otherwise throws QUEUE_UNREACHABLE naming the URL. Controllers and workers call it
  * before creating any queue object, so an unreachable server leaves nothing half-enqueued.
  */
-export async function checkRedis(url: string, timeoutMs = 4000): Promise<void> {
+export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
   const options = redisOptions(url);
   const client = new Redis({ ...options, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
   client.on('error', () => undefined);

@@ -43,7 +43,7 @@ export interface QueueEvaluatorOptions {
   search: string;
   /** Name of the evaluator the workers run (see `startWorker`'s `evaluators`). */
   evaluator: string;
-  /** Give up (QUEUE_UNREACHABLE) when Redis does not answer within this many ms at start. Default 4000. */
+  /** Give up (QUEUE_UNREACHABLE) when Redis does not answer within this many ms at start. Default 3000. */
   connectTimeoutMs?: number;
 }
 
@@ -72,7 +72,7 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
   }
   if (typeof name !== 'string' || name.length === 0) throw new RsError('INVALID_ARGUMENT', 'evaluator must name the evaluator the workers run.');
   const connection = redisOptions(url);
-  await checkRedis(url, options.connectTimeoutMs ?? 4000);
+  await checkRedis(url, options.connectTimeoutMs ?? 3000);
   const queueName = options.queue ?? DEFAULT_QUEUE;
   const queue = new Queue<TrialJob, TrialOutcome>(queueName, { connection });
   const events = new QueueEvents(queueName, { connection });

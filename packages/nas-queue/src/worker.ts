@@ -57,7 +57,7 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
   if (names.length === 0) throw new RsError('INVALID_ARGUMENT', 'a worker needs at least one evaluator (name -> module).');
   const lockMs = options.lockMs ?? 30_000;
   if (!Number.isFinite(lockMs) || lockMs < 200) throw new RsError('INVALID_ARGUMENT', `lockMs must be at least 200, got ${String(options.lockMs)}.`);
-  await checkRedis(options.url, options.connectTimeoutMs ?? 4000);
+  await checkRedis(options.url, options.connectTimeoutMs ?? 3000);
   const workerName = options.name ?? `${hostname()}:${process.pid}`;
   const created = new Map<string, Promise<Evaluator>>();
   const evaluatorFor = (name: string): Promise<Evaluator> => {

@@ -19,9 +19,11 @@ const bin = new URL('../dist/bin.js', import.meta.url).pathname;
 const fixture = new URL('./fixtures/nb201-evaluator.mjs', import.meta.url).pathname;
 const controllerScript = new URL('./fixtures/controller.mjs', import.meta.url).pathname;
 const children = new Set<ChildProcess>();
+// Every worker fails on one architecture: the fourth proposal of random search with seed 99.
+const failOn = (await search({ space, strategy: 'random', evaluator: tableEvaluator(space, table), budget: { evaluations: 4 }, seed: 99 })).trials[3].encoded;
 
 function startWorker(queue: string, options: { delayMs: number; log?: string }): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, '--queue', url, '--queue-name', queue, '--evaluator', `nb201=${fixture}`, '--options', JSON.stringify(options), '--lock-ms', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, '--queue', url, '--queue-name', queue, '--evaluator', `nb201=${fixture}`, '--options', JSON.stringify({ ...options, failOn }), '--lock-ms', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
@@ -59,7 +61,7 @@ describe('queue search on worker processes', () => {
   let workers: ChildProcess[] = [];
   beforeAll(async () => {
     workers = await Promise.all([0, 1, 2].map(() => startWorker(queue, { delayMs: 60, log })));
-  });
+  }, 60_000);
 
   it('a worker SIGKILLed mid-trial loses nothing: its trial is retried elsewhere and counted once, same result as the local search', async () => {
     const reference = await local(11, 24);
@@ -91,6 +93,16 @@ describe('queue search on worker processes', () => {
     expect(result.best.encoded).toBe(reference.best.encoded);
     // More than one worker did the work (the order of arrival differed from the order observed).
     expect(new Set(result.records.map((r) => r.worker)).size).toBeGreaterThan(1);
+  });
+
+  it("a trial that throws on its worker is recorded as failed with its error (failures: 'record') and the search goes on", async () => {
+    const failing = { evaluate: (arch: number[], encoded: string) => { if (encoded === failOn) throw new Error('no'); return tableEvaluator(space, table).evaluate(arch, encoded); } };
+    const reference = await search({ space, strategy: 'random', evaluator: failing, budget: { evaluations: 8 }, seed: 99, failures: 'record' });
+    const result = await queueSearch({ url, queue, search: 'failing', evaluator: 'nb201', space, strategy: 'random', budget: { evaluations: 8 }, seed: 99, parallel: 4, failures: 'record' });
+    expect(result.trials.map((t) => t.error !== undefined)).toEqual(reference.trials.map((t) => t.error !== undefined));
+    expect(result.trials[3].error).toMatch(/TRIAL_FAILED.*trial 3.*cannot evaluate/);
+    expect(observed(result.trials.filter((t) => !t.error))).toEqual(observed(reference.trials.filter((t) => !t.error)));
+    await expect(queueSearch({ url, queue, search: 'failing-stop', evaluator: 'nb201', space, strategy: 'random', budget: { evaluations: 8 }, seed: 99, parallel: 4 })).rejects.toThrow(/TRIAL_FAILED/);
   });
 
   it('a controller SIGKILLed mid-search resumes from its checkpoint and the queue: no trial re-run or lost, same result', async () => {
@@ -126,7 +138,7 @@ describe('queue search on worker processes', () => {
 });
 
 describe('no Redis', () => {
-  it('gives QUEUE_UNREACHABLE naming the URL within 5 s, for the controller and for a worker, and enqueues nothing', async () => {
+  it('gives QUEUE_UNREACHABLE naming the URL within 5 s, for the controller and for a worker, before any queue object exists', async () => {
     const port = await new Promise<number>((resolve) => {
       const server = createServer().listen(0, '127.0.0.1', () => {
         const { port: p } = server.address() as { port: number };
@@ -146,9 +158,7 @@ describe('no Redis', () => {
     expect(await new Promise((r) => worker.once('exit', r))).toBe(3);
     expect(stderr).toContain(`QUEUE_UNREACHABLE`);
     expect(stderr).toContain(`redis://127.0.0.1:${port}`);
-    // The live server holds no job of the failed search.
-    const probe = await queueEvaluator({ url, queue: 'q-main', search: 'probe', evaluator: 'nb201' });
-    await probe.close();
+    // The check runs before any queue object exists: the worker exited instead of retrying, and the live server answers.
     await expect(checkRedis(url)).resolves.toBeUndefined();
   });
 
