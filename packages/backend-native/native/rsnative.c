@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -183,44 +184,61 @@ static inline size_t idx(int mode, size_t i, size_t size, size_t rep) {
   }
 }
 
-enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF };
+enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MAX, OP_MIN, OP_SQDIFF, OP_POW };
 
-static inline float binop(int op, float a, float b) {
+/* One loop per addressing pair that training produces (full with full, scalar, bias rows,
+ * per-row values), each with the operation fixed so that it vectorises; anything else (two
+ * broadcast operands) takes the indexed loop. */
+#define BIN_LOOPS(EXPR)                                                                        \
+  if (modeA == 0 && modeB == 0) {                                                              \
+    for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = EXPR; }             \
+  } else if (modeA == 0 && modeB == 1) {                                                       \
+    const float y = b[0];                                                                      \
+    for (int64_t i = 0; i < n; i++) { float x = a[i]; out[i] = EXPR; }                        \
+  } else if (modeA == 1 && modeB == 0) {                                                       \
+    const float x = a[0];                                                                      \
+    for (int64_t i = 0; i < n; i++) { float y = b[i]; out[i] = EXPR; }                        \
+  } else if (modeA == 0 && modeB == 2) {                                                       \
+    for (int64_t r = 0; r < n; r += sizeB)                                                     \
+      for (int64_t j = 0; j < sizeB; j++) { float x = a[r + j], y = b[j]; out[r + j] = EXPR; } \
+  } else if (modeA == 2 && modeB == 0) {                                                       \
+    for (int64_t r = 0; r < n; r += sizeA)                                                     \
+      for (int64_t j = 0; j < sizeA; j++) { float x = a[j], y = b[r + j]; out[r + j] = EXPR; } \
+  } else if (modeA == 0 && modeB == 3) {                                                       \
+    for (int64_t r = 0; r < n; r += repB) {                                                    \
+      const float y = b[r / repB];                                                             \
+      for (int64_t j = 0; j < repB; j++) { float x = a[r + j]; out[r + j] = EXPR; }           \
+    }                                                                                          \
+  } else if (modeA == 3 && modeB == 0) {                                                       \
+    for (int64_t r = 0; r < n; r += repA) {                                                    \
+      const float x = a[r / repA];                                                             \
+      for (int64_t j = 0; j < repA; j++) { float y = b[r + j]; out[r + j] = EXPR; }           \
+    }                                                                                          \
+  } else {                                                                                     \
+    for (int64_t i = 0; i < n; i++) {                                                          \
+      float x = a[idx(modeA, i, sizeA, repA)], y = b[idx(modeB, i, sizeB, repB)];              \
+      out[i] = EXPR;                                                                           \
+    }                                                                                          \
+  }                                                                                            \
+  return;
+
+void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, const float *b, int modeB, int64_t sizeB, int64_t repB, float *out, int64_t n) {
   switch (op) {
-    case OP_ADD: return a + b;
-    case OP_SUB: return a - b;
-    case OP_MUL: return a * b;
-    case OP_DIV: return a / b;
-    case OP_MAX: return (isnan(a) || isnan(b)) ? NAN : (a > b ? a : b);
-    case OP_MIN: return (isnan(a) || isnan(b)) ? NAN : (a < b ? a : b);
-    default: { float d = a - b; return d * d; }
+    case OP_ADD: BIN_LOOPS(x + y)
+    case OP_SUB: BIN_LOOPS(x - y)
+    case OP_MUL: BIN_LOOPS(x * y)
+    case OP_DIV: BIN_LOOPS(x / y)
+    case OP_MAX: BIN_LOOPS((isnan(x) || isnan(y)) ? NAN : (x > y ? x : y))
+    case OP_MIN: BIN_LOOPS((isnan(x) || isnan(y)) ? NAN : (x < y ? x : y))
+    case OP_SQDIFF: BIN_LOOPS((x - y) * (x - y))
+    case OP_POW: BIN_LOOPS(powf(x, y))
+    default: return;
   }
 }
 
-void rs_binary(int op, const float *a, int modeA, int64_t sizeA, int64_t repA, const float *b, int modeB, int64_t sizeB, int64_t repB, float *out, int64_t n) {
-  if (modeA == 0 && modeB == 0) {
-#define SAME(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN_EW)") for (int64_t i = 0; i < n; i++) { float x = a[i], y = b[i]; out[i] = EXPR; } return;
-    switch (op) {
-      SAME(OP_ADD, x + y)
-      SAME(OP_SUB, x - y)
-      SAME(OP_MUL, x * y)
-      SAME(OP_DIV, x / y)
-      default: break;
-    }
-  }
-  if (modeA == 0 && modeB == 1) {
-    float y = b[0];
-    switch (op) {
-#define SCAL(OPCODE, EXPR) case OPCODE: _Pragma("omp parallel for simd if (n > PAR_MIN_EW)") for (int64_t i = 0; i < n; i++) { float x = a[i]; out[i] = EXPR; } return;
-      SCAL(OP_ADD, x + y)
-      SCAL(OP_SUB, x - y)
-      SCAL(OP_MUL, x * y)
-      SCAL(OP_DIV, x / y)
-      default: break;
-    }
-  }
-#pragma omp parallel for if (n > PAR_MIN_EW)
-  for (int64_t i = 0; i < n; i++) out[i] = binop(op, a[idx(modeA, i, sizeA, repA)], b[idx(modeB, i, sizeB, repB)]);
+/* Select: out = cond ? t : e, all of the same size. */
+void rs_select(const uint8_t *cond, const float *t, const float *e, float *out, int64_t n) {
+  for (int64_t i = 0; i < n; i++) out[i] = cond[i] ? t[i] : e[i];
 }
 
 enum { U_RELU, U_SQRT, U_SQUARE, U_EXP, U_LOG, U_NEG, U_TANH, U_SIGMOID, U_ABS, U_RSQRT, U_RELU6, U_RECIPROCAL };
@@ -324,19 +342,18 @@ void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisIn
   }
 }
 
-/* Fused Adam update of one parameter (in place on p, m, v):
- * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr (m/c1) / (sqrt(v/c2) + eps) (+ decay). */
-void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float c1, float c2, float eps, float decay) {
-#pragma omp parallel for simd if (n > PAR_MIN_EW)
+/* One Adam update (core's ADAM_UPDATE_KERNEL), in the order of core's formula:
+ * m' = m b1 + g (1-b1); v' = v b2 + g^2 (1-b2); p' = (p - p decay) - ((m'/c1) / (sqrt(v'/c2) + eps)) lr. */
+void rs_adam(const float *p, const float *g, const float *m, const float *v, float *pOut, float *mOut, float *vOut, int64_t n, float lr, float b1, float b2, float omb1, float omb2, float c1, float c2, float eps, float decay) {
   for (int64_t i = 0; i < n; i++) {
     float gi = g[i];
-    float mi = m[i] * b1 + gi * (1.0f - b1);
-    float vi = v[i] * b2 + (gi * gi) * (1.0f - b2);
-    m[i] = mi;
-    v[i] = vi;
+    float mi = m[i] * b1 + gi * omb1;
+    float vi = v[i] * b2 + (gi * gi) * omb2;
+    mOut[i] = mi;
+    vOut[i] = vi;
     float pi = p[i];
     float base = decay > 0.0f ? pi - pi * decay : pi;
-    p[i] = base - ((mi / c1) / (sqrtf(vi / c2) + eps)) * lr;
+    pOut[i] = base - ((mi / c1) / (sqrtf(vi / c2) + eps)) * lr;
   }
 }
 
@@ -378,6 +395,18 @@ void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t 
     uint32_t *o = os + r * last;
     for (int64_t j = 0; j < last; j++) o[j] = xs[base + j * ls];
   }
+}
+
+/* Keeps freed large blocks in the heap instead of returning them to the kernel (glibc): tensor
+ * buffers (allocated by Node with calloc) are then reused instead of being mapped and faulted
+ * in afresh on every kernel. The same setting as MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_
+ * in the environment, applied at run time. Returns 1 where supported. */
+int rs_keep_heap(void) {
+#ifdef __GLIBC__
+  return mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+#else
+  return 0;
+#endif
 }
 
 const char *rs_blas_path(void) { return blas_path; }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError } from '@rs/core';
+import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
 
@@ -80,7 +80,7 @@ describe('native kernels against cpu, including the cases native code hands back
 
   it('element-wise, step, softmax and sum', () => {
     const ops: [string, (a: tf.Tensor, b: tf.Tensor) => tf.Tensor][] = [
-      ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div], ['max', tf.maximum], ['min', tf.minimum], ['sqdiff', tf.squaredDifference],
+      ['add', tf.add], ['sub', tf.sub], ['mul', tf.mul], ['div', tf.div], ['max', tf.maximum], ['min', tf.minimum], ['sqdiff', tf.squaredDifference], ['pow', tf.pow],
     ];
     const pairs = [[[4, 3, 5], [4, 3, 5]], [[4, 3, 5], [5]], [[4, 3, 5], [1]], [[4, 3, 5], [4, 1, 1]], [[4, 3, 1], [4, 3, 5]], [[4, 1, 5], [4, 3, 5]], [[3, 1], [1, 5]]];
     for (const [name, op] of ops) for (const [sa, sb] of pairs) same(() => op(rnd(sa), rnd(sb)), `${name} ${sa} ${sb}`);
@@ -88,6 +88,8 @@ describe('native kernels against cpu, including the cases native code hands back
     same(() => tf.add(tf.tensor([1, 2, 3], [3], 'int32'), tf.tensor([4], [1], 'int32')), 'int32 add (cpu)');
     const unary = [tf.relu, tf.sqrt, tf.square, tf.exp, tf.log, tf.neg, tf.tanh, tf.sigmoid, tf.abs, tf.rsqrt, tf.relu6, tf.reciprocal, (x: tf.Tensor) => tf.step(x, 0.25)];
     unary.forEach((f, i) => same(() => f(tf.concat([rnd([40]), tf.tensor([0, NaN, 7])])), `unary ${i}`));
+    same(() => tf.where(tf.greater(rnd([4, 6]), 0), rnd([4, 6]), rnd([4, 6])), 'select');
+    same(() => tf.where(tf.greater(rnd([1, 6]), 0), rnd([4, 6]), rnd([4, 6])), 'select, broadcast condition (cpu)');
     same(() => tf.softmax(rnd([7, 11])), 'softmax');
     same(() => tf.softmax(rnd([2, 3, 11])), 'softmax rank 3');
     for (const axis of [0, 2, -1, [1, 2], [0, 1], 1, [0, 2], [0, 1, 2]]) {
@@ -141,6 +143,37 @@ describe('native backend', () => {
     } finally {
       tf.setBackend(previous);
     }
+  });
+
+  it("runs core's Adam as one fused kernel, with the values of the generic update", () => {
+    const run = (backend: string, weightDecay: number) => {
+      tf.setBackend(backend);
+      const model = Model.create(lenet300100({ inputs: 12, hidden: [7, 5] }), { seed: 0 });
+      const optimizer = adam({ learningRate: 1e-2, weightDecay });
+      const grads = new Map(model.paramKeys().map((k, i) => [k, tf.tidy(() => { const v = model.param(k).value; return tf.reshape(tf.sin(tf.mul(tf.range(0, v.size), i + 1)), v.shape); })]));
+      for (let step = 0; step < 3; step++) optimizer.step(model, grads);
+      const values = model.paramKeys().map((k) => Array.from(model.param(k).value.dataSync()));
+      tf.dispose([...grads.values()]);
+      model.dispose();
+      return values;
+    };
+    const config = (tf.getKernel as (n: string, b: string) => { kernelFunc: (a: unknown) => unknown })(ADAM_UPDATE_KERNEL, 'native');
+    const original = config.kernelFunc;
+    let calls = 0;
+    config.kernelFunc = (a) => ((calls += 1), original(a));
+    try {
+      for (const weightDecay of [0, 0.1]) {
+        const ref = run('cpu', weightDecay);
+        const got = run('native', weightDecay);
+        let worst = 0;
+        ref.forEach((values, p) => values.forEach((r, i) => (worst = Math.max(worst, Math.abs(got[p][i] - r) / (1e-6 + 1e-5 * Math.abs(r))))));
+        expect(worst).toBeLessThanOrEqual(1);
+      }
+    } finally {
+      config.kernelFunc = original;
+      tf.setBackend('cpu');
+    }
+    expect(calls).toBe(2 * 3 * 6); // two runs, three steps, six parameters
   });
 
   it('setGemm refuses a BLAS that does not load and keeps the GEMM it had', () => {

@@ -25,6 +25,8 @@ export interface NativeLib {
   softmax: Fn;
   sum: Fn;
   adam: Fn;
+  keepHeap: Fn;
+  select: Fn;
   segmentSum: Fn;
   gather: Fn;
   transpose: Fn;
@@ -133,7 +135,11 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     segmentSum: f('void rs_segment_sum(const float *x, const int32_t *seg, float *out, int64_t n, int64_t inner, int numSegments)'),
     gather: f('void rs_gather(const void *x, const int32_t *idx, void *out, int64_t outer, int64_t axisDim, int64_t n, int64_t inner)'),
     transpose: f('void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t *perm, int rank)'),
-    adam: f('void rs_adam(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1, float b2, float c1, float c2, float eps, float decay)'),
+    select: f('void rs_select(const uint8_t *cond, const float *t, const float *e, float *out, int64_t n)'),
+    keepHeap: f('int rs_keep_heap(void)'),
+    adam: f(
+      'void rs_adam(const float *p, const float *g, const float *m, const float *v, float *pOut, float *mOut, float *vOut, int64_t n, float lr, float b1, float b2, float omb1, float omb2, float c1, float c2, float eps, float decay)',
+    ),
   };
   return { lib, path };
 }

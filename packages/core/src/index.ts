@@ -27,7 +27,7 @@ export { trainStep, computeGradients, disposeGradients } from './train/gradients
 export type { Gradients, GradientOptions, StepResult } from './train/gradients';
 export { earlyStopping, progressBar } from './train/callbacks';
 export type { Callback, StepInfo, EpochInfo, EpochLogs, TrainBeginInfo, TrainEndInfo, EarlyStopping, EarlyStoppingOptions } from './train/callbacks';
-export { adam, sgd, cosineDecay } from './train/optimizers';
+export { adam, sgd, cosineDecay, ADAM_UPDATE_KERNEL } from './train/optimizers';
 export type { Optimizer, AdamOptions, SgdOptions, LearningRateSchedule } from './train/optimizers';
 export { softmaxCrossEntropy, sigmoidCrossEntropy, mse } from './train/losses';
 export type { LossFn, LossName } from './train/losses';

@@ -1,5 +1,5 @@
 /**
- * Element-wise kernels (binary with the broadcasts that training uses, unary, Step),
+ * Element-wise kernels (binary with the broadcasts that training uses, unary, Step, Select),
  * Softmax over the last axis and Sum and Mean over leading or trailing axes, in native code on OpenMP
  * threads for large tensors. Other dtypes and broadcasts fall back to the cpu kernel.
  */
@@ -7,7 +7,7 @@ import { tf } from '@rs/core';
 import { allFloat32, f32, native, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 /** Op codes of rs_binary (native/rsnative.c). */
-const BINARY: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6 };
+const BINARY: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7 };
 /** Op codes of rs_unary. */
 const UNARY: Record<string, number> = { Relu: 0, Sqrt: 1, Square: 2, Exp: 3, Log: 4, Neg: 5, Tanh: 6, Sigmoid: 7, Abs: 8, Rsqrt: 9, Relu6: 10, Reciprocal: 11 };
 
@@ -66,6 +66,16 @@ function step({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
   return backend.makeTensorInfo([...x.shape], 'float32', out);
 }
 
+function select({ inputs, backend }: KernelArgs): TensorInfo | undefined {
+  const { condition, t, e } = inputs;
+  if (!condition || !t || !e || !allFloat32(backend, t, e) || condition.dtype !== 'bool') return undefined;
+  const cond = backend.data.get(condition.dataId).values;
+  if (!(cond instanceof Uint8Array) || condition.shape.join() !== t.shape.join() || t.shape.join() !== e.shape.join()) return undefined;
+  const out = new Float32Array(cond.length);
+  if (out.length > 0) native().lib.select(cond, f32(backend, t), f32(backend, e), out, out.length);
+  return backend.makeTensorInfo([...t.shape], 'float32', out);
+}
+
 function softmax({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
   const { logits } = inputs;
   if (!logits || !allFloat32(backend, logits) || logits.shape.length === 0) return undefined;
@@ -117,6 +127,7 @@ export function elementwiseKernels(backendName: string): KernelConfig[] {
   for (const [name, op] of Object.entries(BINARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, binary(op)) });
   for (const [name, op] of Object.entries(UNARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, unary(op)) });
   kernels.push({ kernelName: 'Step', backendName, kernelFunc: withFallback('Step', step) });
+  kernels.push({ kernelName: 'Select', backendName, kernelFunc: withFallback('Select', select) });
   kernels.push({ kernelName: 'Softmax', backendName, kernelFunc: withFallback('Softmax', softmax) });
   kernels.push({ kernelName: 'Sum', backendName, kernelFunc: withFallback('Sum', reduce(false)) });
   kernels.push({ kernelName: 'Mean', backendName, kernelFunc: withFallback('Mean', reduce(true)) });

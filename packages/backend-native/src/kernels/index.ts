@@ -6,12 +6,13 @@
 import { dataKernels } from './data';
 import { elementwiseKernels } from './elementwise';
 import { matmulKernels } from './matmul';
+import { optimizerKernels } from './optimizer';
 import { registry, type KernelConfig } from './common';
 
 export { setNativeState, native } from './common';
 
 function nativeKernels(backendName: string): KernelConfig[] {
-  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName)];
+  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName)];
 }
 
 /** Names of the kernels that run as native code (the others are tfjs-backend-cpu's). */

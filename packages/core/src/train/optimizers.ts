@@ -81,6 +81,17 @@ function positive(name: string, value: number): number {
   return value;
 }
 
+/**
+ * The kernel a backend may register to run one whole Adam update of a parameter in one call
+ * (inputs `p`, `g`, `m`, `v`, float32 of one shape; attrs `learningRate`, `beta1`, `beta2`,
+ * `oneMinusBeta1`, `oneMinusBeta2`, `c1`, `c2`, `epsilon`, `decay` = learningRate * weightDecay;
+ * outputs the new `[p, m, v]`, computed in the order of the formula below). Without it, the
+ * update is the sequence of tfjs ops below. @rs/backend-native registers one.
+ */
+export const ADAM_UPDATE_KERNEL = 'RsAdamUpdate';
+
+const hasKernel = (name: string): boolean => (tf.getKernel as (n: string, b: string) => unknown)(name, tf.getBackend()) !== undefined;
+
 /** The number of the update about to be applied to these parameters (1-based; schedules read it). */
 function nextStep(model: Model, grads: Map<string, Tensor>): number {
   let most = 0;
@@ -150,6 +161,13 @@ export function adam(options: AdamOptions = {}): Optimizer {
         const c2 = 1 - beta2 ** t;
         const m0 = slots.get('m');
         const v0 = slots.get('v');
+        if (p.dtype === 'float32' && g.dtype === 'float32' && hasKernel(ADAM_UPDATE_KERNEL)) {
+          // m0 = v0 = 0 on the first update gives exactly the values of the branch below.
+          const attrs = { learningRate: lr, beta1, beta2, oneMinusBeta1: 1 - beta1, oneMinusBeta2: 1 - beta2, c1, c2, epsilon, decay: lr * weightDecay };
+          const inputs = { p, g, m: m0 ?? tf.zerosLike(p), v: v0 ?? tf.zerosLike(p) };
+          const [value, m, v] = tf.engine().runKernel(ADAM_UPDATE_KERNEL, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as unknown as Tensor[];
+          return { value, slots: { m, v } };
+        }
         const m = m0 ? tf.add(tf.mul(m0, beta1), tf.mul(g, 1 - beta1)) : tf.mul(g, 1 - beta1);
         const v = v0 ? tf.add(tf.mul(v0, beta2), tf.mul(tf.square(g), 1 - beta2)) : tf.mul(tf.square(g), 1 - beta2);
         const step = tf.div(tf.div(m, c1), tf.add(tf.sqrt(tf.div(v, c2)), epsilon));
