@@ -278,14 +278,15 @@ function bestTrial(trials: Trial[]): Trial {
   return best;
 }
 
-/** Best-so-far (by validation) after each trial, with elapsed evaluation seconds. */
+/** Best-so-far (by validation) after each trial, with elapsed evaluation seconds (from the first successful trial on). */
 export function anytimeCurve(trials: readonly Trial[]): AnytimePoint[] {
   const curve: AnytimePoint[] = [];
   let best: Trial | undefined;
   let seconds = 0;
   trials.forEach((t, i) => {
     seconds += t.cost;
-    if (!best || best.error !== undefined || (t.error === undefined && t.validation > best.validation)) best = t;
+    if (t.error === undefined && (!best || t.validation > best.validation)) best = t;
+    if (!best) return; // no successful trial yet: no point
     const point: AnytimePoint = { evaluations: i + 1, seconds, bestValidation: best.validation };
     if (best.test !== undefined) point.bestTest = best.test;
     curve.push(point);

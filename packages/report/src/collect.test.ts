@@ -313,6 +313,17 @@ describe('collectReport: search curves', () => {
     model.dispose();
   });
 
+  it('draws a search with failed trials (no point for them, their cost counts) as anytimeCurve does', async () => {
+    const failing = { evaluate: (arch: number[]) => { if (arch[1] === 1) throw new Error('diverged'); return evaluator.evaluate(arch); } };
+    const result = await search({ space, strategy: 'random', evaluator: failing, budget: { evaluations: 12 }, seed: 3, failures: 'record' });
+    expect(result.trials.some((t) => t.error !== undefined)).toBe(true);
+    const model = Model.create(lenet300100({ hidden: [4, 4] }));
+    const [curve] = collectReport(model, { search: JSON.parse(JSON.stringify(result)) as unknown }).search.curves;
+    expect(curve.anytime).toEqual(result.anytime);
+    expect(curve.trials.length).toBe(result.trials.filter((t) => t.error === undefined).length);
+    model.dispose();
+  });
+
   it('rejects what is not a search result', () => {
     const model = Model.create(lenet300100({ hidden: [4, 4] }));
     expectCode(() => collectReport(model, { search: { best: 1 } }), 'INVALID_ARGUMENT', /trials array/);

@@ -139,7 +139,13 @@ function searchCurves(search: unknown): ReportData['search'] {
     let seconds = 0;
     let best: SearchCurve['best'] | undefined;
     trials.forEach((t: unknown, i) => {
-      const trial = t as { validation?: unknown; cost?: unknown; test?: unknown; encoded?: unknown } | null;
+      const trial = t as { validation?: unknown; cost?: unknown; test?: unknown; encoded?: unknown; error?: unknown } | null;
+      // A failed trial (search({ failures: 'record' })) has no score: its cost counts, it draws no point.
+      if (trial && typeof trial.error === 'string') {
+        if (finite(trial.cost) && trial.cost >= 0) seconds += trial.cost;
+        if (best) anytime.push({ evaluations: i + 1, seconds, bestValidation: best.validation, ...(best.test !== undefined ? { bestTest: best.test } : {}) });
+        return;
+      }
       if (!trial || !finite(trial.validation) || !finite(trial.cost) || trial.cost < 0) {
         throw new RsError('INVALID_ARGUMENT', `collectReport: search trial ${i} needs a finite validation score and a cost >= 0 (seconds).`);
       }
