@@ -82,7 +82,7 @@ describe('OnlineServer', () => {
     const before = server.current.counts();
     const outcome = await server.reorganize({ policies: [policy('invalidEdit')] });
     expect(outcome.kind).toBe('refused');
-    expect(isRsError(outcome.error, 'UNIT_INDEX_OUT_OF_RANGE')).toBe(true);
+    expect(outcome.kind === 'refused' && isRsError(outcome.error, 'UNIT_INDEX_OUT_OF_RANGE')).toBe(true);
     const last = server.history().at(-1)!;
     expect(last).toMatchObject({ kind: 'refused', serving: 0, policy: 'invalidEdit', error: { code: 'UNIT_INDEX_OUT_OF_RANGE' } });
     expect(server.version).toBe(0);

@@ -44,11 +44,16 @@ export interface Policy {
 /** How a server names a policy: a built-in's name, or an export of a module (third parties). */
 export type PolicySpec = string | { module: string; export?: string; options?: Record<string, unknown> } | { name: string; options?: Record<string, unknown> };
 
-function num(options: Record<string, unknown>, key: string, fallback: number): number {
-  const value = options[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value)) throw new RsError('INVALID_ARGUMENT', `Policy option '${key}' must be a finite number, got ${JSON.stringify(value)}.`);
-  return value;
+/** The numeric options of a policy, each given or its default; anything else is INVALID_ARGUMENT. */
+function numbers<K extends string>(options: Record<string, unknown>, defaults: Record<K, number>): Record<K, number> {
+  const out = { ...defaults };
+  for (const key of Object.keys(defaults) as K[]) {
+    const value = options[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw new RsError('INVALID_ARGUMENT', `Policy option '${key}' must be a finite number, got ${JSON.stringify(value)}.`);
+    out[key] = value;
+  }
+  return out;
 }
 
 /** The groups a policy may edit: not frozen (so not the output), with a measured activation rate. */
@@ -70,9 +75,7 @@ function editableGroups(model: Model, telemetry: TelemetrySnapshot): { id: strin
 export const growOnNeed: Policy = {
   name: 'growOnNeed',
   propose(model, { telemetry, options }) {
-    const rise = num(options, 'errorRise', 0.05);
-    const units = num(options, 'units', 32);
-    const maxUnits = num(options, 'maxUnits', 1024);
+    const { errorRise: rise, units, maxUnits } = numbers(options, { errorRise: 0.05, units: 32, maxUnits: 1024 });
     if (telemetry.accuracy === null || telemetry.accuracyAtSwap === null) return null;
     const drop = telemetry.accuracyAtSwap - telemetry.accuracy;
     if (drop <= rise) return null;
@@ -98,10 +101,8 @@ export const growOnNeed: Policy = {
 export const pruneInactive: Policy = {
   name: 'pruneInactive',
   propose(model, { telemetry, options }) {
-    const threshold = num(options, 'threshold', 0.005);
-    const maxFraction = num(options, 'maxFraction', 0.25);
-    const minUnits = num(options, 'minUnits', 16);
-    if (telemetry.activationSamples < num(options, 'minSamples', 256)) return null;
+    const { threshold, maxFraction, minUnits, minSamples } = numbers(options, { threshold: 0.005, maxFraction: 0.25, minUnits: 16, minSamples: 256 });
+    if (telemetry.activationSamples < minSamples) return null;
     const plan: { id: string; indices: number[] }[] = [];
     for (const g of editableGroups(model, telemetry)) {
       const order = g.rates.map((r, i) => [r, i] as const).filter(([r]) => r < threshold).sort((a, b) => a[0] - b[0]);
