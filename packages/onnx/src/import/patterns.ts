@@ -1,5 +1,5 @@
 import type { NodeProto } from '../proto';
-import { unsupported, type NodeContext, type Value } from './builder';
+import { unsupported, type Value } from './builder';
 import type { AttentionRegion } from './attention';
 import { readAttrs, type Constant } from './decode';
 import { plainNodeId } from './layers';
