@@ -9,6 +9,9 @@ import { Model, adam, fit, isRsError, lenet300100, loadFromBuffer, tf } from '@r
 import { OnlineServer, listen, type PolicySpec } from './index';
 
 const here = (name: string) => fileURLToPath(new URL(`../test/${name}`, import.meta.url));
+// The worker runs this package's sources: the module hooks strip types and map the default
+// entry (src/worker.js, the built name) to src/worker.ts. @rs/core and the backend come from
+// their builds (the test task builds dependencies first).
 const worker = { setup: here('fixtures/setup.mjs'), execArgv: ['--import', here('ts-hooks.mjs')] };
 const policy = (name: string): PolicySpec => ({ module: here('fixtures/policies.mjs'), export: name });
 

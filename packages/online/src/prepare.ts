@@ -3,7 +3,7 @@
 // the replay buffer with core's `fit`, evaluate the served version and the candidate on the canary
 // slice, and return the candidate's bytes with the policy's verdict. Nothing here touches the
 // served model: the serving process only ever sees finished bytes.
-import { adam, evaluate, fit, isRsError, loadFromBuffer, saveToBuffer, tf, type JournalEntry, type Model, type OpRegistry, type Tensor } from '@rs/core';
+import { RsError, adam, evaluate, fit, isRsError, loadFromBuffer, saveToBuffer, tf, type JournalEntry, type Model, type OpRegistry, type Tensor } from '@rs/core';
 import { resolvePolicy, type CanaryResult, type PolicySpec } from './policy';
 import type { TelemetrySnapshot } from './telemetry';
 
@@ -79,6 +79,12 @@ function canaryAccuracy(model: Model, canary: { x: Tensor; y: Tensor }): number 
  */
 export async function prepareChange(request: PrepareRequest, registry: OpRegistry | undefined, progress: (stage: string) => void = () => undefined): Promise<PrepareReply> {
   const { id } = request;
+  const width = request.inputShape.reduce((a, b) => a * b, 1);
+  for (const [name, rows] of [['replay', request.replay], ['canary', request.canary]] as const) {
+    if (rows.x.length !== rows.rows * width || rows.y.length !== rows.rows) {
+      throw new RsError('DATA_MISMATCH', `prepareChange: the ${name} rows hold ${rows.x.length} values and ${rows.y.length} labels for ${rows.rows} rows of ${width} inputs.`);
+    }
+  }
   const model = loadFromBuffer(request.model, registry ? { registry } : {});
   const canary = tensors(request.canary, request.inputShape);
   const replay = tensors(request.replay, request.inputShape);
