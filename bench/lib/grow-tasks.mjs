@@ -200,12 +200,24 @@ export async function runJobs(script, jobs, concurrency) {
         results[i] = JSON.parse(readFileSync(file, 'utf8'));
         continue;
       }
-      results[i] = await new Promise((resolve, reject) => {
-        const child = fork(script, process.argv.slice(2), { env: { ...process.env, GROW_JOB: JSON.stringify(jobs[i]) } });
-        let got;
-        child.on('message', (m) => (got = m));
-        child.on('exit', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`job ${JSON.stringify(jobs[i])}: worker exited with code ${code}`))));
-      });
+      // A worker that fails is started again (up to 3 attempts, 30 s apart): on a shared machine
+      // a package may be rebuilt while a worker loads it. Runs are deterministic, so a retry gives
+      // the same result.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          results[i] = await new Promise((resolve, reject) => {
+            const child = fork(script, process.argv.slice(2), { env: { ...process.env, GROW_JOB: JSON.stringify(jobs[i]) } });
+            let got;
+            child.on('message', (m) => (got = m));
+            child.on('exit', (code) => (code === 0 && got ? resolve(got) : reject(new Error(`job ${JSON.stringify(jobs[i])}: worker exited with code ${code}`))));
+          });
+          break;
+        } catch (error) {
+          if (attempt >= 3) throw error;
+          console.error(`${error.message}; attempt ${attempt + 1} of 3 in 30 s`);
+          await new Promise((resolve) => setTimeout(resolve, 30_000));
+        }
+      }
       if (file) {
         mkdirSync(cache, { recursive: true });
         writeFileSync(file, JSON.stringify(results[i]));
