@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { Model, charTransformer, trainStep, adam, softmaxCrossEntropy, tf, createRng } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install as installWasm } from '@rs/backend-wasm';
+import { install as installNative } from '@rs/backend-native';
 import { loadMobyDick, charBatches } from '@rs/datasets';
 
 const { values: args } = parseArgs({
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
 });
 await installCpu({ activate: args.backend === 'cpu' });
 if (args.backend === 'wasm') await installWasm();
+if (args.backend === 'native') await installNative();
 const corpus = loadMobyDick();
 const context = Number(args.context);
 const batchSize = Number(args['batch-size']);

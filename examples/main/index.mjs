@@ -4,13 +4,14 @@
 // an early exit after the first hidden layer with per-digit exit in batched inference.
 //
 //   npm run main                  # from the repository root
-//   node examples/main/index.mjs --backend cpu   (default: wasm on all cores; 20 epochs, batch 128, Adam 2e-3)
+//   node examples/main/index.mjs --backend cpu   (or native; default: wasm on all cores; 20 epochs, batch 128, Adam 2e-3)
 import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Model, lenet300100, fit, evaluate, adam, tf, useBackend, save } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install as installWasm } from '@rs/backend-wasm';
+import { install as installNative } from '@rs/backend-native';
 import { loadMnist } from '@rs/datasets';
 import { pruneWeights, pruneUnits, pruneReport } from '@rs/prune';
 import { addExit, multiExitStep, calibrateThreshold, earlyExitPredict, setExitPolicy } from '@rs/dynamic';
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
 const started = Date.now();
 await installCpu({ activate: false });
 if (args.backend === 'wasm') await installWasm({ activate: false, threads: args.threads ? Number(args.threads) : undefined });
+if (args.backend === 'native') await installNative({ activate: false, threads: args.threads ? Number(args.threads) : undefined });
 await useBackend(args.backend);
 
 const mnist = loadMnist();

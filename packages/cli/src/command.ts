@@ -25,6 +25,6 @@ export function common(command: Command): Command {
 /** --backend and --threads, on commands that compute. */
 export function backendOptions(command: Command, fallback = 'wasm'): Command {
   return command
-    .option('--backend <name>', 'wasm (fast, all cores) or cpu (reference)', fallback)
-    .option('--threads <n>', 'wasm worker threads (default: all cores)');
+    .option('--backend <name>', 'wasm (fast, all cores, also in browsers), native (fastest in Node: C kernels, system BLAS) or cpu (reference)', fallback)
+    .option('--threads <n>', 'wasm or native threads (default: all cores)');
 }

@@ -12,12 +12,13 @@ import { importOnnx, registerImportOps } from '@rs/onnx';
 import { CliError, usage } from './errors';
 import { choice, number } from './options';
 
-export const BACKENDS = ['wasm', 'cpu'] as const;
+export const BACKENDS = ['wasm', 'native', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 /**
  * Installs and activates a backend. The cpu backend is always installed (it is the reference
- * and the fallback of tfjs); wasm only when asked, with `threads` workers (default: all cores).
+ * and the fallback of tfjs); wasm or native only when asked, with `threads` threads (default:
+ * all cores). Native throws RsError NO_BACKEND naming what is missing where it was not built.
  */
 export async function setupBackend(name: string, threadsText?: string): Promise<BackendName> {
   const backend = choice('--backend', name, BACKENDS);
@@ -25,6 +26,9 @@ export async function setupBackend(name: string, threadsText?: string): Promise<
   await installCpu({ activate: false });
   if (backend === 'wasm') {
     const { install } = await import('@rs/backend-wasm');
+    await install({ activate: false, threads });
+  } else if (backend === 'native') {
+    const { install } = await import('@rs/backend-native');
     await install({ activate: false, threads });
   }
   await useBackend(backend);
