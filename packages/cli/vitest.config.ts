@@ -1,1 +1,5 @@
-export { default } from '../../vitest.shared';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import shared from '../../vitest.shared';
+
+// `rs search --queue` with `rs worker` is tested on a private Redis server (scripts/redis-global-setup.mjs).
+export default mergeConfig(shared, defineConfig({ test: { globalSetup: ['../../scripts/redis-global-setup.mjs'] } }));

@@ -1,5 +1,5 @@
 import { defineConfig, mergeConfig } from 'vitest/config';
 import shared from '../../vitest.shared';
 
-// The queue tests get a private Redis server (test/redis-setup.ts).
-export default mergeConfig(shared, defineConfig({ test: { globalSetup: ['test/redis-setup.ts'] } }));
+// The queue tests get a private Redis server (scripts/redis-global-setup.mjs).
+export default mergeConfig(shared, defineConfig({ test: { globalSetup: ['../../scripts/redis-global-setup.mjs'] } }));

@@ -11,6 +11,7 @@ import { exportCommand } from './commands/export';
 import { reportCommand } from './commands/report';
 import { benchCommand } from './commands/bench';
 import { searchCommand } from './commands/search';
+import { workerCommand } from './commands/worker';
 import { importCommand } from './commands/import';
 
 function version(): string {
@@ -36,7 +37,7 @@ export function createProgram(io: CliIo): Command {
       outputError: () => undefined,
     })
     .exitOverride();
-  for (const make of [trainCommand, pruneCommand, growCommand, inspectCommand, exportCommand, importCommand, reportCommand, benchCommand, searchCommand]) {
+  for (const make of [trainCommand, pruneCommand, growCommand, inspectCommand, exportCommand, importCommand, reportCommand, benchCommand, searchCommand, workerCommand]) {
     const command = make(run);
     command.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => undefined });
     program.addCommand(command);

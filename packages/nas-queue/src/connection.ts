@@ -38,7 +38,8 @@ export function redisOptions(url: string): RedisOptions {
 export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
   const options = redisOptions(url);
   const client = new Redis({ ...options, lazyConnect: true, connectTimeout: timeoutMs, maxRetriesPerRequest: 0, retryStrategy: () => null, enableOfflineQueue: false });
-  client.on('error', () => undefined);
+  let lastError: Error | undefined;
+  client.on('error', (error: Error) => (lastError = error));
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -51,7 +52,8 @@ export async function checkRedis(url: string, timeoutMs = 3000): Promise<void> {
       }),
     ]);
   } catch (cause) {
-    throw new RsError('QUEUE_UNREACHABLE', `no Redis server reachable at ${url} (${(cause as Error).message ?? String(cause)}); start one (e.g. redis-server --port 6379) or pass the URL of a running one.`, { url, cause: String(cause) });
+    const why = lastError?.message ?? (cause as Error).message ?? String(cause);
+    throw new RsError('QUEUE_UNREACHABLE', `no Redis server reachable at ${url} (${why}); start one (e.g. redis-server --port 6379) or pass the URL of a running one.`, { url, cause: String(cause) });
   } finally {
     clearTimeout(timer);
     client.disconnect();

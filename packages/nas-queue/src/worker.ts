@@ -18,8 +18,12 @@ export interface QueueWorkerOptions {
   url: string;
   /** Queue name. Default 'rs-nas'. */
   queue?: string;
-  /** Evaluators by name; a job names the one it needs. All are created before the first job is taken. */
-  evaluators: Record<string, EvaluatorModule>;
+  /**
+   * Evaluators by name (a job names the one it needs; all are created before the first job is
+   * taken), or a function that makes the evaluator of a name on its first job (e.g. from settings
+   * encoded in the name, as `rs worker` does); it throws for a name it does not know.
+   */
+  evaluators: Record<string, EvaluatorModule> | ((name: string) => Evaluator | Promise<Evaluator>);
   /** Name reported with each result. Default `<host>:<pid>`. */
   name?: string;
   /**
@@ -53,15 +57,26 @@ export interface QueueWorker {
  */
 export async function startWorker(options: QueueWorkerOptions): Promise<QueueWorker> {
   const connection = redisOptions(options.url);
-  const names = Object.keys(options.evaluators ?? {});
-  if (names.length === 0) throw new RsError('INVALID_ARGUMENT', 'a worker needs at least one evaluator (name -> module).');
+  const resolver = typeof options.evaluators === 'function' ? options.evaluators : undefined;
+  const modules = typeof options.evaluators === 'function' ? {} : (options.evaluators ?? {});
+  const names = Object.keys(modules);
+  if (!resolver && names.length === 0) throw new RsError('INVALID_ARGUMENT', 'a worker needs at least one evaluator (name -> module, or a function of the name).');
   const lockMs = options.lockMs ?? 30_000;
   if (!Number.isFinite(lockMs) || lockMs < 200) throw new RsError('INVALID_ARGUMENT', `lockMs must be at least 200, got ${String(options.lockMs)}.`);
   await checkRedis(options.url, options.connectTimeoutMs ?? 3000);
   const workerName = options.name ?? `${hostname()}:${process.pid}`;
   const created = new Map<string, Promise<Evaluator>>();
   const evaluatorFor = (name: string): Promise<Evaluator> => {
-    const spec = Object.prototype.hasOwnProperty.call(options.evaluators, name) ? options.evaluators[name] : undefined;
+    if (resolver) {
+      let evaluator = created.get(name);
+      if (!evaluator) {
+        evaluator = (async () => resolver(name))();
+        created.set(name, evaluator);
+        evaluator.catch(() => created.delete(name));
+      }
+      return evaluator;
+    }
+    const spec = Object.prototype.hasOwnProperty.call(modules, name) ? modules[name] : undefined;
     if (!spec) return Promise.reject(new Error(`worker ${workerName} has no evaluator '${name}' (it has: ${names.join(', ')})`));
     let evaluator = created.get(name);
     if (!evaluator) {

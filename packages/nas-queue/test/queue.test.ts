@@ -9,6 +9,12 @@ import { loadNasBench201 } from '@rs/datasets';
 import { nb201Space, search, tableEvaluator, type Trial } from '@rs/nas';
 import { checkRedis, queueEvaluator, queueSearch } from '../src/index';
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    redisUrl: string;
+  }
+}
+
 // Workers and the killed controller are real processes running the built package (dist), as on
 // other machines; the evaluator is the NAS-Bench-201 table behind a short artificial delay.
 const url = inject('redisUrl');

@@ -1,8 +1,10 @@
 import { Command } from 'commander';
 import { Model, adam, evaluate, fit, tf, type Dataset, type Tensor } from '@rs/core';
-import { mnistMlpSpace, nb201Space, search, tableEvaluator, trainingEvaluator, type Evaluator, type SearchSpace } from '@rs/nas';
+import { mnistMlpSpace, nb201Space, search, type Evaluator, type SearchSpace } from '@rs/nas';
 import { fileCheckpoint } from '@rs/nas/node';
-import { loadMnist, loadNasBench201, MNIST_PIXELS } from '@rs/datasets';
+import { queueEvaluator, type QueueEvaluator } from '@rs/nas-queue';
+import { loadMnist, MNIST_PIXELS } from '@rs/datasets';
+import { createSearchEvaluator, evaluatorName } from './search-evaluators';
 import { backendOptions, common, type Runner } from '../command';
 import { usage } from '../errors';
 import { percent } from '../format';
@@ -24,7 +26,11 @@ export function searchCommand(run: Runner): Command {
     .option('--epochs <n>', 'mnist-mlp: training epochs per architecture', '1')
     .option('--train-size <n>', 'mnist-mlp: training digits per architecture', '4000')
     .option('--validation-size <n>', 'mnist-mlp: held-out training digits that score an architecture', '1000')
-    .option('--out <file.rsm>', 'mnist-mlp: train the best architecture again and save it');
+    .option('--out <file.rsm>', 'mnist-mlp: train the best architecture again and save it')
+    .option('--queue <redis-url>', 'run the trials on `rs worker` processes that listen at this Redis server (redis://host:port[/db]), on any machine')
+    .option('--queue-name <name>', 'with --queue: the queue name (the workers\' --queue-name)', 'rs-nas')
+    .option('--search-id <id>', 'with --queue: id of this search (job ids derive from it; run again with the same id and --checkpoint to resume)')
+    .option('--parallel <n>', 'trials in flight (with --queue: the number of workers)', '1');
   backendOptions(common(command));
   return command.action(
     run(async (context, _args, options) => {
@@ -38,28 +44,25 @@ export function searchCommand(run: Runner): Command {
       if (options.out !== undefined && spaceName !== 'mnist-mlp') throw usage('--out saves a trained architecture: it needs --space mnist-mlp (NAS-Bench-201 is a table of CIFAR-10 results).');
       if (options.out !== undefined) checkOutputPath(context.cwd, options.out);
       const checkpoint = options.checkpoint !== undefined ? checkOutputPath(context.cwd, options.checkpoint, '--checkpoint') : undefined;
-      let space: SearchSpace;
+      const parallel = number('--parallel', options.parallel, { integer: true, min: 1 });
+      const name = evaluatorName(spaceName, { epochs, trainSize, validationSize, seed });
+      const space: SearchSpace = spaceName === 'nb201' ? nb201Space() : mnistMlpSpace();
       let evaluator: Evaluator;
+      let queue: QueueEvaluator | undefined;
       const tensors: Tensor[] = [];
       let train: Dataset | undefined;
-      let validation: Dataset | undefined;
-      if (spaceName === 'nb201') {
-        space = nb201Space();
-        evaluator = tableEvaluator(space, loadNasBench201().rows);
+      if (spaceName === 'mnist-mlp' && (options.queue === undefined || options.out !== undefined)) await setupBackend(options.backend, options.threads);
+      if (options.queue !== undefined) {
+        const searchId = String(options.searchId ?? `${spaceName}-${strategy}-seed${seed}`);
+        if (options.out !== undefined) train = createSearchEvaluator(name, tensors).train;
+        try {
+          evaluator = queue = await queueEvaluator({ url: String(options.queue), queue: String(options.queueName), search: searchId, evaluator: name });
+        } catch (error) {
+          tf.dispose(tensors);
+          throw error;
+        }
       } else {
-        await setupBackend(options.backend, options.threads);
-        space = mnistMlpSpace();
-        // Validation rows are the last training digits, never the test split (which only the saved model is scored on).
-        const mnist = loadMnist();
-        const rows = (start: number, count: number): Dataset => {
-          const x = tf.tensor2d(mnist.train.x.subarray(start * MNIST_PIXELS, (start + count) * MNIST_PIXELS), [count, MNIST_PIXELS]);
-          const y = tf.tensor1d(mnist.train.y.subarray(start, start + count), 'int32');
-          tensors.push(x, y);
-          return { x, y };
-        };
-        train = rows(0, trainSize);
-        validation = rows(mnist.train.count - validationSize, validationSize);
-        evaluator = trainingEvaluator(space, { train, validation, epochs, seed });
+        ({ evaluator, train } = createSearchEvaluator(name, tensors));
       }
       const every = Math.max(1, Math.ceil(evaluations / 10));
       const progress = createProgress(context, { label: 'search', total: evaluations, unit: 'evaluations' });
@@ -72,6 +75,7 @@ export function searchCommand(run: Runner): Command {
           evaluator,
           budget: { evaluations },
           seed,
+          parallel,
           checkpoint: checkpoint !== undefined ? fileCheckpoint(checkpoint) : undefined,
           onTrial: (trial, index) => {
             best = Math.max(best, trial.validation);
@@ -83,7 +87,7 @@ export function searchCommand(run: Runner): Command {
         progress.stop();
         const wallSeconds = (performance.now() - started) / 1000;
         let saved: { out: string; testAccuracy: number } | undefined;
-        if (options.out !== undefined && train && validation) {
+        if (options.out !== undefined && train) {
           const model = Model.create((space.build as NonNullable<SearchSpace['build']>)(result.best.arch), { seed });
           try {
             const { test } = loadMnist();
@@ -119,6 +123,7 @@ export function searchCommand(run: Runner): Command {
         if (options.checkpoint !== undefined) context.out(`checkpoint: ${options.checkpoint} (rs report <model> --search ${options.checkpoint})`);
       } finally {
         progress.stop();
+        await queue?.close();
         tf.dispose(tensors);
       }
     }),
