@@ -31,6 +31,8 @@ export interface QueueTrialRecord extends TrialOutcome {
   jobId: string;
   fidelity?: number;
   encoded: string;
+  /** The evaluator's message when the trial failed (validation is then NaN). */
+  error?: string;
 }
 
 /** Options of {@link queueEvaluator}. */
@@ -97,6 +99,13 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
       try {
         outcome = (await job.waitUntilFinished(events)) as TrialOutcome;
       } catch (cause) {
+        const failed = await Job.fromId<TrialJob, TrialOutcome>(queue, jobId).catch(() => undefined);
+        const record: QueueTrialRecord = {
+          validation: Number.NaN, trial: context.trial, jobId, encoded, worker: failed?.processedBy ?? 'unknown',
+          startedAt: failed?.processedOn ?? Date.now(), finishedAt: failed?.finishedOn ?? Date.now(), attempt: failed?.attemptsStarted ?? 1, error: (cause as Error).message,
+        };
+        if (context.fidelity !== undefined) record.fidelity = context.fidelity;
+        records.push(record);
         throw new RsError('TRIAL_FAILED', `trial ${context.trial} (${encoded}) failed on the queue: ${(cause as Error).message}`, { jobId, trial: context.trial });
       }
       const record: QueueTrialRecord = { ...outcome, trial: context.trial, jobId, encoded };

@@ -105,6 +105,7 @@ export async function startWorker(options: QueueWorkerOptions): Promise<QueueWor
   };
   const worker = new Worker<TrialJob, TrialOutcome>(options.queue ?? DEFAULT_QUEUE, run, {
     connection,
+    name: workerName,
     concurrency: 1,
     lockDuration: lockMs,
     stalledInterval: lockMs,

@@ -107,6 +107,8 @@ describe('queue search on worker processes', () => {
     const result = await queueSearch({ url, queue, search: 'failing', evaluator: 'nb201', space, strategy: 'random', budget: { evaluations: 8 }, seed: 99, parallel: 4, failures: 'record' });
     expect(result.trials.map((t) => t.error !== undefined)).toEqual(reference.trials.map((t) => t.error !== undefined));
     expect(result.trials[3].error).toMatch(/TRIAL_FAILED.*trial 3.*cannot evaluate/);
+    expect(result.records.find((r) => r.trial === 3)).toMatchObject({ error: expect.stringMatching(/cannot evaluate/) as unknown, attempt: 1 });
+    expect(result.records.find((r) => r.trial === 3)?.worker).toMatch(/:\d+$/);
     expect(observed(result.trials.filter((t) => !t.error))).toEqual(observed(reference.trials.filter((t) => !t.error)));
     await expect(queueSearch({ url, queue, search: 'failing-stop', evaluator: 'nb201', space, strategy: 'random', budget: { evaluations: 8 }, seed: 99, parallel: 4 })).rejects.toThrow(/TRIAL_FAILED/);
   });

@@ -1,7 +1,7 @@
 import { RsError, splitParamKey, tf, type GraphDef, type JournalEntry, type Model, type OpRegistry, type Tensor } from '@rs/core';
 import type { ReportSectionContext } from '@rs/core/extend';
 import { reconstructHistory } from './reconstruct';
-import type { GrowthSeries, ReportData, ReportOptions, SearchCurve, SparsityRow } from './types';
+import type { GrowthSeries, QueueTimelineRow, ReportData, ReportOptions, SearchCurve, SparsityRow } from './types';
 
 /** Runs `fn` in a tidy scope and reads its scalar result (never a TypedArray out of tidy). */
 function readScalar(fn: () => Tensor): number {
@@ -124,6 +124,28 @@ function finite(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v);
 }
 
+/** The timeline of a queue search from its records (`@rs/nas-queue`), or undefined when there are none. */
+function queueTimeline(records: unknown): QueueTimelineRow[] | undefined {
+  if (!Array.isArray(records) || records.length === 0) return undefined;
+  const rows = records.map((r: unknown, i) => {
+    const record = r as { trial?: unknown; worker?: unknown; startedAt?: unknown; finishedAt?: unknown; attempt?: unknown; fidelity?: unknown; error?: unknown } | null;
+    if (!record || !finite(record.trial) || typeof record.worker !== 'string' || !finite(record.startedAt) || !finite(record.finishedAt) || record.finishedAt < record.startedAt) {
+      throw new RsError('INVALID_ARGUMENT', `collectReport: search record ${i} needs trial, worker, startedAt and finishedAt >= startedAt (a record of @rs/nas-queue).`);
+    }
+    return { record, startedAt: record.startedAt, finishedAt: record.finishedAt };
+  });
+  const origin = Math.min(...rows.map((r) => r.startedAt));
+  return rows.map(({ record, startedAt, finishedAt }) => ({
+    trial: record.trial as number,
+    worker: record.worker as string,
+    start: (startedAt - origin) / 1000,
+    end: (finishedAt - origin) / 1000,
+    attempt: finite(record.attempt) ? record.attempt : 1,
+    ...(finite(record.fidelity) ? { fidelity: record.fidelity } : {}),
+    ...(typeof record.error === 'string' ? { failed: true } : {}),
+  }));
+}
+
 function searchCurves(search: unknown): ReportData['search'] {
   if (search === undefined || search === null) return { curves: [], reason: 'no search result given' };
   const runs = Array.isArray(search) ? search : [search];
@@ -159,7 +181,8 @@ function searchCurves(search: unknown): ReportData['search'] {
     });
     if (!best) throw new RsError('INVALID_ARGUMENT', `collectReport: search${Array.isArray(search) ? `[${r}]` : ''} has no trials.`);
     const name = `${typeof strategy === 'string' ? strategy : 'search'}${finite(seed) ? ` (seed ${seed})` : ''}`;
-    return { name, ...(typeof strategy === 'string' ? { strategy } : {}), ...(finite(seed) ? { seed } : {}), trials: rows, anytime, best };
+    const timeline = queueTimeline((run as { records?: unknown }).records);
+    return { name, ...(typeof strategy === 'string' ? { strategy } : {}), ...(finite(seed) ? { seed } : {}), trials: rows, anytime, best, ...(timeline ? { timeline } : {}) };
   });
   // Names label the curves: make them unique.
   const seen = new Map<string, number>();

@@ -1,4 +1,5 @@
 import { RsError } from '@rs/core';
+import { queueChart } from './specs-queue';
 import { countsChart, currentGraphChart, exitChart, expertCharts, growthChart, journalGraphCharts, searchChart, sparsityChart, widthsChart, type ReportChart } from './specs';
 import type { ReportData } from './types';
 
@@ -182,6 +183,20 @@ export function renderReportHtml(data: ReportData, libraries: VegaLibraries): st
         : noData(data.search.reason)
     }</section>`,
   );
+
+  // 7. Queue (a search on @rs/nas-queue): trials over time per worker.
+  const queue = queueChart(data);
+  if (queue) {
+    const timeline = data.search.curves.flatMap((c) => c.timeline ?? []);
+    const workers = new Set(data.search.curves.flatMap((c) => (c.timeline ?? []).map((t) => `${c.name}/${t.worker}`))).size;
+    const retried = timeline.filter((t) => t.attempt > 1).length;
+    const failed = timeline.filter((t) => t.failed).length;
+    const fidelities = [...new Set(timeline.flatMap((t) => (t.fidelity !== undefined ? [t.fidelity] : [])))].sort((a, b) => a - b);
+    const rungs = fidelities.length > 1 ? ` Trials per fidelity: ${fidelities.map((f) => `${f}: ${timeline.filter((t) => t.fidelity === f).length}`).join(', ')} (above the lowest: promotions).` : '';
+    sections.push(
+      `<section id="queue"><h2>Queue search: trials over time per worker</h2><p class="note">${timeline.length} trials on ${workers} workers; ${retried} retried after their worker died (black outline); ${failed} failed (red).${rungs}</p>${add(queue)}</section>`,
+    );
+  }
 
   const specs = charts.map((c) => ({ id: c.id, spec: c.spec }));
   const csp = "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:";

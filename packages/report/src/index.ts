@@ -18,4 +18,5 @@ export type {
   ExitRates,
   GrowthSeries,
   SearchCurve,
+  QueueTimelineRow,
 } from './types';

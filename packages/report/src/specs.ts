@@ -7,7 +7,7 @@ export type VegaLiteSpec = Record<string, unknown>;
 /** One chart of the page: the container id, the section it belongs to, and its Vega-Lite spec. */
 export interface ReportChart {
   id: string;
-  section: 'graph' | 'counts' | 'widths' | 'sparsity' | 'experts' | 'exits' | 'growth' | 'search';
+  section: 'graph' | 'counts' | 'widths' | 'sparsity' | 'experts' | 'exits' | 'growth' | 'search' | 'queue';
   spec: VegaLiteSpec;
 }
 
@@ -15,7 +15,7 @@ const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 const STATUS_COLORS: Record<NodeStatus, string> = { unchanged: '#9aa0a6', resized: '#f58518', inserted: '#2ca02c', removed: '#d62728' };
 const ROW = 30;
 
-function base(extra: VegaLiteSpec): VegaLiteSpec {
+export function base(extra: VegaLiteSpec): VegaLiteSpec {
   return { $schema: SCHEMA, config: { view: { stroke: null }, axis: { labelFontSize: 11, titleFontSize: 11 }, legend: { labelFontSize: 11 } }, ...extra };
 }
 

@@ -118,6 +118,23 @@ export interface SearchCurve {
   /** Best (by validation) after each trial: the `anytimeCurve` of `@rs/nas`. */
   anytime: { evaluations: number; seconds: number; bestValidation: number; bestTest?: number }[];
   best: { evaluation: number; validation: number; test?: number; encoded?: string };
+  /**
+   * Where and when each trial ran, for a search on a job queue (the `records` of `@rs/nas-queue`'s
+   * `queueSearch`): seconds from the first start; attempt > 1: the trial was retried after its
+   * worker died; fidelity: the trial's budget (ASHA rung); failed: its evaluation threw.
+   */
+  timeline?: QueueTimelineRow[];
+}
+
+/** One trial of a queue search's timeline. */
+export interface QueueTimelineRow {
+  trial: number;
+  worker: string;
+  start: number;
+  end: number;
+  attempt: number;
+  fidelity?: number;
+  failed?: boolean;
 }
 
 /**
