@@ -53,6 +53,11 @@ export interface QueueEvaluatorOptions {
 export interface QueueEvaluator extends Evaluator {
   /** Every trial the queue finished for this evaluator, in the order the results arrived. */
   readonly records: QueueTrialRecord[];
+  /**
+   * The records of trials 0..count-1 of this search as the queue holds them (also those that a
+   * controller killed earlier saw finish), in trial order; trials the queue has not finished are left out.
+   */
+  history(count: number): Promise<QueueTrialRecord[]>;
   close(): Promise<void>;
 }
 
@@ -82,8 +87,32 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
   events.on('error', () => undefined);
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
   const records: QueueTrialRecord[] = [];
+  const recordOf = (job: Job<TrialJob, TrialOutcome>, state: 'completed' | 'failed'): QueueTrialRecord => {
+    const { context, encoded } = job.data;
+    const record: QueueTrialRecord =
+      state === 'completed'
+        ? { ...job.returnvalue, trial: context.trial, jobId: job.id as string, encoded }
+        : {
+            validation: Number.NaN, trial: context.trial, jobId: job.id as string, encoded, worker: job.processedBy ?? 'unknown',
+            startedAt: job.processedOn ?? 0, finishedAt: job.finishedOn ?? 0, attempt: job.attemptsStarted, error: job.failedReason,
+          };
+    if (context.fidelity !== undefined) record.fidelity = context.fidelity;
+    return record;
+  };
   return {
     records,
+    async history(count) {
+      const found = await Promise.all(
+        Array.from({ length: count }, async (_, trial) => {
+          const job = await Job.fromId<TrialJob, TrialOutcome>(queue, jobIdOf(searchId, trial));
+          if (!job) return undefined;
+          if (job.finishedOn && job.returnvalue) return recordOf(job, 'completed');
+          if (job.finishedOn && job.failedReason) return recordOf(job, 'failed');
+          return undefined;
+        }),
+      );
+      return found.filter((r): r is QueueTrialRecord => r !== undefined);
+    },
     async evaluate(arch, encoded, context) {
       if (!context) throw new RsError('INVALID_ARGUMENT', 'a queue evaluator needs the trial index (run it through search()).');
       const jobId = jobIdOf(searchId, context.trial);
@@ -100,12 +129,7 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
         outcome = (await job.waitUntilFinished(events)) as TrialOutcome;
       } catch (cause) {
         const failed = await Job.fromId<TrialJob, TrialOutcome>(queue, jobId).catch(() => undefined);
-        const record: QueueTrialRecord = {
-          validation: Number.NaN, trial: context.trial, jobId, encoded, worker: failed?.processedBy ?? 'unknown',
-          startedAt: failed?.processedOn ?? Date.now(), finishedAt: failed?.finishedOn ?? Date.now(), attempt: failed?.attemptsStarted ?? 1, error: (cause as Error).message,
-        };
-        if (context.fidelity !== undefined) record.fidelity = context.fidelity;
-        records.push(record);
+        if (failed) records.push(recordOf(failed, 'failed'));
         throw new RsError('TRIAL_FAILED', `trial ${context.trial} (${encoded}) failed on the queue: ${(cause as Error).message}`, { jobId, trial: context.trial });
       }
       const record: QueueTrialRecord = { ...outcome, trial: context.trial, jobId, encoded };
@@ -141,12 +165,12 @@ export interface QueueSearchOptions extends Omit<SearchOptions, 'evaluator' | 'c
  *   space: nb201Space(), strategy: 'evolution', budget: { evaluations: 100 }, seed: 1, parallel: 4, checkpoint: 'search.json' });
  */
 export async function queueSearch(options: QueueSearchOptions): Promise<SearchResult & { records: QueueTrialRecord[] }> {
-  // records: the trials this controller process saw finish (after a resume, only those), in trial order.
+  // records: every trial of the search as the queue ran it (after a resume too), in trial order.
   const { url, queue, search: searchId, evaluator: name, connectTimeoutMs, checkpoint, ...rest } = options;
   const evaluator = await queueEvaluator({ url, queue, search: searchId, evaluator: name, connectTimeoutMs });
   try {
     const result = await search({ ...rest, evaluator, ...(checkpoint ? { checkpoint: fileCheckpoint(checkpoint) } : {}) });
-    return { ...result, records: [...evaluator.records].sort((a, b) => a.trial - b.trial) };
+    return { ...result, records: await evaluator.history(result.trials.length) };
   } finally {
     await evaluator.close();
   }

@@ -133,8 +133,10 @@ describe('queue search on worker processes', () => {
     const second = runController();
     const code = await new Promise((r) => second.once('exit', r));
     expect(code).toBe(0);
-    const result = JSON.parse(readFileSync(out, 'utf8')) as { resumed: boolean; best: Trial; trials: Trial[] };
+    const result = JSON.parse(readFileSync(out, 'utf8')) as { resumed: boolean; best: Trial; trials: Trial[]; records: Array<{ trial: number; attempt: number; validation: number }> };
     expect(result.resumed).toBe(true);
+    // The records come from the queue: those of trials observed before the kill too.
+    expect(result.records.map((r) => [r.trial, r.attempt, r.validation])).toEqual(result.trials.map((t, i) => [i, 1, t.validation]));
     const reference = await local(3, 40);
     expect(observed(result.trials)).toEqual(observed(reference.trials));
     expect(observed([result.best])).toEqual(observed([reference.best]));
