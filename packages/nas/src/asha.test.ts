@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RsError } from '@rs/core';
-import { asha, createStrategy, defineSpace, memoryCheckpoint, search, type EvaluationContext, type Evaluator, type Trial } from './index';
+import { asha, createStrategy, defineSpace, hyperband, memoryCheckpoint, search, type EvaluationContext, type Evaluator, type Trial } from './index';
 
 // A synthetic multi-fidelity problem: the score grows with the fidelity and is ranked by the
 // architecture's sum, with a deterministic wobble, so promotions are checkable by hand.
@@ -55,6 +55,31 @@ describe('asha', () => {
     const resumed = await search({ ...options, evaluator: slow, checkpoint });
     expect(resumed.resumed).toBe(true);
     expect(trace(resumed.trials)).toEqual(trace(reference.trials));
+  });
+
+  it('hyperband: new configurations go to the brackets (1, 3, 9 epochs) in turn, promotions within a bracket; same trajectory in parallel, resumed, and past failed trials', async () => {
+    const options = { space, strategy: 'hyperband', strategyOptions: { maxFidelity: 9, reduction: 3 }, evaluator, budget: { fidelity: 200 }, seed: 2 };
+    const reference = await search(options);
+    expect(reference.trials.slice(0, 3).map((t) => t.fidelity)).toEqual([1, 3, 9]);
+    const counts = [1, 3, 9].map((f) => reference.trials.filter((t) => t.fidelity === f).length);
+    expect(counts.every((c) => c > 0)).toBe(true);
+    // A trial is a promotion when its configuration was observed one rung below before it; the
+    // others are new configurations, whose first rungs cycle through the brackets: 1, 3, 9, 1, ...
+    const fresh = reference.trials.filter((t, i) => !reference.trials.slice(0, i).some((u) => u.encoded === t.encoded && (u.fidelity as number) * 3 === t.fidelity));
+    expect(fresh.map((t) => t.fidelity)).toEqual(fresh.map((_, j) => [1, 3, 9][j % 3]));
+    expect(fresh.length).toBeLessThan(reference.trials.length);
+    const slow: Evaluator = { evaluate: async (a, e, c) => { await new Promise((r) => setTimeout(r, (a[1] * 5) % 3)); return evaluator.evaluate(a, e, c); } };
+    const parallelOptions = { ...options, parallel: 3, lookahead: 3 };
+    const parallelReference = await search(parallelOptions);
+    expect(trace((await search({ ...parallelOptions, evaluator: slow })).trials)).toEqual(trace(parallelReference.trials));
+    const checkpoint = memoryCheckpoint();
+    await expect(search({ ...parallelOptions, checkpoint, onTrial: (_t, i) => { if (i === 11) throw new Error('killed'); } })).rejects.toThrow('killed');
+    expect(trace((await search({ ...parallelOptions, checkpoint })).trials)).toEqual(trace(parallelReference.trials));
+    const failing: Evaluator = { evaluate: (a, e, c) => { if (a[3] === 4) throw new Error('diverged'); return evaluator.evaluate(a, e, c); } };
+    const withFailures = await search({ ...options, evaluator: failing, failures: 'record' });
+    expect(withFailures.trials.some((t) => t.error !== undefined)).toBe(true);
+    expect(withFailures.trials.filter((t) => t.error === undefined && t.fidelity === 9).length).toBeGreaterThan(0);
+    expect(() => hyperband(space).observe({ arch: [0, 0, 0, 0], encoded: 'c0=0,c1=0,c2=0,c3=0', validation: 1, cost: 1, fidelity: 1 })).toThrow(/did not propose/);
   });
 
   it('rejects bad settings with a typed error', () => {

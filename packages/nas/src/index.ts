@@ -10,7 +10,7 @@ export { nb201Space, cellNetwork, NB201_OPS, NB201_EDGES } from './nb201';
 export type { CellNetworkOptions } from './nb201';
 export { randomSearch, regularizedEvolution, reinforce, createStrategy } from './strategy';
 export type { Strategy, Trial, EvolutionOptions, ReinforceOptions, StrategyName } from './strategy';
-export { asha } from './asha';
+export { asha, hyperband } from './asha';
 export type { AshaOptions } from './asha';
 export { search, anytimeCurve, memoryCheckpoint, tableEvaluator } from './search';
 export type { SearchOptions, SearchResult, Evaluator, EvaluationContext, EvaluationResult, Budget, CheckpointStore, SearchCheckpoint, AnytimePoint, TableRow } from './search';

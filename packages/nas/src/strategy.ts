@@ -1,6 +1,6 @@
 import { RsError, type SeededRng } from '@rs/core';
 import { mutateArchitecture, randomArchitecture, type Architecture, type SearchSpace } from './space';
-import { asha, type AshaOptions } from './asha';
+import { asha, hyperband, type AshaOptions } from './asha';
 
 /** One evaluated architecture. */
 export interface Trial {
@@ -176,13 +176,14 @@ export function reinforce(space: SearchSpace, options: ReinforceOptions = {}): S
 }
 
 /** Names of the built-in ask/tell strategies (ASHA is multi-fidelity; DARTS is a separate, gradient-based procedure). */
-export type StrategyName = 'random' | 'evolution' | 'reinforce' | 'asha';
+export type StrategyName = 'random' | 'evolution' | 'reinforce' | 'asha' | 'hyperband';
 
 const factories: Record<StrategyName, (space: SearchSpace, options: Record<string, unknown>) => Strategy> = {
   random: (space) => randomSearch(space),
   evolution: (space, options) => regularizedEvolution(space, options as EvolutionOptions),
   reinforce: (space, options) => reinforce(space, options as ReinforceOptions),
   asha: (space, options) => asha(space, options as AshaOptions),
+  hyperband: (space, options) => hyperband(space, options as AshaOptions),
 };
 
 /**
