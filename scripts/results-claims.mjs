@@ -150,7 +150,7 @@ export const CLAIMS = [
     seeds: seedsOf,
     ours: (r) => {
       const per = r.details.perSeed ?? r.details.per_seed;
-      return `speedup ${fmt(per.map((x) => x.speedup), 2)}x, accuracy drop ${fmt(per.map((x) => x.accuracy_drop), 2)} points`;
+      return `speedup ${fmt(per.map((x) => x.summary.speedup), 2)}x, accuracy drop ${fmt(per.map((x) => x.summary.accuracy_drop), 2)} points, exits ${fmt(per.map((x) => x.summary.exit_rate), 1, 100)}%`;
     },
     rule: "mean speedup at least 3x (the bench's bound)",
     holds: (r) => r.summary.speedup >= 3,

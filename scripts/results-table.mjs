@@ -54,6 +54,7 @@ export function generate(dir = RESULTS_DIR, claims = CLAIMS) {
     } catch (error) {
       throw new Error(`results table: cannot read ${c.id} from bench/results/${c.file}: ${error.message}`);
     }
+    if (/NaN|undefined|null/.test(ours) || typeof holds !== 'boolean') throw new Error(`results table: ${c.id} reads a missing figure from bench/results/${c.file}: ${ours}; holds: ${holds}`);
     const paper = typeof c.paper === 'function' ? c.paper(record) : c.paper;
     rows.push(`| **${c.id}**: ${cell(c.claim)} | ${cell(paper)} | ${cell(ours)} | ${seeds} | ${cell(c.bench)}, \`bench/results/${c.file}\` | ${holds ? 'yes' : '**no**'} |`);
     rules.push(`- **${c.id}**: ${c.rule}.`);

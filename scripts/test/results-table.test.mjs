@@ -67,6 +67,12 @@ describe('docs/results.md', () => {
       m.details.runs = m.details.runs.filter((r) => r.seed === 0);
       writeFileSync(moe, JSON.stringify(m));
       expect(generate(dir)).toMatch(/\*\*switch-lm-3000\*\*: [^\n]*holds 1 seed\./);
+      // A figure the file no longer holds is an error, never a NaN in the table.
+      const gft = join(dir, 'grow-from-teacher.json');
+      const g = JSON.parse(readFileSync(gft, 'utf8'));
+      g.details.mnist.net2net_over_random_large.values[0] = 'missing';
+      writeFileSync(gft, JSON.stringify(g));
+      expect(() => generate(dir)).toThrow(/grow-from-teacher-mnist reads a missing figure/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
