@@ -29,7 +29,7 @@ const children = new Set<ChildProcess>();
 const failOn = (await search({ space, strategy: 'random', evaluator: tableEvaluator(space, table), budget: { evaluations: 4 }, seed: 99 })).trials[3].encoded;
 
 function startWorker(queue: string, options: { delayMs: number; log?: string }): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, '--queue', url, '--queue-name', queue, '--evaluator', `nb201=${fixture}`, '--options', JSON.stringify({ ...options, failOn }), '--lock-ms', '2000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, '--queue', url, '--queue-name', queue, '--evaluator', `nb201=${fixture}`, '--options', JSON.stringify({ ...options, failOn }), '--lock-ms', '3000'], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
   return new Promise((resolve, reject) => {
