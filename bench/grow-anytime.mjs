@@ -138,6 +138,9 @@ if (!job) {
     const { target } = explore.summary;
     const seeds = process.env.SEEDS ? process.env.SEEDS.split(',').map(Number) : SETTINGS.seeds;
     const arms = (process.env.ARMS ?? SETTINGS.arms.join(',')).split(',');
+    // A partial run (SEEDS or ARMS set) is summarised too (resuming through GROW_CACHE), but only
+    // the full one replaces bench/results/grow-anytime.json unless RESULT names another file.
+    const partial = seeds.join() !== SETTINGS.seeds.join() || arms.join() !== SETTINGS.arms.join();
     const jobs = seeds.flatMap((seed) => arms.map((arm) => ({ arm, seed, learningRate: explore.summary[`learning_rate_${arm}`] })));
     const runs = await runJobs(script, jobs, concurrency);
     const budget = runs[0].budget_flops;
@@ -173,6 +176,6 @@ if (!job) {
       });
       per.ratios_vs_large = spread(ratios);
     }
-    writeResult(process.env.RESULT ?? 'grow-anytime', summary, { settings: SETTINGS, budget_flops: budget, explore: explore.summary, seeds_run: seeds, per_arm: per, wall_seconds: (performance.now() - started) / 1000, runs });
+    writeResult(process.env.RESULT ?? (partial ? 'grow-anytime-partial' : 'grow-anytime'), summary, { settings: SETTINGS, budget_flops: budget, explore: explore.summary, seeds_run: seeds, per_arm: per, wall_seconds: (performance.now() - started) / 1000, runs });
   }
 }

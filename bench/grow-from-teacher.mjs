@@ -116,6 +116,8 @@ async function runSeed(taskName, seed) {
 if (!job) {
   const tasks = (process.env.TASKS ?? 'mnist,moby-dick').split(',');
   const seeds = process.env.SEEDS ? process.env.SEEDS.split(',').map(Number) : SETTINGS.seeds;
+  const partial = tasks.join() !== Object.keys(SETTINGS.tasks).join() || seeds.join() !== SETTINGS.seeds.join();
+  if (partial && !process.env.RESULT) throw new Error('A partial run (TASKS or SEEDS set) needs RESULT=<name>: it must not replace bench/results/grow-from-teacher.json.');
   const started = performance.now();
   const jobs = tasks.flatMap((task) => seeds.map((seed) => ({ task, seed })));
   const results = await runJobs(fileURLToPath(import.meta.url), jobs, Number(process.env.CONCURRENCY ?? 2));
