@@ -44,7 +44,7 @@ const stopAll = (list: Iterable<ChildProcess>): Promise<unknown> =>
 
 const logLines = (path: string): Array<{ event: string; trial: number; pid: number }> =>
   existsSync(path) ? readFileSync(path, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { event: string; trial: number; pid: number }) : [];
-const until = async (condition: () => boolean, what: string, ms = 20_000): Promise<void> => {
+const until = async (condition: () => boolean, what: string, ms = 60_000): Promise<void> => {
   const deadline = Date.now() + ms;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
