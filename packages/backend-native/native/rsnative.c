@@ -270,6 +270,30 @@ void rs_step(const float *x, float *y, int64_t n, float alpha) {
   for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = isnan(v) ? v : (v > 0.0f ? 1.0f : alpha); }
 }
 
+/* GELU, tanh form (core's gelu op): y = 0.5 x (1 + tanh(s (x + 0.044715 x^3))), and its gradient
+ * dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 * 0.044715 x^2)). tanh through exp, as above. */
+#define GELU_S 0.7978845608028654f
+#define GELU_C 0.044715f
+static inline float tanh_exp(float u) { return 1.0f - 2.0f / (expf(2.0f * u) + 1.0f); }
+
+void rs_gelu(const float *x, float *y, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    float t = tanh_exp(GELU_S * (v + GELU_C * v * v * v));
+    y[i] = 0.5f * v * (1.0f + t);
+  }
+}
+
+void rs_gelu_grad(const float *dy, const float *x, float *dx, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i];
+    float t = tanh_exp(GELU_S * (v + GELU_C * v * v * v));
+    dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * (1.0f - t * t) * GELU_S * (1.0f + 3.0f * GELU_C * v * v));
+  }
+}
+
 /* Activations of the fused matmul, in tfjs' numbering of ours (see kernels/matmul.ts). */
 enum { ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_SIGMOID, ACT_ELU, ACT_LEAKY };
 

@@ -25,6 +25,8 @@ export interface NativeLib {
   softmax: Fn;
   sum: Fn;
   adam: Fn;
+  gelu: Fn;
+  geluGrad: Fn;
   keepHeap: Fn;
   select: Fn;
   segmentSum: Fn;
@@ -136,6 +138,8 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     gather: f('void rs_gather(const void *x, const int32_t *idx, void *out, int64_t outer, int64_t axisDim, int64_t n, int64_t inner)'),
     transpose: f('void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t *perm, int rank)'),
     select: f('void rs_select(const uint8_t *cond, const float *t, const float *e, float *out, int64_t n)'),
+    gelu: f('void rs_gelu(const float *x, float *y, int64_t n)'),
+    geluGrad: f('void rs_gelu_grad(const float *dy, const float *x, float *dx, int64_t n)'),
     keepHeap: f('int rs_keep_heap(void)'),
     adam: f(
       'void rs_adam(const float *p, const float *g, const float *m, const float *v, float *pOut, float *mOut, float *vOut, int64_t n, float lr, float b1, float b2, float omb1, float omb2, float c1, float c2, float eps, float decay)',

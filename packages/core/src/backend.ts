@@ -46,3 +46,12 @@ export async function useBackend(name: string): Promise<BackendInfo> {
   if (!ok) throw new RsError('NO_BACKEND', `Backend '${name}' failed to initialise.`);
   return info;
 }
+
+/**
+ * Whether the active backend registers the kernel `kernelName`: ops and optimizers use a fused
+ * kernel a backend provides (e.g. ADAM_UPDATE_KERNEL, GELU_KERNEL) and their tfjs ops otherwise.
+ */
+export function backendHasKernel(kernelName: string): boolean {
+  const backend = tf.getBackend();
+  return backend !== undefined && (tf.getKernel as (name: string, backend: string) => unknown)(kernelName, backend) !== undefined;
+}

@@ -37,6 +37,7 @@ export { lenet300100, lenet5, charTransformer } from './models/builders';
 export type { CharTransformerOptions } from './models/builders';
 export { saveToBuffer, loadFromBuffer, save, load, nonFiniteTensors } from './io/model-io';
 export type { SaveOptions, LoadOptions } from './io/model-io';
-export { registerBackend, useBackend, backends } from './backend';
+export { registerBackend, useBackend, backends, backendHasKernel } from './backend';
+export { GELU_KERNEL, GELU_GRAD_KERNEL } from './ops/gelu';
 export type { BackendInfo } from './backend';
 export { checkSingleInstance } from './instance';

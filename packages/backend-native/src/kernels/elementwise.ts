@@ -3,7 +3,7 @@
  * Softmax over the last axis and Sum and Mean over leading or trailing axes, in native code on OpenMP
  * threads for large tensors. Other dtypes and broadcasts fall back to the cpu kernel.
  */
-import { tf } from '@rs/core';
+import { tf, GELU_KERNEL, GELU_GRAD_KERNEL } from '@rs/core';
 import { allFloat32, f32, native, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 /** Op codes of rs_binary (native/rsnative.c). */
@@ -63,6 +63,22 @@ function step({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
   const n = sizeOf(x.shape);
   const out = new Float32Array(n);
   if (n > 0) native().lib.step(f32(backend, x), out, n, Number(attrs?.alpha ?? 0));
+  return backend.makeTensorInfo([...x.shape], 'float32', out);
+}
+
+function gelu({ inputs, backend }: KernelArgs): TensorInfo {
+  const { x } = inputs;
+  if (!x || !allFloat32(backend, x)) throw new Error(`[INVALID_ARGUMENT] ${GELU_KERNEL} expects a float32 x.`);
+  const out = new Float32Array(sizeOf(x.shape));
+  if (out.length > 0) native().lib.gelu(f32(backend, x), out, out.length);
+  return backend.makeTensorInfo([...x.shape], 'float32', out);
+}
+
+function geluGrad({ inputs, backend }: KernelArgs): TensorInfo {
+  const { dy, x } = inputs;
+  if (!dy || !x || !allFloat32(backend, dy, x) || dy.shape.join() !== x.shape.join()) throw new Error(`[INVALID_ARGUMENT] ${GELU_GRAD_KERNEL} expects float32 dy and x of one shape.`);
+  const out = new Float32Array(sizeOf(x.shape));
+  if (out.length > 0) native().lib.geluGrad(f32(backend, dy), f32(backend, x), out, out.length);
   return backend.makeTensorInfo([...x.shape], 'float32', out);
 }
 
@@ -127,6 +143,7 @@ export function elementwiseKernels(backendName: string): KernelConfig[] {
   for (const [name, op] of Object.entries(BINARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, binary(op)) });
   for (const [name, op] of Object.entries(UNARY)) kernels.push({ kernelName: name, backendName, kernelFunc: withFallback(name, unary(op)) });
   kernels.push({ kernelName: 'Step', backendName, kernelFunc: withFallback('Step', step) });
+  kernels.push({ kernelName: GELU_KERNEL, backendName, kernelFunc: gelu }, { kernelName: GELU_GRAD_KERNEL, backendName, kernelFunc: geluGrad });
   kernels.push({ kernelName: 'Select', backendName, kernelFunc: withFallback('Select', select) });
   kernels.push({ kernelName: 'Softmax', backendName, kernelFunc: withFallback('Softmax', softmax) });
   kernels.push({ kernelName: 'Sum', backendName, kernelFunc: withFallback('Sum', reduce(false)) });

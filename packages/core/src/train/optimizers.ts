@@ -2,6 +2,7 @@ import { tf, type Tensor } from '../tf';
 import { RsError } from '../errors';
 import type { Model } from '../model';
 import { applyMask } from '../ir/mask';
+import { backendHasKernel } from '../backend';
 
 /**
  * Updates parameters from gradients. All state lives in the model: per-parameter slots that
@@ -90,8 +91,6 @@ function positive(name: string, value: number): number {
  */
 export const ADAM_UPDATE_KERNEL = 'RsAdamUpdate';
 
-const hasKernel = (name: string): boolean => (tf.getKernel as (n: string, b: string) => unknown)(name, tf.getBackend()) !== undefined;
-
 /** The number of the update about to be applied to these parameters (1-based; schedules read it). */
 function nextStep(model: Model, grads: Map<string, Tensor>): number {
   let most = 0;
@@ -161,7 +160,7 @@ export function adam(options: AdamOptions = {}): Optimizer {
         const c2 = 1 - beta2 ** t;
         const m0 = slots.get('m');
         const v0 = slots.get('v');
-        if (p.dtype === 'float32' && g.dtype === 'float32' && hasKernel(ADAM_UPDATE_KERNEL)) {
+        if (p.dtype === 'float32' && g.dtype === 'float32' && backendHasKernel(ADAM_UPDATE_KERNEL)) {
           // m0 = v0 = 0 on the first update gives exactly the values of the branch below.
           const attrs = { learningRate: lr, beta1, beta2, oneMinusBeta1: 1 - beta1, oneMinusBeta2: 1 - beta2, c1, c2, epsilon, decay: lr * weightDecay };
           const inputs = { p, g, m: m0 ?? tf.zerosLike(p), v: v0 ?? tf.zerosLike(p) };
