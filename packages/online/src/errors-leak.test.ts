@@ -41,19 +41,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('errors leak nothing and are typed', () => {
   it('prepareChange: corrupt model bytes', async () => {
-    const { error, leaked } = await leakOnThrow(() => prepareChange(request({ model: bytes.slice(0, 20) })));
+    const { error, leaked } = await leakOnThrow(() => prepareChange(request({ model: bytes.slice(0, 20) }), undefined));
     expect(leaked).toBe(0);
     expect(isRsError(error) && error.code.startsWith('IO_')).toBe(true);
   });
 
   it('prepareChange: replay rows that do not match the input shape', async () => {
-    const { error, leaked } = await leakOnThrow(() => prepareChange(request({ replay: { x: new Float32Array(5), y: new Int32Array(1), rows: 1 } })));
+    const { error, leaked } = await leakOnThrow(() => prepareChange(request({ replay: { x: new Float32Array(5), y: new Int32Array(1), rows: 1 } }), undefined));
     expect(leaked).toBe(0);
     expect(isRsError(error, 'DATA_MISMATCH')).toBe(true);
   });
 
   it('prepareChange: an unknown policy is INVALID_ARGUMENT', async () => {
-    const { error, leaked } = await leakOnThrow(() => prepareChange(request({ policies: ['noSuchPolicy'] })));
+    const { error, leaked } = await leakOnThrow(() => prepareChange(request({ policies: ['noSuchPolicy'] }), undefined));
     expect(leaked).toBe(0);
     expect(isRsError(error, 'INVALID_ARGUMENT')).toBe(true);
     await expect(resolvePolicy({ name: 'alsoMissing' })).rejects.toThrow(/Unknown policy/);
@@ -62,7 +62,7 @@ describe('errors leak nothing and are typed', () => {
   it('prepareChange: a policy whose edit core refuses is a refusal, nothing leaked', async () => {
     const before = tf.memory().numTensors;
     const module = `data:text/javascript,export const refusing = ${encodeURIComponent(`{ name: 'refusing', propose: () => ({ reason: 'bad index', edit: (tx) => tx.removeUnits('fc1', [99]) }) }`)};`;
-    const reply = await prepareChange(request({ policies: [{ module, export: 'refusing' }] }));
+    const reply = await prepareChange(request({ policies: [{ module, export: 'refusing' }] }), undefined);
     expect(reply).toMatchObject({ type: 'refused', policy: 'refusing', error: { code: 'UNIT_INDEX_OUT_OF_RANGE' } });
     expect(tf.memory().numTensors).toBe(before);
   });
