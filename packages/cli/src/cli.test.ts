@@ -75,6 +75,15 @@ describe('rs train', () => {
     expect(doc.data).toMatchObject({ name: 'spirals', trainRows: 194, testRows: 192 });
     expect(doc.counts.params).toBe(2 * 16 + 16 + 16 * 16 + 16 + 16 * 2 + 2);
   });
+
+  it('trains on the native backend (--backend native)', async () => {
+    const result = await rs(['train', '--model', 'mlp', '--hidden', '16,16', '--data', 'spirals', '--epochs', '2', '--backend', 'native', '--threads', '2', '--out', 'spirals-native.rsm', '--json', '-q']);
+    expect(result.status, result.stderr).toBe(0);
+    const doc = JSON.parse(result.stdout);
+    expect(doc.settings.backend).toBe('native');
+    expect(Number.isFinite(doc.test.loss)).toBe(true);
+    expect(doc.data).toMatchObject({ name: 'spirals', trainRows: 194, testRows: 192 });
+  });
 });
 
 describe('rs inspect', () => {
@@ -437,7 +446,7 @@ describe('output paths and option values', () => {
       [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2.5', '--out', 'x.rsm'], /--units must be an integer >= 1/],
       [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--method', 'magic', '--out', 'x.rsm'], /--method must be one of net2net, gradmax, zeros/],
       [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--noise', '-1', '--out', 'x.rsm'], /--noise must be a number >= 0/],
-      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--backend', 'gpu', '--out', 'x.rsm'], /--backend must be one of wasm, cpu/],
+      [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--backend', 'gpu', '--out', 'x.rsm'], /--backend must be one of wasm, native, cpu/],
       [['grow', 'tiny.rsm', '--group', 'fc1', '--units', '2', '--threads', '0', '--out', 'x.rsm'], /--threads must be an integer >= 1/],
       [['train', ...TINY, '--epochs', '0', '--out', 'x.rsm'], /--epochs must be an integer >= 1/],
       [['train', ...TINY, '--data', 'cifar', '--out', 'x.rsm'], /--data must be one of mnist, spirals/],
@@ -445,7 +454,7 @@ describe('output paths and option values', () => {
       [['train', ...TINY, '--train-size', '0', '--out', 'x.rsm'], /--train-size must be an integer >= 1/],
       [['report', 'tiny.rsm', '--out', 'r.html', '--data', 'mnist', '--test-size', 'x', '--backend', 'cpu'], /--test-size must be an integer >= 1/],
       [['bench', 'tiny.rsm', '--repeats', '0'], /--repeats must be an integer >= 1/],
-      [['bench', 'tiny.rsm', '--baseline', 'tpu'], /--baseline must be one of wasm, cpu/],
+      [['bench', 'tiny.rsm', '--baseline', 'tpu'], /--baseline must be one of wasm, native, cpu/],
       [['search', '--strategy', 'bayes'], /--strategy must be one of random, evolution, reinforce/],
       [['search', '--evaluations', '0'], /--evaluations must be an integer >= 1/],
       [['search', '--space', 'mnist-mlp', '--train-size', '9000'], /--train-size must be an integer >= 1 and <= 7000/],
