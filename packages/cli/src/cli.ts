@@ -13,6 +13,7 @@ import { benchCommand } from './commands/bench';
 import { searchCommand } from './commands/search';
 import { workerCommand } from './commands/worker';
 import { importCommand } from './commands/import';
+import { serveCommand } from './commands/serve';
 
 function version(): string {
   // package.json sits one level above both src/ and dist/.
@@ -37,7 +38,7 @@ export function createProgram(io: CliIo): Command {
       outputError: () => undefined,
     })
     .exitOverride();
-  for (const make of [trainCommand, pruneCommand, growCommand, inspectCommand, exportCommand, importCommand, reportCommand, benchCommand, searchCommand, workerCommand]) {
+  for (const make of [trainCommand, pruneCommand, growCommand, inspectCommand, exportCommand, importCommand, reportCommand, benchCommand, searchCommand, workerCommand, serveCommand]) {
     const command = make(run);
     command.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s), outputError: () => undefined });
     program.addCommand(command);

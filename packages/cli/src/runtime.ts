@@ -8,6 +8,7 @@ import { register as registerMoe } from '@rs/moe';
 import { register as registerNas } from '@rs/nas';
 import { register as registerProgressive } from '@rs/progressive';
 import { register as registerDynamic } from '@rs/dynamic';
+import { register as registerOnline } from '@rs/online';
 import { importOnnx, registerImportOps } from '@rs/onnx';
 import { CliError, usage } from './errors';
 import { choice, number } from './options';
@@ -48,7 +49,7 @@ export function resolvePath(cwd: string, path: string): string {
 export async function createRegistry(cwd: string, plugins: readonly string[] = []): Promise<OpRegistry> {
   const registry = createOpRegistry();
   // Each technique package's register(registry): its ops and what it provides (ONNX lowerings, report sections).
-  for (const register of [registerMoe, registerNas, registerProgressive, registerDynamic]) register(registry);
+  for (const register of [registerMoe, registerNas, registerProgressive, registerDynamic, registerOnline]) register(registry);
   // The ops imported ONNX models may use (onnx.pad2d, onnx.depthwiseConv2d, ...), so a saved imported model loads.
   registerImportOps(registry);
   for (const spec of plugins) {
