@@ -7,22 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { install } from '@rs/backend-cpu';
 import { Model, isRsError, lenet300100, saveToBuffer, tf } from '@rs/core';
 import { leakOnThrow } from '@rs/core/testing';
-import { OnlineServer, VersionStore, prepareChange, resolvePolicy, type PrepareRequest, type TelemetrySnapshot } from './index';
+import { OnlineServer, VersionStore, prepareChange, resolvePolicy, type PrepareRequest } from './index';
+import { emptyTelemetry } from '../test/telemetry';
 
 let dir: string;
 let bytes: Uint8Array;
 
-const telemetry: TelemetrySnapshot = {
-  version: 0,
-  requests: 0,
-  labelled: 0,
-  accuracy: null,
-  accuracyAtSwap: null,
-  perClass: { count: [0, 0, 0], errors: [0, 0, 0] },
-  activationRates: {},
-  activationSamples: 0,
-  latencyMs: { p50: 0, p90: 0, p99: 0, count: 0 },
-};
+const telemetry = emptyTelemetry;
 
 function request(overrides: Partial<PrepareRequest>): PrepareRequest {
   const rows = { x: new Float32Array(4 * 8).fill(0.5), y: new Int32Array([0, 1, 2, 0]), rows: 4 };

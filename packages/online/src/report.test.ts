@@ -4,19 +4,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { install } from '@rs/backend-cpu';
 import { Model, createOpRegistry, lenet300100, loadFromBuffer, saveToBuffer } from '@rs/core';
 import { collectReport } from '@rs/report';
-import { prepareChange, register, type TelemetrySnapshot } from './index';
+import { prepareChange, register } from './index';
+import { emptyTelemetry } from '../test/telemetry';
 
-const telemetry: TelemetrySnapshot = {
-  version: 0,
-  requests: 0,
-  labelled: 0,
-  accuracy: null,
-  accuracyAtSwap: null,
-  perClass: { count: [0, 0, 0], errors: [0, 0, 0] },
-  activationRates: {},
-  activationSamples: 0,
-  latencyMs: { p50: 0, p90: 0, p99: 0, count: 0 },
-};
+const telemetry = emptyTelemetry;
 
 beforeAll(async () => {
   await install();
