@@ -5,6 +5,7 @@ import { splitParamKey } from './ir/types';
 import { validateGraph, type ValidatedGraph } from './ir/validate';
 import { checkJsonSafe } from './ir/json-safe';
 import { applyMask } from './ir/mask';
+import { recordingGradients } from './train/tape';
 import { defaultRegistry, type OpRegistry } from './ops/registry';
 import { analyzeUnits, type UnitAnalysis, type UnitGroup } from './units/analyze';
 import { compile, execute, type Plan, type RunOptions } from './exec/executor';
@@ -155,7 +156,9 @@ export class Model {
     const out = new Map<string, Tensor>();
     for (const key of options.keys ?? this.state.params.keys()) {
       const entry = this.param(key);
-      const masked = applyMask(options.overrides?.get(key) ?? entry.value, entry.mask);
+      const override = options.overrides?.get(key);
+      // Stored values are masked already (see applyMask): the product matters for gradients and overrides only.
+      const masked = override === undefined && !recordingGradients() ? entry.value : applyMask(override ?? entry.value, entry.mask);
       out.set(key, options.substitute ? options.substitute(key, masked) : masked);
     }
     return out;

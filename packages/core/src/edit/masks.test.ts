@@ -90,3 +90,21 @@ describe('masks of inserted units and nodes', () => {
     expect(tf.memory().numTensors).toBe(start);
   });
 });
+
+describe('masks at inference', () => {
+  it('a masked model infers from its stored (already masked) values: same outputs, no mask product per call', async () => {
+    const model = small();
+    model.edit((tx) => tx.setMask('fc1/kernel', tf.tensor2d([[1, 0, 1], [0, 1, 1], [1, 1, 0], [1, 1, 1]])));
+    const plain = Model.create(model.graph, { params: Object.fromEntries(model.paramKeys().map((k) => [k, model.param(k).value])) });
+    const x = tf.tensor2d([[0.5, -1, 2, 0.25]]);
+    const start = tf.memory().numTensors;
+    const profile = await tf.profile(() => tf.dispose(model.apply(x)));
+    expect(profile.kernelNames).not.toContain('Multiply');
+    expect(tf.memory().numTensors).toBe(start);
+    const [a, b] = [model.apply(x), plain.apply(x)];
+    expect(a.arraySync()).toEqual(b.arraySync());
+    tf.dispose([a, b, x]);
+    model.dispose();
+    plain.dispose();
+  });
+});

@@ -1,4 +1,5 @@
 import { tf, type Tensor } from '../tf';
+import { applyMask } from '../ir/mask';
 import { RsError, formatShape, isRsError } from '../errors';
 import type { GraphDef, ParamRole, ParamSpec } from '../ir/types';
 import { validateGraph, type ValidatedGraph } from '../ir/validate';
@@ -334,7 +335,15 @@ export function loadFromBuffer(buffer: ArrayBuffer | Uint8Array, options: LoadOp
     for (const key of specs.keys()) {
       const info = meta.get(key) as ParamMeta;
       const entry: ParamEntry = { value: make(tensors.get(key) as RawTensor), trainable: info.trainable, role: info.role };
-      if (info.hasMask) entry.mask = make(tensors.get(key + MASK_SUFFIX) as RawTensor);
+      if (info.hasMask) {
+        entry.mask = make(tensors.get(key + MASK_SUFFIX) as RawTensor);
+        // Every stored value is masked (forward passes rely on it); a file written elsewhere may not be.
+        const unmasked = entry.value;
+        entry.value = tf.keep(tf.tidy(() => applyMask(unmasked, entry.mask)));
+        created.push(entry.value);
+        created.splice(created.indexOf(unmasked), 1);
+        unmasked.dispose();
+      }
       params.set(key, entry);
     }
     const slots = new Map<string, Map<string, Tensor>>();
