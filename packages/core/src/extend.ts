@@ -12,6 +12,7 @@ export { elementwiseInfer, elementwiseFlops } from './ops/elementwise';
 export { builtinOps } from './ops/builtins';
 export { compile, execute, runPlan } from './exec/executor';
 export type { Plan, PlanStep, RunOptions, RunResult } from './exec/executor';
+export type { KernelRegistration, KernelTensorInfo } from './exec/kernel-types';
 export { gradientsOf, objectiveStep } from './train/gradients';
 export type { ForwardPass, PassRunOptions, GradientsOfOptions, ObjectiveStepOptions } from './train/gradients';
 export { initialize } from './rng';

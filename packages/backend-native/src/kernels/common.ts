@@ -5,18 +5,13 @@
  * not cover (other dtypes, broadcasts it has no addressing mode for).
  */
 import { tf } from '@rs/core';
+import type { KernelRegistration, KernelTensorInfo } from '@rs/core/extend';
 import type { NativeLib } from '../library';
 
-export type TensorInfo = { dataId: object; shape: number[]; dtype: string };
+export type TensorInfo = KernelTensorInfo;
 export type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: StorageBackend; attrs?: Record<string, unknown> };
 export type KernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
-export interface KernelConfig {
-  kernelName: string;
-  backendName: string;
-  kernelFunc: KernelFunc;
-  setupFunc?: (backend: unknown) => void;
-  disposeFunc?: (backend: unknown) => void;
-}
+export type KernelConfig = KernelRegistration<KernelArgs>;
 
 /** The members of tfjs-backend-cpu's MathBackendCPU the native kernels use. */
 export interface StorageBackend {

@@ -1,6 +1,8 @@
 // The slice of tfjs-core's kernel types that the wasm patches use, structurally typed.
 
-export type TensorInfo = { dataId: object; shape: number[]; dtype: string };
+import type { KernelRegistration, KernelTensorInfo } from '@rs/core/extend';
+
+export type TensorInfo = KernelTensorInfo;
 export type KernelArgs = { inputs: Record<string, TensorInfo>; backend: KernelBackendLike; attrs?: Record<string, unknown> };
 export type KernelFunc = (args: KernelArgs) => TensorInfo | TensorInfo[];
 
@@ -16,13 +18,7 @@ export interface HeapBackend extends KernelBackendLike {
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array;
 }
 
-export interface KernelConfig {
-  kernelName: string;
-  backendName: string;
-  kernelFunc: KernelFunc;
-  setupFunc?: (backend: unknown) => void;
-  disposeFunc?: (backend: unknown) => void;
-}
+export type KernelConfig = KernelRegistration<KernelArgs>;
 
 /** A conv's strides attribute as [height, width]. */
 export function strides2(strides: number | [number, number] | undefined): [number, number] {
