@@ -12,6 +12,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { registerBackend, tf, RsError, type BackendInfo } from '@rs/core';
 import { blasCandidates, loadLibrary } from './library';
 import { NATIVE_KERNELS, native, registerKernels, setNativeState } from './kernels/index';
+import { pool } from './kernels/common';
 
 export { NATIVE_KERNELS };
 
@@ -37,15 +38,50 @@ export interface NativeInstallOptions {
    * MALLOC_TRIM_THRESHOLD_ in its environment).
    */
   keepHeap?: boolean;
+  /**
+   * Bytes of freed tensor storage kept for reuse by native kernels' outputs (default 256 MiB; 0
+   * turns reuse off). A reused array skips allocation, zero-filling and the garbage collection
+   * its external memory would trigger. Storage that was read out (`dataSync`, `data`), passed
+   * in by the user, or shared with a view is never reused.
+   */
+  poolBytes?: number;
 }
 
 let installed: BackendInfo | undefined;
 
+/**
+ * tfjs-backend-cpu's backend with the storage pool's bookkeeping: storage handed out by a read
+ * is never reused, and a deleted tensor's storage goes back to the pool.
+ */
 class NativeBackend extends MathBackendCPU {
   constructor() {
     super();
     // tfjs-backend-cpu's first-use banner recommends tfjs-node; it does not apply here.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  override readSync(dataId: object): ReturnType<MathBackendCPU['readSync']> {
+    const values = super.readSync(dataId);
+    pool.disown(values);
+    return values;
+  }
+
+  override async read(dataId: object): ReturnType<MathBackendCPU['read']> {
+    const values = await super.read(dataId);
+    pool.disown(values);
+    return values;
+  }
+
+  override disposeData(dataId: object, force = false): boolean {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    const done = super.disposeData(dataId, force);
+    if (values !== undefined && !this.data.has(dataId)) pool.give(values);
+    return done;
+  }
+
+  override dispose(): void {
+    pool.clear();
+    super.dispose();
   }
 }
 
@@ -73,6 +109,8 @@ export async function install(options: NativeInstallOptions = {}): Promise<Backe
   }
   const os = await import('node:os');
   const threads = resolveThreads(options.threads, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
+  const poolBytes = options.poolBytes ?? 256 * 1024 * 1024;
+  if (!Number.isFinite(poolBytes) || poolBytes < 0) throw new RsError('INVALID_ARGUMENT', `poolBytes must be a non-negative number of bytes, got ${String(options.poolBytes)}.`, { poolBytes: options.poolBytes });
   const { lib, path } = await loadLibrary(options.library);
   const requested = options.blas ?? process.env.RS_BLAS;
   let blas = '';
@@ -92,13 +130,14 @@ export async function install(options: NativeInstallOptions = {}): Promise<Backe
     if (!blas) lib.init('', threads);
   }
   const keepHeap = options.keepHeap !== false && lib.keepHeap() === 1;
+  pool.maxBytes = poolBytes;
   setNativeState({ lib, useBlas: blas ? 1 : 0 });
   tf.registerBackend('native', () => new NativeBackend(), 1);
   const nativeKernels = registerKernels('native');
   installed = {
     name: 'native',
     package: '@rs/backend-native',
-    capabilities: { threads, openmp: lib.openmp() === 1, simd: true, blas: blas || 'own', keepHeap, library: path, nativeKernels },
+    capabilities: { threads, openmp: lib.openmp() === 1, simd: true, blas: blas || 'own', keepHeap, poolBytes, library: path, nativeKernels },
   };
   registerBackend(installed);
   if (options.activate !== false && !(await tf.setBackend('native'))) throw new RsError('NO_BACKEND', 'the native backend failed to initialise.', { backend: 'native' });
@@ -133,6 +172,11 @@ export function setGemm(blas: string | false): string {
 /** The BLAS GEMM runs on ('own' for the built-in GEMM), or undefined before install(). */
 export function blasInUse(): string | undefined {
   return installed?.capabilities?.blas as string | undefined;
+}
+
+/** What the storage pool has done since install: arrays reused, arrays allocated for reuse, bytes kept now. */
+export function poolStats(): { reused: number; allocated: number; keptBytes: number; maxBytes: number } {
+  return { reused: pool.reused, allocated: pool.allocated, keptBytes: pool.keptBytes, maxBytes: pool.maxBytes };
 }
 
 /** Backend name, for `useBackend('native')`. */

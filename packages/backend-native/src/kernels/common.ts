@@ -7,6 +7,7 @@
 import { tf } from '@rs/core';
 import type { KernelRegistration, KernelTensorInfo } from '@rs/core/extend';
 import type { NativeLib } from '../library';
+import { StoragePool } from '../pool';
 
 export type TensorInfo = KernelTensorInfo;
 export type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: StorageBackend; attrs?: Record<string, unknown> };
@@ -35,6 +36,14 @@ export interface NativeState {
 
 let state: NativeState | undefined;
 
+/** Storage reused between kernel outputs (see pool.ts); sized by install's `poolBytes`. */
+export const pool = new StoragePool(256 * 1024 * 1024);
+
+/** A float32 output array of `n` elements for a native kernel, which writes every element (or pass `zero`). */
+export function output(n: number, zero = false): Float32Array {
+  return pool.take(n, zero);
+}
+
 export function setNativeState(next: NativeState | undefined): void {
   state = next;
 }
@@ -62,13 +71,36 @@ export function cpuKernel(name: string): KernelFunc {
   return config.kernelFunc;
 }
 
+/**
+ * A cpu kernel as the native backend runs it: when an output's storage is a view of an input's
+ * buffer under a new tensor (a contiguous Slice returns a subarray), that buffer is shared and
+ * the storage pool must never reuse it. Outputs that are an input tensor itself (Reshape,
+ * Identity: the same data, counted by reference) are not views.
+ */
+export function guardViews(kernelFunc: KernelFunc): KernelFunc {
+  return (args: KernelArgs) => {
+    const result = kernelFunc(args);
+    const outputs: TensorInfo[] = Array.isArray(result) ? result : [result];
+    for (const out of outputs) {
+      const values = args.backend.data.get(out.dataId)?.values;
+      if (!ArrayBuffer.isView(values)) continue;
+      for (const input of Object.values(args.inputs)) {
+        if (!input || input.dataId === out.dataId) continue;
+        const inputValues = args.backend.data.get(input.dataId)?.values;
+        if (ArrayBuffer.isView(inputValues) && inputValues.buffer === values.buffer) pool.disown(values);
+      }
+    }
+    return result;
+  };
+}
+
 /** A native kernel that falls back to cpu's `name` whenever `run` returns undefined. */
 export function withFallback(name: string, run: (args: KernelArgs) => TensorInfo | undefined): KernelFunc {
   let fallback: KernelFunc | undefined;
   return (args) => {
     const out = run(args);
     if (out !== undefined) return out;
-    fallback ??= cpuKernel(name);
+    fallback ??= guardViews(cpuKernel(name));
     return fallback(args);
   };
 }

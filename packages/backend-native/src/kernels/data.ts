@@ -5,7 +5,7 @@
  * batchDims, an index out of range, whose error cpu reports) fall back to the cpu kernel.
  */
 import { tf } from '@rs/core';
-import { native, sizeOf, withFallback, type KernelArgs, type KernelConfig, type StorageBackend, type TensorInfo } from './common';
+import { native, output, sizeOf, withFallback, type KernelArgs, type KernelConfig, type StorageBackend, type TensorInfo } from './common';
 
 /** The storage of a float32 or int32 tensor, or undefined for other dtypes. */
 function words(backend: StorageBackend, t: TensorInfo | undefined): Float32Array | Int32Array | undefined {
@@ -17,7 +17,7 @@ function words(backend: StorageBackend, t: TensorInfo | undefined): Float32Array
 }
 
 function like(values: Float32Array | Int32Array, n: number): Float32Array | Int32Array {
-  return values instanceof Float32Array ? new Float32Array(n) : new Int32Array(n);
+  return values instanceof Float32Array ? output(n) : new Int32Array(n);
 }
 
 function transpose({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
@@ -63,7 +63,7 @@ function segmentSum({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefi
   const lead = segmentIds.shape.length;
   if (!Number.isInteger(numSegments) || numSegments < 0 || x.shape.slice(0, lead).join() !== segmentIds.shape.join()) return undefined;
   const inner = sizeOf(x.shape.slice(lead));
-  const out = new Float32Array(numSegments * inner);
+  const out = output(numSegments * inner, true);
   if (ids.length > 0 && inner > 0) native().lib.segmentSum(values, ids, out, ids.length, inner, numSegments);
   return backend.makeTensorInfo([numSegments, ...x.shape.slice(lead)], 'float32', out);
 }

@@ -4,7 +4,7 @@
  * threads for large tensors. Other dtypes and broadcasts fall back to the cpu kernel.
  */
 import { tf, GELU_KERNEL, GELU_GRAD_KERNEL } from '@rs/core';
-import { allFloat32, f32, native, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
+import { allFloat32, f32, native, output, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 /** Op codes of rs_binary (native/rsnative.c). */
 const BINARY: Record<string, number> = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, SquaredDifference: 6, Pow: 7 };
@@ -40,7 +40,7 @@ function binary(op: number) {
     const mb = addressing(b.shape, shape);
     if (!ma || !mb) return undefined;
     const n = sizeOf(shape);
-    const out = new Float32Array(n);
+    const out = output(n);
     if (n > 0) native().lib.binary(op, f32(backend, a), ma.mode, ma.size, ma.rep, f32(backend, b), mb.mode, mb.size, mb.rep, out, n);
     return backend.makeTensorInfo(shape, 'float32', out);
   };
@@ -51,7 +51,7 @@ function unary(op: number) {
     const { x } = inputs;
     if (!x || !allFloat32(backend, x)) return undefined;
     const n = sizeOf(x.shape);
-    const out = new Float32Array(n);
+    const out = output(n);
     if (n > 0) native().lib.unary(op, f32(backend, x), out, n);
     return backend.makeTensorInfo([...x.shape], 'float32', out);
   };
@@ -61,7 +61,7 @@ function step({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
   const { x } = inputs;
   if (!x || !allFloat32(backend, x)) return undefined;
   const n = sizeOf(x.shape);
-  const out = new Float32Array(n);
+  const out = output(n);
   if (n > 0) native().lib.step(f32(backend, x), out, n, Number(attrs?.alpha ?? 0));
   return backend.makeTensorInfo([...x.shape], 'float32', out);
 }
@@ -69,7 +69,7 @@ function step({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
 function gelu({ inputs, backend }: KernelArgs): TensorInfo {
   const { x } = inputs;
   if (!x || !allFloat32(backend, x)) throw new Error(`[INVALID_ARGUMENT] ${GELU_KERNEL} expects a float32 x.`);
-  const out = new Float32Array(sizeOf(x.shape));
+  const out = output(sizeOf(x.shape));
   if (out.length > 0) native().lib.gelu(f32(backend, x), out, out.length);
   return backend.makeTensorInfo([...x.shape], 'float32', out);
 }
@@ -77,7 +77,7 @@ function gelu({ inputs, backend }: KernelArgs): TensorInfo {
 function geluGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const { dy, x } = inputs;
   if (!dy || !x || !allFloat32(backend, dy, x) || dy.shape.join() !== x.shape.join()) throw new Error(`[INVALID_ARGUMENT] ${GELU_GRAD_KERNEL} expects float32 dy and x of one shape.`);
-  const out = new Float32Array(sizeOf(x.shape));
+  const out = output(sizeOf(x.shape));
   if (out.length > 0) native().lib.geluGrad(f32(backend, dy), f32(backend, x), out, out.length);
   return backend.makeTensorInfo([...x.shape], 'float32', out);
 }
@@ -87,7 +87,7 @@ function select({ inputs, backend }: KernelArgs): TensorInfo | undefined {
   if (!condition || !t || !e || !allFloat32(backend, t, e) || condition.dtype !== 'bool') return undefined;
   const cond = backend.data.get(condition.dataId).values;
   if (!(cond instanceof Uint8Array) || condition.shape.join() !== t.shape.join() || t.shape.join() !== e.shape.join()) return undefined;
-  const out = new Float32Array(cond.length);
+  const out = output(cond.length);
   if (out.length > 0) native().lib.select(cond, f32(backend, t), f32(backend, e), out, out.length);
   return backend.makeTensorInfo([...t.shape], 'float32', out);
 }
@@ -100,7 +100,7 @@ function softmax({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined
   if (dim !== -1 && dim !== rank - 1) return undefined;
   const n = logits.shape[rank - 1];
   const total = sizeOf(logits.shape);
-  const out = new Float32Array(total);
+  const out = output(total);
   if (total > 0) native().lib.softmax(f32(backend, logits), out, total / n, n);
   return backend.makeTensorInfo([...logits.shape], 'float32', out);
 }
@@ -128,7 +128,7 @@ function reduce(mean: boolean) {
     const inner = sizeOf(x.shape.slice(split));
     const keep = Boolean(attrs?.keepDims);
     const shape = x.shape.flatMap((d, i) => (axes.includes(i) ? (keep ? [1] : []) : [d]));
-    const out = new Float32Array(axisInner ? outer : inner);
+    const out = output(axisInner ? outer : inner);
     if (out.length > 0) native().lib.sum(f32(backend, x), out, outer, inner, axisInner);
     if (mean) {
       const count = axisInner ? inner : outer;

@@ -7,7 +7,7 @@ import { dataKernels } from './data';
 import { elementwiseKernels } from './elementwise';
 import { matmulKernels } from './matmul';
 import { optimizerKernels } from './optimizer';
-import { registry, type KernelConfig } from './common';
+import { guardViews, registry, type KernelConfig, type KernelFunc } from './common';
 
 export { setNativeState, native } from './common';
 
@@ -23,7 +23,7 @@ export function registerKernels(backendName: string): string[] {
   const have = new Set(registry.getKernelsForBackend(backendName).map((k) => k.kernelName));
   for (const k of registry.getKernelsForBackend('cpu')) {
     if (have.has(k.kernelName)) registry.unregisterKernel(k.kernelName, backendName);
-    registry.registerKernel({ ...k, backendName });
+    registry.registerKernel({ ...k, backendName, kernelFunc: guardViews(k.kernelFunc as KernelFunc) });
   }
   for (const k of nativeKernels(backendName)) {
     if (registry.getKernel(k.kernelName, backendName)) registry.unregisterKernel(k.kernelName, backendName);

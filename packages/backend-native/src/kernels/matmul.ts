@@ -5,7 +5,7 @@
  * flags, never materialised. Batched products (attention) run one product per thread.
  */
 import { tf } from '@rs/core';
-import { allFloat32, f32, native, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
+import { allFloat32, f32, native, output, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 /** Activation codes of rs_fused_matmul (native/rsnative.c). prelu falls back to cpu. */
 const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, elu: 4, leakyrelu: 5 };
@@ -52,7 +52,7 @@ function batchMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo | undef
   const transposeB = Boolean(attrs?.transposeB);
   const p = plan(a, b, transposeA, transposeB);
   if (!p) return undefined;
-  const out = new Float32Array(sizeOf(p.outShape));
+  const out = output(sizeOf(p.outShape));
   const { lib, useBlas } = native();
   lib.matmul(f32(backend, a), f32(backend, b), out, p.batchA, p.batchB, p.M, p.N, p.K, transposeA ? 1 : 0, transposeB ? 1 : 0, useBlas);
   return backend.makeTensorInfo(p.outShape, 'float32', out);
@@ -79,7 +79,7 @@ function fusedMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo | undef
   if (!p) return undefined;
   const mode = biasMode(bias, p.N);
   if (mode === undefined || (bias && bias.shape.length > p.outShape.length)) return undefined;
-  const out = new Float32Array(sizeOf(p.outShape));
+  const out = output(sizeOf(p.outShape));
   const { lib, useBlas } = native();
   const alpha = Number(attrs?.leakyreluAlpha ?? 0.2);
   lib.fusedMatmul(f32(backend, a), f32(backend, b), out, p.batchA, p.batchB, p.M, p.N, p.K, transposeA ? 1 : 0, transposeB ? 1 : 0, bias ? f32(backend, bias) : null, mode, act, alpha, useBlas);

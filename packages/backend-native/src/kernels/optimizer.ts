@@ -4,7 +4,7 @@
  * (and fourteen temporaries) of the generic update.
  */
 import { ADAM_UPDATE_KERNEL } from '@rs/core';
-import { allFloat32, f32, native, sizeOf, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
+import { allFloat32, f32, native, output, sizeOf, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 function adamUpdate({ inputs, backend, attrs }: KernelArgs): TensorInfo[] | undefined {
   const { p, g, m, v } = inputs;
@@ -12,7 +12,7 @@ function adamUpdate({ inputs, backend, attrs }: KernelArgs): TensorInfo[] | unde
   const shape = p.shape.join();
   if (g.shape.join() !== shape || m.shape.join() !== shape || v.shape.join() !== shape) return undefined;
   const n = sizeOf(p.shape);
-  const [pOut, mOut, vOut] = [new Float32Array(n), new Float32Array(n), new Float32Array(n)];
+  const [pOut, mOut, vOut] = [output(n), output(n), output(n)];
   const a = attrs as Record<string, number>;
   if (n > 0) {
     native().lib.adam(f32(backend, p), f32(backend, g), f32(backend, m), f32(backend, v), pOut, mOut, vOut, n, a.learningRate, a.beta1, a.beta2, a.oneMinusBeta1, a.oneMinusBeta2, a.c1, a.c2, a.epsilon, a.decay);
