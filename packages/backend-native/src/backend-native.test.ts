@@ -99,6 +99,20 @@ describe('native kernels against cpu, including the cases native code hands back
     for (const axis of [0, -1, [1, 2], 1]) same(() => tf.mean(rnd([5, 4, 30]), axis), `mean ${String(axis)}`);
   });
 
+  it('saturating functions (tanh, sigmoid, softmax, GELU and its gradient) on [-100, 100], infinities and NaN', () => {
+    const wide = () => tf.concat([tf.linspace(-100, 100, 2001), tf.tensor([Infinity, -Infinity, NaN, 1e-8, -1e-8, 88.8, -87.4])]);
+    same(() => tf.tanh(wide()), 'tanh');
+    same(() => tf.sigmoid(wide()), 'sigmoid');
+    same(() => tf.softmax(tf.tensor([[0, -Infinity, 3, -100, 2.5, 1, 0, -1, 7], [50, 49, -50, 0, 1, 2, 3, 4, 5], [-Infinity, 1, 2, 3, -90, -95, 0, 0, 0]])), 'softmax');
+    // The fused kernels on native against GELU's formula on cpu (as core composes it without them).
+    const formula = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
+    const gelu = (x: tf.Tensor) => (tf.getBackend() === 'native' ? (tf.engine().runKernel('RsGelu', { x }) as tf.Tensor) : formula(x));
+    const geluGrad = (x: tf.Tensor, dy: tf.Tensor) => (tf.getBackend() === 'native' ? (tf.engine().runKernel('RsGeluGrad', { dy, x }) as tf.Tensor) : tf.grad((v: tf.Tensor) => tf.sum(tf.mul(formula(v), dy)))(x));
+    const finite = () => tf.concat([tf.linspace(-30, 30, 1201), tf.tensor([1e-8, -1e-8, 0])]);
+    same(() => gelu(finite()), 'gelu');
+    same(() => geluGrad(finite(), tf.onesLike(finite())), 'gelu gradient');
+  });
+
   it('transpose, gather and segment sum', () => {
     for (const perm of [[1, 0, 2], [0, 2, 1], [2, 1, 0], [0, 1, 2]]) same(() => tf.transpose(rnd([3, 4, 5]), perm), `transpose ${perm}`);
     same(() => tf.transpose(rnd([2, 3, 4, 5]), [0, 2, 1, 3]), 'transpose heads');
