@@ -350,23 +350,26 @@ void rs_gelu_grad(const float *dy, const float *x, float *dx, int64_t n) {
 /* Activations of the fused matmul, in tfjs' numbering of ours (see kernels/matmul.ts). */
 enum { ACT_LINEAR, ACT_RELU, ACT_RELU6, ACT_SIGMOID, ACT_ELU, ACT_LEAKY };
 
+/* One row of bias + activation: a plain simd loop per activation (no per-element modulo or
+ * switch: with them the loop ran scalar, 0.8 ms for a 256 x 300 output). */
+static void bias_act_row(float *c, int N, const float *bias, int biasMode, int act, float alpha) {
+  float b0 = biasMode == 1 ? bias[0] : 0.0f;
+#define ROW(EXPR) _Pragma("omp simd") for (int j = 0; j < N; j++) { float v = c[j] + (biasMode == 2 ? bias[j] : b0); c[j] = EXPR; } break;
+  switch (act) {
+    case ACT_RELU: ROW(v < 0.0f ? 0.0f : v)
+    case ACT_RELU6: ROW(v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v))
+    case ACT_SIGMOID: ROW(isnan(v) ? v : 1.0f / (1.0f + exp_clamped(-v)))
+    case ACT_ELU: ROW(v > 0.0f ? v : expf(v) - 1.0f)
+    case ACT_LEAKY: ROW(v < 0.0f ? alpha * v : v)
+    default: ROW(v)
+  }
+#undef ROW
+}
+
 static void bias_act(float *C, int64_t rows, int N, const float *bias, int biasMode, int act, float alpha) {
   int64_t n = rows * N;
-#pragma omp parallel for simd if (n > PAR_MIN_COMPUTE)
-  for (int64_t i = 0; i < n; i++) {
-    float v = C[i];
-    if (biasMode == 1) v += bias[0];
-    else if (biasMode == 2) v += bias[i % N];
-    switch (act) {
-      case ACT_RELU: v = v < 0.0f ? 0.0f : v; break;
-      case ACT_RELU6: v = v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v); break;
-      case ACT_SIGMOID: v = isnan(v) ? v : 1.0f / (1.0f + exp_clamped(-v)); break;
-      case ACT_ELU: v = v > 0.0f ? v : expf(v) - 1.0f; break;
-      case ACT_LEAKY: v = v < 0.0f ? alpha * v : v; break;
-      default: break;
-    }
-    C[i] = v;
-  }
+#pragma omp parallel for if (n > PAR_MIN_COMPUTE)
+  for (int64_t r = 0; r < rows; r++) bias_act_row(C + r * N, N, bias, biasMode, act, alpha);
 }
 
 /* act(A' B' + bias): biasMode 0 none, 1 scalar, 2 one value per output column. */
