@@ -86,7 +86,6 @@ describe('native storage pool', () => {
         if (step === 0) live = tf.memory().numTensors; // after the optimizer made its moments
       }
       expect(tf.memory().numTensors).toBe(live);
-      optimizer.dispose?.();
       tf.dispose([x, y]);
       model.dispose();
       return out;
