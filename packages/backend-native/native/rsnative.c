@@ -379,25 +379,67 @@ void rs_fused_matmul(const float *A, const float *B, float *C, int batchA, int b
   if (biasMode != 0 || act != ACT_LINEAR) bias_act(C, (int64_t)batch * M, N, bias, biasMode, act, alpha);
 }
 
+/* Softmax of one row of n values into y; returns the row's max m and sets *sum to the sum of
+ * e^(x - m). exp_clamped: x - m <= 0, so the clamp only turns e^-88 and below (0 next to the
+ * row's 1) into 1e-38. */
+static inline float softmax_row(const float *x, float *y, int n, float *sum) {
+  float m = -INFINITY;
+#pragma omp simd reduction(max : m)
+  for (int j = 0; j < n; j++) m = x[j] > m ? x[j] : m;
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < n; j++) {
+    float e = exp_clamped(x[j] - m);
+    y[j] = e;
+    s += e;
+  }
+  float inv = 1.0f / s;
+#pragma omp simd
+  for (int j = 0; j < n; j++) y[j] *= inv;
+  *sum = s;
+  return m;
+}
+
 /* Row-wise softmax over the last dimension (size n) of `rows` rows. */
 void rs_softmax(const float *x, float *y, int64_t rows, int n) {
 #pragma omp parallel for if (rows * n > PAR_MIN_COMPUTE)
   for (int64_t r = 0; r < rows; r++) {
-    const float *xr = x + r * n;
-    float *yr = y + r * n;
-    float m = -INFINITY;
-#pragma omp simd reduction(max : m)
-    for (int j = 0; j < n; j++) m = xr[j] > m ? xr[j] : m;
-    float s = 0.0f;
-    /* exp_clamped: x - m <= 0, so the clamp only turns e^-88 and below (0 next to the row's 1) into 1e-38. */
-#pragma omp simd reduction(+ : s)
-    for (int j = 0; j < n; j++) {
-      float e = exp_clamped(xr[j] - m);
-      yr[j] = e;
-      s += e;
+    float s;
+    softmax_row(x + r * n, y + r * n, n, &s);
+  }
+}
+
+/* Softmax cross-entropy with class ids (core's SOFTMAX_CE_KERNEL): probs = softmax of each row
+ * of x [rows, c]; returns the mean over rows of -log probs[label] = log(sum e^(x - m)) - (x[label] - m),
+ * a row whose label is outside [0, c) adding 0. rows = 0 gives NaN, as a mean over nothing. */
+double rs_softmax_ce(const float *x, const int32_t *labels, float *probs, int64_t rows, int c) {
+  double total = 0.0;
+#pragma omp parallel for reduction(+ : total) if (rows * c > PAR_MIN_COMPUTE)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    float s;
+    float m = softmax_row(xr, probs + r * c, c, &s);
+    int32_t label = labels[r];
+    if (label >= 0 && label < c) total += (double)logf(s) - (double)(xr[label] - m);
+  }
+  return total / (double)rows;
+}
+
+/* Its gradient: out = dy (probs - onehot(label)) / rows; a row whose label is outside [0, c) gets 0. */
+void rs_softmax_ce_grad(float dy, const float *probs, const int32_t *labels, float *out, int64_t rows, int c) {
+  float scale = dy / (float)rows;
+#pragma omp parallel for if (rows * c > PAR_MIN_COMPUTE)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *pr = probs + r * c;
+    float *o = out + r * c;
+    int32_t label = labels[r];
+    if (label < 0 || label >= c) {
+      for (int j = 0; j < c; j++) o[j] = 0.0f;
+      continue;
     }
-    float inv = 1.0f / s;
-    for (int j = 0; j < n; j++) yr[j] *= inv;
+#pragma omp simd
+    for (int j = 0; j < c; j++) o[j] = pr[j] * scale;
+    o[label] -= scale;
   }
 }
 

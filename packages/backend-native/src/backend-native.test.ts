@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL } from '@rs/core';
+import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL, SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
 
@@ -111,6 +111,37 @@ describe('native kernels against cpu, including the cases native code hands back
     const finite = () => tf.concat([tf.linspace(-30, 30, 1201), tf.tensor([1e-8, -1e-8, 0])]);
     same(() => gelu(finite()), 'gelu');
     same(() => geluGrad(finite(), tf.onesLike(finite())), 'gelu gradient');
+  });
+
+  it("softmax cross-entropy: core's fused kernels on native give the composed loss and gradient of cpu, labels out of range included", async () => {
+    const cases: [number[], number[], number[]][] = [
+      [[6, 5], [6], [0, 4, 2, -1, 7, 3]],
+      [[2, 3, 5], [2, 3], [1, 1, 0, 4, 2, 3]],
+      [[4, 83], [4], [82, 0, 41, 5]],
+    ];
+    for (const [logitShape, labelShape, ids] of cases) {
+      const labels = () => tf.tensor(ids, labelShape, 'int32');
+      same(() => softmaxCrossEntropy(tf.mul(rnd(logitShape), 20), labels()), `loss ${logitShape}`);
+      same(() => tf.grad((x: tf.Tensor) => softmaxCrossEntropy(x, labels()))(tf.mul(rnd(logitShape), 20)), `gradient ${logitShape}`);
+    }
+    tf.setBackend('native');
+    try {
+      const x = tf.randomUniform([8, 10]);
+      const y = tf.tensor([1, 2, 3, 4, 5, 6, 7, 8], [8], 'int32');
+      const v = tf.variable(x, true, 'ce-logits');
+      const before = tf.memory().numTensors;
+      const profile = await tf.profile(() => {
+        const { value, grads } = tf.variableGrads(() => softmaxCrossEntropy(v, y) as tf.Scalar, [v]);
+        tf.dispose([value, ...Object.values(grads)]);
+      });
+      const names = profile.kernels.map((k) => k.name);
+      expect(names).toContain(SOFTMAX_CE_KERNEL);
+      expect(names).toContain(SOFTMAX_CE_GRAD_KERNEL);
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose([x, y, v]);
+    } finally {
+      tf.setBackend('cpu');
+    }
   });
 
   it('transpose, gather and segment sum', () => {

@@ -26,6 +26,8 @@ export interface NativeLib {
   sum: Fn;
   adam: Fn;
   gelu: Fn;
+  softmaxCe: Fn;
+  softmaxCeGrad: Fn;
   geluGrad: Fn;
   keepHeap: Fn;
   select: Fn;
@@ -139,6 +141,8 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     transpose: f('void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t *perm, int rank)'),
     select: f('void rs_select(const uint8_t *cond, const float *t, const float *e, float *out, int64_t n)'),
     gelu: f('void rs_gelu(const float *x, float *y, int64_t n)'),
+    softmaxCe: f('double rs_softmax_ce(const float *x, const int32_t *labels, float *probs, int64_t rows, int c)'),
+    softmaxCeGrad: f('void rs_softmax_ce_grad(float dy, const float *probs, const int32_t *labels, float *out, int64_t rows, int c)'),
     geluGrad: f('void rs_gelu_grad(const float *dy, const float *x, float *dx, int64_t n)'),
     keepHeap: f('int rs_keep_heap(void)'),
     adam: f(

@@ -5,6 +5,7 @@
  */
 import { dataKernels } from './data';
 import { elementwiseKernels } from './elementwise';
+import { lossKernels } from './loss';
 import { matmulKernels } from './matmul';
 import { optimizerKernels } from './optimizer';
 import { guardViews, registry, type KernelConfig, type KernelFunc } from './common';
@@ -12,7 +13,7 @@ import { guardViews, registry, type KernelConfig, type KernelFunc } from './comm
 export { setNativeState, native } from './common';
 
 function nativeKernels(backendName: string): KernelConfig[] {
-  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName)];
+  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName), ...lossKernels(backendName)];
 }
 
 /** Names of the kernels that run as native code (the others are tfjs-backend-cpu's). */

@@ -1,11 +1,37 @@
 import { tf, type Tensor } from '../tf';
 import { RsError, formatShape } from '../errors';
+import { backendHasKernel } from '../backend';
 
 /** A loss: prediction and target to a scalar (mean over the batch). */
 export type LossFn = (prediction: Tensor, target: Tensor) => Tensor;
 
 /** Built-in losses by name. */
 export type LossName = 'softmaxCrossEntropy' | 'sigmoidCrossEntropy' | 'mse';
+
+/**
+ * Kernels a backend may register to compute softmax cross-entropy with int32 class ids in one
+ * pass each way: `RsSoftmaxCrossEntropy` (inputs `logits` [n, c] float32 and `labels` [n] int32)
+ * returns the mean over the n rows of -log softmax(logits)[label] (a scalar) and the softmax
+ * [n, c]; `RsSoftmaxCrossEntropyGrad` (inputs `dy` scalar, `probs` [n, c], `labels` [n]) returns
+ * dy (probs - onehot(labels)) / n. A label outside [0, c) adds nothing and gets a zero gradient
+ * row, as the composed form (a zero one-hot row) gives. Without both kernels the loss is composed
+ * of tfjs ops and differentiated by autodiff. @rs/backend-native registers them.
+ */
+export const SOFTMAX_CE_KERNEL = 'RsSoftmaxCrossEntropy';
+export const SOFTMAX_CE_GRAD_KERNEL = 'RsSoftmaxCrossEntropyGrad';
+
+/** The fused form: one kernel forward, one backward (the labels are not differentiated). */
+function fusedSoftmaxCrossEntropy(logits: Tensor, labels: Tensor): Tensor {
+  const f = tf.customGrad(((x: Tensor, save: tf.GradSaveFunc) => {
+    const [loss, probs] = tf.engine().runKernel(SOFTMAX_CE_KERNEL, { logits: x, labels }) as Tensor[];
+    save([probs]);
+    return {
+      value: loss,
+      gradFunc: (dy: Tensor, [saved]: Tensor[]) => tf.engine().runKernel(SOFTMAX_CE_GRAD_KERNEL, { dy, probs: saved, labels }) as Tensor,
+    };
+  }) as never) as unknown as (x: Tensor) => Tensor;
+  return f(logits);
+}
 
 /**
  * Softmax cross-entropy on logits. `target` is int32 class ids (any shape matching the logits
@@ -19,7 +45,9 @@ export const softmaxCrossEntropy: LossFn = (logits, target) => {
     if (target.size * classes !== logits.size) {
       throw new RsError('DATA_MISMATCH', `softmaxCrossEntropy: ${target.size} class ids do not match logits ${formatShape(logits.shape)}.`);
     }
-    labels = tf.oneHot(tf.reshape(target, [-1]) as tf.Tensor1D, classes);
+    const ids = tf.reshape(target, [-1]);
+    if (flat.dtype === 'float32' && backendHasKernel(SOFTMAX_CE_KERNEL) && backendHasKernel(SOFTMAX_CE_GRAD_KERNEL)) return fusedSoftmaxCrossEntropy(flat, ids);
+    labels = tf.oneHot(ids as tf.Tensor1D, classes);
   } else {
     if (target.size !== logits.size) throw new RsError('DATA_MISMATCH', `softmaxCrossEntropy: targets ${formatShape(target.shape)} do not match logits ${formatShape(logits.shape)}.`);
     labels = tf.reshape(target, [-1, classes]);
