@@ -288,43 +288,30 @@ static inline float tanh_exp(float u) { return 1.0f - 2.0f / (exp_clamped(2.0f *
 
 enum { U_RELU, U_SQRT, U_SQUARE, U_EXP, U_LOG, U_NEG, U_TANH, U_SIGMOID, U_ABS, U_RSQRT, U_RELU6, U_RECIPROCAL };
 
-/* One block of a unary kernel, as a plain `omp simd` loop. */
-static void unary_block(int op, const float *x, float *y, int64_t n) {
-#define UN(OPCODE, EXPR) case OPCODE: _Pragma("omp simd") for (int64_t i = 0; i < n; i++) { float v = x[i]; y[i] = EXPR; } return;
+/* Unary kernels, each an EW_BLOCKS loop. Transcendental ops are compute-bound and go parallel
+ * from PAR_MIN_COMPUTE elements, the rest (memory-bound) from PAR_MIN_EW. */
+void rs_unary(int op, const float *x, float *y, int64_t n) {
+#define UN(OPCODE, PAR_MIN, EXPR) case OPCODE: EW_BLOCKS(n > PAR_MIN, float v = x[i]; y[i] = EXPR;); return;
   switch (op) {
-    UN(U_RELU, v < 0.0f ? 0.0f : v)
-    UN(U_SQRT, sqrtf(v))
-    UN(U_SQUARE, v * v)
+    UN(U_RELU, PAR_MIN_EW, v < 0.0f ? 0.0f : v)
+    UN(U_SQRT, PAR_MIN_EW, sqrtf(v))
+    UN(U_SQUARE, PAR_MIN_EW, v * v)
     /* e^v by exp_clamped, with expf's ends: inf above 88.72, 0 below -87.3 (true values there are
      * under 1.2e-38), NaN stays NaN. */
-    UN(U_EXP, isnan(v) ? v : (v > 88.72283f ? INFINITY : (v < -87.3f ? 0.0f : exp_clamped(v))))
-    UN(U_LOG, logf(v))
-    UN(U_NEG, -v)
+    UN(U_EXP, PAR_MIN_COMPUTE, isnan(v) ? v : (v > 88.72283f ? INFINITY : (v < -87.3f ? 0.0f : exp_clamped(v))))
+    UN(U_LOG, PAR_MIN_COMPUTE, logf(v))
+    UN(U_NEG, PAR_MIN_EW, -v)
     /* tanh through exp_clamped (vectorised), not tanhf (scalar): 1 - 2 / (e^2v + 1); absolute
      * error ~1e-7 near 0, exact saturation at +-1 for large |v|. */
-    UN(U_TANH, isnan(v) ? v : tanh_exp(v))
-    UN(U_SIGMOID, isnan(v) ? v : 1.0f / (1.0f + exp_clamped(-v)))
-    UN(U_ABS, fabsf(v))
-    UN(U_RSQRT, 1.0f / sqrtf(v))
-    UN(U_RELU6, v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v))
-    UN(U_RECIPROCAL, 1.0f / v)
+    UN(U_TANH, PAR_MIN_COMPUTE, isnan(v) ? v : tanh_exp(v))
+    UN(U_SIGMOID, PAR_MIN_COMPUTE, isnan(v) ? v : 1.0f / (1.0f + exp_clamped(-v)))
+    UN(U_ABS, PAR_MIN_EW, fabsf(v))
+    UN(U_RSQRT, PAR_MIN_EW, 1.0f / sqrtf(v))
+    UN(U_RELU6, PAR_MIN_EW, v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v))
+    UN(U_RECIPROCAL, PAR_MIN_EW, 1.0f / v)
     default: return;
   }
 #undef UN
-}
-
-/* Threads take blocks of EW_BLOCK elements and each block is a plain simd loop: inside
- * `omp parallel for simd`, GCC 12 left tanh's loop on its scalar path (3.6 ms instead of 0.4 ms
- * for 512k elements). Transcendental ops are compute-bound and go parallel from
- * PAR_MIN_COMPUTE elements, the rest (memory-bound) from PAR_MIN_EW. */
-void rs_unary(int op, const float *x, float *y, int64_t n) {
-  int heavy = op == U_EXP || op == U_LOG || op == U_TANH || op == U_SIGMOID;
-  int64_t blocks = (n + EW_BLOCK - 1) / EW_BLOCK;
-#pragma omp parallel for if (n > (heavy ? PAR_MIN_COMPUTE : PAR_MIN_EW))
-  for (int64_t b = 0; b < blocks; b++) {
-    int64_t start = b * EW_BLOCK, len = n - start < EW_BLOCK ? n - start : EW_BLOCK;
-    unary_block(op, x + start, y + start, len);
-  }
 }
 
 /* Step: 1 where x > 0, alpha elsewhere, NaN stays NaN. */
@@ -336,7 +323,6 @@ void rs_step(const float *x, float *y, int64_t n, float alpha) {
  * dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 * 0.044715 x^2)). tanh through exp, as above. */
 #define GELU_S 0.7978845608028654f
 #define GELU_C 0.044715f
-
 
 void rs_gelu(const float *x, float *y, int64_t n) {
   EW_BLOCKS(n > PAR_MIN_COMPUTE, float v = x[i]; float t = tanh_exp(GELU_S * (v + GELU_C * v * v * v)); y[i] = 0.5f * v * (1.0f + t););

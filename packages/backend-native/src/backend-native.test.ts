@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL, SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL } from '@rs/core';
+import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL, SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL, GELU_KERNEL, GELU_GRAD_KERNEL } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
 
@@ -106,8 +106,8 @@ describe('native kernels against cpu, including the cases native code hands back
     same(() => tf.softmax(tf.tensor([[0, -Infinity, 3, -100, 2.5, 1, 0, -1, 7], [50, 49, -50, 0, 1, 2, 3, 4, 5], [-Infinity, 1, 2, 3, -90, -95, 0, 0, 0]])), 'softmax');
     // The fused kernels on native against GELU's formula on cpu (as core composes it without them).
     const formula = (x: tf.Tensor) => tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI))), 1));
-    const gelu = (x: tf.Tensor) => (tf.getBackend() === 'native' ? (tf.engine().runKernel('RsGelu', { x }) as tf.Tensor) : formula(x));
-    const geluGrad = (x: tf.Tensor, dy: tf.Tensor) => (tf.getBackend() === 'native' ? (tf.engine().runKernel('RsGeluGrad', { dy, x }) as tf.Tensor) : tf.grad((v: tf.Tensor) => tf.sum(tf.mul(formula(v), dy)))(x));
+    const gelu = (x: tf.Tensor) => (tf.getBackend() === 'native' ? (tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor) : formula(x));
+    const geluGrad = (x: tf.Tensor, dy: tf.Tensor) => (tf.getBackend() === 'native' ? (tf.engine().runKernel(GELU_GRAD_KERNEL, { dy, x }) as tf.Tensor) : tf.grad((v: tf.Tensor) => tf.sum(tf.mul(formula(v), dy)))(x));
     const finite = () => tf.concat([tf.linspace(-30, 30, 1201), tf.tensor([1e-8, -1e-8, 0])]);
     same(() => gelu(finite()), 'gelu');
     same(() => geluGrad(finite(), tf.onesLike(finite())), 'gelu gradient');

@@ -13,6 +13,7 @@ import { registerBackend, tf, RsError, type BackendInfo } from '@rs/core';
 import { blasCandidates, loadLibrary } from './library';
 import { NATIVE_KERNELS, native, registerKernels, setNativeState } from './kernels/index';
 import { pool } from './kernels/common';
+import { DEFAULT_POOL_BYTES } from './pool';
 
 export { NATIVE_KERNELS };
 
@@ -109,7 +110,7 @@ export async function install(options: NativeInstallOptions = {}): Promise<Backe
   }
   const os = await import('node:os');
   const threads = resolveThreads(options.threads, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length);
-  const poolBytes = options.poolBytes ?? 256 * 1024 * 1024;
+  const poolBytes = options.poolBytes ?? DEFAULT_POOL_BYTES;
   if (!Number.isFinite(poolBytes) || poolBytes < 0) throw new RsError('INVALID_ARGUMENT', `poolBytes must be a non-negative number of bytes, got ${String(options.poolBytes)}.`, { poolBytes: options.poolBytes });
   const { lib, path } = await loadLibrary(options.library);
   const requested = options.blas ?? process.env.RS_BLAS;

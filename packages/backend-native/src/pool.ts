@@ -16,6 +16,9 @@
 /** Arrays shorter than this are left to the allocator: they are cheap to make. */
 const MIN_LENGTH = 1024;
 
+/** The most bytes kept for reuse unless install's `poolBytes` says otherwise. */
+export const DEFAULT_POOL_BYTES = 256 * 1024 * 1024;
+
 export class StoragePool {
   private readonly free = new Map<number, Float32Array[]>();
   /** Buffers allocated by `take` that have not escaped. */
@@ -28,22 +31,23 @@ export class StoragePool {
 
   /** A float32 array of `length` elements (contents undefined unless `zero`). */
   take(length: number, zero = false): Float32Array {
-    if (length >= MIN_LENGTH) {
-      const list = this.free.get(length);
-      const recycled = list?.pop();
-      if (recycled) {
-        this.bytes -= recycled.byteLength;
-        this.reused++;
-        if (zero) recycled.fill(0);
-        return recycled;
-      }
+    if (length < MIN_LENGTH) return new Float32Array(length);
+    const recycled = this.free.get(length)?.pop();
+    if (recycled) {
+      this.bytes -= recycled.byteLength;
+      this.reused++;
+      if (zero) recycled.fill(0);
+      return recycled;
     }
     const fresh = new Float32Array(length);
-    if (length >= MIN_LENGTH) {
-      this.owned.add(fresh.buffer);
-      this.allocated++;
-    }
+    this.owned.add(fresh.buffer);
+    this.allocated++;
     return fresh;
+  }
+
+  /** Whether `buffer` is one the pool may still reuse. */
+  owns(buffer: ArrayBufferLike): boolean {
+    return this.owned.has(buffer);
   }
 
   /** `values` may be seen from outside the tensor that stores it: never reuse its buffer. */
@@ -53,7 +57,7 @@ export class StoragePool {
 
   /** The storage of a deleted tensor: kept for reuse when it is the whole of an owned buffer. */
   give(values: unknown): void {
-    if (!(values instanceof Float32Array) || !this.owned.has(values.buffer)) return;
+    if (!(values instanceof Float32Array) || !this.owns(values.buffer)) return;
     if (values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength) return;
     if (this.bytes + values.byteLength > this.maxBytes) return;
     let list = this.free.get(values.length);

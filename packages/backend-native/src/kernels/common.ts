@@ -7,7 +7,7 @@
 import { tf } from '@rs/core';
 import type { KernelRegistration, KernelTensorInfo } from '@rs/core/extend';
 import type { NativeLib } from '../library';
-import { StoragePool } from '../pool';
+import { DEFAULT_POOL_BYTES, StoragePool } from '../pool';
 
 export type TensorInfo = KernelTensorInfo;
 export type KernelArgs = { inputs: Record<string, TensorInfo | undefined>; backend: StorageBackend; attrs?: Record<string, unknown> };
@@ -37,7 +37,7 @@ export interface NativeState {
 let state: NativeState | undefined;
 
 /** Storage reused between kernel outputs (see pool.ts); sized by install's `poolBytes`. */
-export const pool = new StoragePool(256 * 1024 * 1024);
+export const pool = new StoragePool(DEFAULT_POOL_BYTES);
 
 /** A float32 output array of `n` elements for a native kernel, which writes every element (or pass `zero`). */
 export function output(n: number, zero = false): Float32Array {
@@ -83,7 +83,8 @@ export function guardViews(kernelFunc: KernelFunc): KernelFunc {
     const outputs: TensorInfo[] = Array.isArray(result) ? result : [result];
     for (const out of outputs) {
       const values = args.backend.data.get(out.dataId)?.values;
-      if (!ArrayBuffer.isView(values)) continue;
+      // Only a buffer the pool may reuse needs the check (most cpu outputs are fresh arrays).
+      if (!ArrayBuffer.isView(values) || !pool.owns(values.buffer)) continue;
       for (const input of Object.values(args.inputs)) {
         if (!input || input.dataId === out.dataId) continue;
         const inputValues = args.backend.data.get(input.dataId)?.values;

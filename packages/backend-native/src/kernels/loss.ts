@@ -4,7 +4,7 @@
  * instead of the twenty-odd tfjs kernels of the composed loss and its autodiff.
  */
 import { SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL } from '@rs/core';
-import { allFloat32, f32, native, output, type KernelArgs, type KernelConfig, type StorageBackend, type TensorInfo } from './common';
+import { allFloat32, f32, native, output, sizeOf, type KernelArgs, type KernelConfig, type StorageBackend, type TensorInfo } from './common';
 
 /** The int32 class ids, checked against the [n, c] operand. */
 function classIds(backend: StorageBackend, labels: TensorInfo | undefined, rows: number, kernel: string): Int32Array {
@@ -27,7 +27,7 @@ function softmaxCrossEntropy({ inputs, backend }: KernelArgs): TensorInfo[] {
 
 function softmaxCrossEntropyGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const { dy, probs, labels } = inputs;
-  if (!dy || !probs || !allFloat32(backend, dy, probs) || dy.shape.reduce((a, b) => a * b, 1) !== 1 || probs.shape.length !== 2) {
+  if (!dy || !probs || !allFloat32(backend, dy, probs) || sizeOf(dy.shape) !== 1 || probs.shape.length !== 2) {
     throw new Error(`[INVALID_ARGUMENT] ${SOFTMAX_CE_GRAD_KERNEL} expects a float32 scalar dy and float32 probs [n, c].`);
   }
   const [rows, classes] = probs.shape;
