@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { tf, Model, lenet5, charTransformer, computeGradients, softmaxCrossEntropy, disposeGradients } from '@rs/core';
+import { tf, Model, lenet5, lenet300100, charTransformer, computeGradients, softmaxCrossEntropy, disposeGradients } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, threadsCount } from './index';
 
@@ -101,6 +101,24 @@ describe('@rs/backend-wasm', () => {
     const [wasm, cpu] = [await on('wasm', run), await on('cpu', run)];
     expect(wasm.length).toBe(cpu.length);
     for (let i = 0; i < cpu.length; i++) expect(Math.abs(wasm[i] - cpu[i])).toBeLessThan(1e-4 * (1 + Math.abs(cpu[i])));
+  });
+
+  it('a unit edit leaves every parameter stored with its own shape (no per-call bias copy, XNNPACK operators stay cached)', async () => {
+    const stored = (t: tf.Tensor) => (tf.backend() as unknown as { dataIdMap: { get(id: object): { shape: number[] } } }).dataIdMap.get(t.dataId).shape;
+    const gathered = tf.gather(tf.tensor1d([1, 2, 3, 4, 5]), tf.tensor1d([4, 0, 2], 'int32'));
+    expect(stored(gathered)).toEqual([3]);
+    expect(Array.from(gathered.dataSync())).toEqual([5, 1, 3]);
+    const rows = tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]), tf.tensor1d([2, 0], 'int32'), 1 - 1);
+    expect(stored(rows)).toEqual([2, 2]);
+    expect(Array.from(rows.dataSync())).toEqual([5, 6, 1, 2]);
+    const columns = tf.gather(tf.tensor2d([1, 2, 3, 4, 5, 6], [2, 3]), tf.tensor1d([2, 1], 'int32'), 1);
+    expect(stored(columns)).toEqual([2, 2]);
+    expect(Array.from(columns.dataSync())).toEqual([3, 2, 6, 5]);
+    tf.dispose([gathered, rows, columns]);
+    const model = Model.create(lenet300100(), { seed: 0 });
+    model.edit((tx) => tx.removeUnits('fc1', [0, 5, 17, 299]), { reason: 'storage test' });
+    for (const key of model.paramKeys()) expect(stored(model.param(key).value), key).toEqual(model.param(key).value.shape);
+    model.dispose();
   });
 
   it('transposed matmuls (the fast path rewrite) equal cpu (rtol 1e-4, atol 1e-4)', async () => {

@@ -1,16 +1,20 @@
 import { getKernel, replaceKernel } from './registry';
 import type { HeapBackend, KernelFunc } from './types';
 
-/** Below this many elements per gathered slice, the stock element loop is as fast. */
-const MIN_GATHER_SLICE = 8;
+/** Below this many elements per slice, an element loop copies faster than `set` on a subarray. */
+const BLOCK_COPY_MIN = 8;
 
 /**
  * GatherV2 as one block copy per gathered slice (rows of an embedding, tokens routed to an
  * expert, one expert's weight matrix). The stock wasm kernel computes every element's offset
  * through generic strides: gathering 16,384 rows of 128 floats took longer than a matmul over
  * them, and taking one expert's [128, 512] weights out of [64, 128, 512] cost as much as the
- * expert's matmul (bench/moe-scaling.mjs). Small slices (scalars, short rows) and dtypes other
- * than float32/int32 stay on the stock kernel.
+ * expert's matmul (bench/moe-scaling.mjs). Slices of a few elements are copied one element at a
+ * time. Either way the output is stored with its own shape: the stock kernel stores a rank-4
+ * buffer and returns a reshape of it, and a parameter gathered by a unit edit (a pruned bias)
+ * then failed the fused kernels' rank-1 bias check, was copied on every call and rebuilt
+ * XNNPACK's packed operator every call (a pruned LeNet ran 1.4x slower than the same weights in
+ * fresh tensors). Dtypes other than float32/int32 stay on the stock kernel.
  */
 export function patchGather(backendName: string): boolean {
   const original = getKernel('GatherV2', backendName);
@@ -24,7 +28,7 @@ export function patchGather(backendName: string): boolean {
     const batchDims = attrs.batchDims ?? 0;
     const product = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
     const sliceSize = product(x.shape.slice(axis + 1));
-    if (typeof backend.typedArrayFromHeap !== 'function' || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || sliceSize < MIN_GATHER_SLICE || axis < batchDims) {
+    if (typeof backend.typedArrayFromHeap !== 'function' || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || axis < batchDims) {
       return original.kernelFunc(args);
     }
     const batchSize = product(x.shape.slice(0, batchDims));
@@ -48,7 +52,11 @@ export function patchGather(backendName: string): boolean {
         const base = (b * outerSize + o) * dimSize * sliceSize;
         for (let i = 0; i < perBatch; i++) {
           const from = base + ids[b * perBatch + i] * sliceSize;
-          target.set(source.subarray(from, from + sliceSize), at);
+          if (sliceSize < BLOCK_COPY_MIN) {
+            for (let s = 0; s < sliceSize; s++) target[at + s] = source[from + s];
+          } else {
+            target.set(source.subarray(from, from + sliceSize), at);
+          }
           at += sliceSize;
         }
       }
