@@ -9,11 +9,12 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, fillMissingKernels, registerKernelPatches } from './kernels/index';
+import { WRONG_ON_WASM, attachSimdKernels, fillMissingKernels, registerKernelPatches } from './kernels/index';
 import { checkWasmPaths, type WasmBinaryName } from './wasm-paths';
 import { checkThreads, threadSupport } from './threads';
 
 export { threadSupport } from './threads';
+export { simdKernelCalls } from './kernels/index';
 export type { ThreadSupport } from './threads';
 
 export type { WasmBinaryName } from './wasm-paths';
@@ -73,6 +74,27 @@ function defaultThreads(): number {
 }
 
 /**
+ * Wraps the registered wasm backend factory so that the package's SIMD kernels are instantiated
+ * on the new backend's heap as it starts (asynchronously: browsers refuse to compile modules of
+ * this size synchronously on the main thread).
+ */
+function attachSimdOnInit(): void {
+  const registry = (tf.engine() as unknown as { registryFactory: Record<string, { factory: () => unknown; priority: number } | undefined> }).registryFactory;
+  const entry = registry.wasm;
+  if (!entry) return;
+  tf.removeBackend('wasm');
+  tf.registerBackend(
+    'wasm',
+    async () => {
+      const backend = await entry.factory();
+      await attachSimdKernels(backend);
+      return backend as never;
+    },
+    entry.priority,
+  );
+}
+
+/**
  * Registers the wasm backend with TensorFlow.js and @rs/core and (by default) activates it.
  * Call once per process; later calls return the first result.
  *
@@ -115,6 +137,7 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
     threads = options.threads ?? defaultThreads();
     if (options.wasmPaths !== undefined) stock.setWasmPaths(checkWasmPaths(options.wasmPaths));
   }
+  if (!options.stockKernels) attachSimdOnInit();
   const patched = registerKernelPatches('wasm', options);
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
   installed = {

@@ -9,8 +9,10 @@ import { registerConv2DBackpropFilter } from './conv2d-backprop-filter';
 import { patchFusedBias } from './fused-bias';
 import { patchGather } from './gather';
 import { registerSegmentSum } from './segment-sum';
+import { registerSimdKernels } from './simd';
 
 export { WRONG_ON_WASM, fillMissingKernels } from './cpu-bridge';
+export { attachSimdKernels, simdKernelCalls } from './simd';
 
 /** One kernel patch: registers its kernels for a backend and returns those to report as patched. */
 export interface KernelPatch {
@@ -28,6 +30,8 @@ export const KERNEL_PATCHES: readonly KernelPatch[] = [
   { skippedBy: 'stockKernels', register: (backendName) => (patchConv2D(backendName), []) },
   { skippedBy: 'stockKernels', register: (backendName) => (registerConv2DBackpropFilter(backendName) ? ['Conv2DBackpropFilter'] : []) },
   { skippedBy: 'stockKernels', register: (backendName) => (patchGather(backendName) ? ['GatherV2'] : []) },
+  // Over the transposed-matmul rewrite: batched calls go to the SIMD module, the rest fall through to it.
+  { skippedBy: 'stockKernels', register: registerSimdKernels },
 ];
 
 /** Registers every patch not skipped by `options` for `backendName`; returns the patched kernel names. */

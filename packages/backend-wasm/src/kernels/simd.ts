@@ -1,0 +1,140 @@
+import { getKernel, replaceKernel } from './registry';
+import { SIMD_PLAIN_BASE64, SIMD_SHARED_BASE64 } from './simd-binary';
+import type { HeapBackend, KernelConfig, KernelFunc, TensorInfo } from './types';
+
+/**
+ * The package's own WASM-SIMD kernels (native/simd-kernels.c, built into ./simd-binary.ts) for
+ * the calls where tfjs-backend-wasm 4.22 has no fast path:
+ * - `BatchMatMul` with a batch dimension (attention's scores and values): the stock kernel
+ *   runs a scalar loop (about 1.5 GFLOP/s here); XNNPACK's fast path takes one matrix only.
+ * - `Sum` over leading axes (every bias gradient): the stock kernel transposes first.
+ * - `Tanh` (GELU's core): scalar libm in the stock kernel.
+ * The module imports the tfjs module's own memory, so inputs and outputs stay where they are.
+ * Every other call (and every call when the module could not be attached) goes to the kernel
+ * registered before.
+ */
+
+interface SimdExports {
+  rs_bmm(a: number, b: number, c: number, scratch: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number): void;
+  rs_sum_leading(x: number, out: number, rows: number, cols: number): void;
+  rs_tanh(x: number, y: number, n: number): void;
+}
+
+/** The members of tfjs-backend-wasm's backend the kernels use. */
+interface WasmBackend extends HeapBackend {
+  dataIdMap: { get(dataId: object): { memoryOffset: number; shape: number[] } | undefined };
+  wasm: { _malloc(bytes: number): number; _free(pointer: number): void; wasmMemory?: unknown; asm?: { memory?: unknown } };
+}
+
+const attached = new WeakMap<object, SimdExports>();
+const calls: Record<'BatchMatMul' | 'Sum' | 'Tanh', number> = { BatchMatMul: 0, Sum: 0, Tanh: 0 };
+
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  const text = atob(base64);
+  const bytes = new Uint8Array(new ArrayBuffer(text.length));
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
+/**
+ * Instantiates the SIMD module on `backend`'s heap (the shared-memory variant for the threaded
+ * build). Returns false, leaving every call on the stock kernels, where the backend exposes no
+ * memory or the runtime refuses the module (no SIMD).
+ */
+export async function attachSimdKernels(backend: unknown): Promise<boolean> {
+  const wasm = (backend as Partial<WasmBackend>).wasm;
+  const memory = wasm?.wasmMemory ?? wasm?.asm?.memory;
+  if (!(memory instanceof WebAssembly.Memory)) return false;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  try {
+    const module = await WebAssembly.compile(decode(shared ? SIMD_SHARED_BASE64 : SIMD_PLAIN_BASE64));
+    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    attached.set(backend as object, instance.exports as unknown as SimdExports);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** How many calls each SIMD kernel has served in this process (the others went to the stock kernels). */
+export function simdKernelCalls(): Readonly<typeof calls> {
+  return { ...calls };
+}
+
+const offset = (backend: WasmBackend, t: TensorInfo): number => (backend.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
+const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
+
+function batchMatMul(original: KernelConfig): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const simd = attached.get(backend);
+    const { a, b } = args.inputs;
+    const { transposeA = false, transposeB = false } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+    if (!simd || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return original.kernelFunc(args);
+    const batchDimsA = a.shape.slice(0, -2);
+    const batchDimsB = b.shape.slice(0, -2);
+    const [batchA, batchB] = [product(batchDimsA), product(batchDimsB)];
+    const [ar, ac] = a.shape.slice(-2);
+    const [br, bc] = b.shape.slice(-2);
+    const [m, k] = transposeA ? [ac, ar] : [ar, ac];
+    const [kb, n] = transposeB ? [bc, br] : [br, bc];
+    // Batched calls only (one matrix takes XNNPACK's path); one batch broadcast at most.
+    const broadcastable = sameDims(batchDimsA, batchDimsB) || batchA === 1 || batchB === 1;
+    if (Math.max(batchA, batchB) < 2 || !broadcastable || k !== kb || m * n * k === 0) return original.kernelFunc(args);
+    const batchDims = batchA >= batchB ? batchDimsA : batchDimsB;
+    const out = backend.makeOutput([...batchDims, m, n], 'float32');
+    const scratch = transposeB ? backend.wasm._malloc(k * n * 4) : 0;
+    try {
+      simd.rs_bmm(offset(backend, a), offset(backend, b), offset(backend, out), scratch, Math.max(batchA, batchB), m, n, k, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, transposeA ? 1 : 0, transposeB ? 1 : 0);
+    } finally {
+      if (scratch) backend.wasm._free(scratch);
+    }
+    calls.BatchMatMul++;
+    return out;
+  };
+}
+
+function sumLeading(original: KernelConfig): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const simd = attached.get(backend);
+    const { x } = args.inputs;
+    const { axis, keepDims = false } = (args.attrs ?? {}) as { axis: number | number[]; keepDims?: boolean };
+    const rank = x.shape.length;
+    const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((d) => (d < 0 ? d + rank : d)))].sort((p, q) => p - q);
+    // Leading axes only, and not all of them (an inner or full reduction is the stock kernel's fast case).
+    const leading = axes.length > 0 && axes.length < rank && axes.every((d, i) => d === i);
+    if (!simd || x.dtype !== 'float32' || !leading || product(x.shape) === 0) return original.kernelFunc(args);
+    const kept = x.shape.slice(axes.length);
+    const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+    simd.rs_sum_leading(offset(backend, x), offset(backend, out), product(x.shape.slice(0, axes.length)), product(kept));
+    calls.Sum++;
+    return out;
+  };
+}
+
+function tanh(original: KernelConfig): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const simd = attached.get(backend);
+    const { x } = args.inputs;
+    if (!simd || x.dtype !== 'float32') return original.kernelFunc(args);
+    const out = backend.makeOutput([...x.shape], 'float32');
+    simd.rs_tanh(offset(backend, x), offset(backend, out), product(x.shape));
+    calls.Tanh++;
+    return out;
+  };
+}
+
+/** Registers the SIMD kernels over the ones registered so far for `backendName`; returns their names. */
+export function registerSimdKernels(backendName: string): string[] {
+  const patched: string[] = [];
+  for (const [name, make] of [['BatchMatMul', batchMatMul], ['Sum', sumLeading], ['Tanh', tanh]] as const) {
+    const original = getKernel(name, backendName);
+    if (!original) continue;
+    replaceKernel({ ...original, kernelFunc: make(original) });
+    patched.push(name);
+  }
+  return patched;
+}
