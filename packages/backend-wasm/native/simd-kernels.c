@@ -112,6 +112,41 @@ EXPORT(rs_bmm)(const f32 *A, const f32 *B, f32 *C, f32 *scratch, int batch, int 
   }
 }
 
+/* dst[b] = src[b] transposed, for b < batch; src[b] is rows x cols of 4-byte elements (the bits
+ * are moved, never computed on: float32 and int32 alike). Tiles of 32 x 32, each transposed in
+ * blocks of 4 x 4 by lane shuffles. */
+EXPORT(rs_transpose)(const f32 *src, f32 *dst, int batch, int rows, int cols) {
+  for (int b = 0; b < batch; b++) {
+    const f32 *s = src + b * rows * cols;
+    f32 *d = dst + b * rows * cols;
+    for (int i0 = 0; i0 < rows; i0 += 32) {
+      int iEnd = i0 + 32 < rows ? i0 + 32 : rows;
+      for (int j0 = 0; j0 < cols; j0 += 32) {
+        int jEnd = j0 + 32 < cols ? j0 + 32 : cols;
+        int i = i0;
+        for (; i + 4 <= iEnd; i += 4) {
+          int j = j0;
+          for (; j + 4 <= jEnd; j += 4) {
+            const f32 *r = s + i * cols + j;
+            v128_t r0 = wasm_v128_load(r), r1 = wasm_v128_load(r + cols), r2 = wasm_v128_load(r + 2 * cols), r3 = wasm_v128_load(r + 3 * cols);
+            v128_t t0 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), t1 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+            v128_t t2 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), t3 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+            f32 *o = d + j * rows + i;
+            wasm_v128_store(o, wasm_i32x4_shuffle(t0, t2, 0, 1, 4, 5));
+            wasm_v128_store(o + rows, wasm_i32x4_shuffle(t0, t2, 2, 3, 6, 7));
+            wasm_v128_store(o + 2 * rows, wasm_i32x4_shuffle(t1, t3, 0, 1, 4, 5));
+            wasm_v128_store(o + 3 * rows, wasm_i32x4_shuffle(t1, t3, 2, 3, 6, 7));
+          }
+          for (; j < jEnd; j++)
+            for (int q = 0; q < 4; q++) d[j * rows + i + q] = s[(i + q) * cols + j];
+        }
+        for (; i < iEnd; i++)
+          for (int j = j0; j < jEnd; j++) d[j * rows + i] = s[i * cols + j];
+      }
+    }
+  }
+}
+
 /* out[j] = sum over i of x[i * cols + j]: a sum over the leading axes (a bias gradient), four
  * columns per vector, rows summed in order. */
 EXPORT(rs_sum_leading)(const f32 *x, f32 *out, int rows, int cols) {
@@ -140,11 +175,12 @@ EXPORT(rs_sum_leading)(const f32 *x, f32 *out, int rows, int cols) {
   }
 }
 
-/* e^x for x clamped to [-87.3, 88.7], four lanes at a time: x = n ln2 + r by Cody-Waite
+/* e^x for x clamped to [-87.3, 88.7] (NaN stays NaN), four lanes at a time: x = n ln2 + r by Cody-Waite
  * reduction, e^r by Cephes' degree-6 polynomial (relative error about 2e-7), 2^n built in the
  * exponent bits. */
 static inline v128_t exp_clamped4(v128_t x) {
-  x = wasm_f32x4_pmax(wasm_f32x4_splat(-87.3f), wasm_f32x4_pmin(wasm_f32x4_splat(88.7f), x));
+  v128_t clamped = wasm_f32x4_pmax(wasm_f32x4_splat(-87.3f), wasm_f32x4_pmin(wasm_f32x4_splat(88.7f), x));
+  x = wasm_v128_bitselect(clamped, x, wasm_f32x4_eq(x, x)); /* NaN stays NaN */
   v128_t n = wasm_f32x4_floor(wasm_f32x4_add(wasm_f32x4_mul(x, wasm_f32x4_splat(1.44269504088896341f)), wasm_f32x4_splat(0.5f)));
   v128_t r = wasm_f32x4_add(wasm_f32x4_sub(x, wasm_f32x4_mul(n, wasm_f32x4_splat(0.693359375f))), wasm_f32x4_mul(n, wasm_f32x4_splat(2.12194440e-4f)));
   v128_t p = wasm_f32x4_splat(1.9875691500e-4f);
@@ -177,4 +213,116 @@ EXPORT(rs_tanh)(const f32 *x, f32 *y, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, tanh4(wasm_v128_load(x + i)));
   for (; i < n; i++) y[i] = wasm_f32x4_extract_lane(tanh4(wasm_f32x4_splat(x[i])), 0);
+}
+
+/* The tail of an element-wise loop (under 4 elements), one lane at a time through the vector code. */
+#define TAIL1(EXPR_OF_V) wasm_f32x4_extract_lane(EXPR_OF_V, 0)
+
+/* GELU, tanh form (core's gelu op): y = 0.5 x (1 + tanh(s (x + 0.044715 x^3))), and its gradient
+ * dx = dy (0.5 (1 + t) + 0.5 x (1 - t^2) s (1 + 3 * 0.044715 x^2)). */
+#define GELU_S 0.7978845608028654f
+#define GELU_C 0.044715f
+
+static inline v128_t gelu_t4(v128_t v) {
+  v128_t cube = wasm_f32x4_mul(wasm_f32x4_mul(v, v), v);
+  return tanh4(wasm_f32x4_mul(wasm_f32x4_splat(GELU_S), wasm_f32x4_add(v, wasm_f32x4_mul(wasm_f32x4_splat(GELU_C), cube))));
+}
+
+static inline v128_t gelu4(v128_t v) {
+  return wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_splat(0.5f), v), wasm_f32x4_add(wasm_f32x4_splat(1.0f), gelu_t4(v)));
+}
+
+static inline v128_t gelu_grad4(v128_t dy, v128_t v) {
+  v128_t t = gelu_t4(v);
+  v128_t one = wasm_f32x4_splat(1.0f), half = wasm_f32x4_splat(0.5f);
+  v128_t left = wasm_f32x4_mul(half, wasm_f32x4_add(one, t));
+  v128_t inner = wasm_f32x4_add(one, wasm_f32x4_mul(wasm_f32x4_splat(3.0f * GELU_C), wasm_f32x4_mul(v, v)));
+  v128_t right = wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(wasm_f32x4_mul(half, v), wasm_f32x4_sub(one, wasm_f32x4_mul(t, t))), wasm_f32x4_splat(GELU_S)), inner);
+  return wasm_f32x4_mul(dy, wasm_f32x4_add(left, right));
+}
+
+EXPORT(rs_gelu)(const f32 *x, f32 *y, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, gelu4(wasm_v128_load(x + i)));
+  for (; i < n; i++) y[i] = TAIL1(gelu4(wasm_f32x4_splat(x[i])));
+}
+
+EXPORT(rs_gelu_grad)(const f32 *dy, const f32 *x, f32 *dx, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(dx + i, gelu_grad4(wasm_v128_load(dy + i), wasm_v128_load(x + i)));
+  for (; i < n; i++) dx[i] = TAIL1(gelu_grad4(wasm_f32x4_splat(dy[i]), wasm_f32x4_splat(x[i])));
+}
+
+/* One Adam update (core's ADAM_UPDATE_KERNEL), in the order of core's formula:
+ * m' = m b1 + g (1 - b1); v' = v b2 + g^2 (1 - b2); p' = (p - p decay) - ((m' / c1) / (sqrt(v' / c2) + eps)) lr. */
+static inline void adam4(const f32 *p, const f32 *g, const f32 *m, const f32 *v, f32 *pOut, f32 *mOut, f32 *vOut, int i, int lanes, f32 lr, f32 b1, f32 b2, f32 omb1, f32 omb2, f32 c1, f32 c2, f32 eps, f32 decay) {
+  v128_t gi, mi, vi, pi;
+  if (lanes == 4) {
+    gi = wasm_v128_load(g + i); mi = wasm_v128_load(m + i); vi = wasm_v128_load(v + i); pi = wasm_v128_load(p + i);
+  } else {
+    gi = wasm_f32x4_splat(g[i]); mi = wasm_f32x4_splat(m[i]); vi = wasm_f32x4_splat(v[i]); pi = wasm_f32x4_splat(p[i]);
+  }
+  v128_t m1 = wasm_f32x4_add(wasm_f32x4_mul(mi, wasm_f32x4_splat(b1)), wasm_f32x4_mul(gi, wasm_f32x4_splat(omb1)));
+  v128_t v1 = wasm_f32x4_add(wasm_f32x4_mul(vi, wasm_f32x4_splat(b2)), wasm_f32x4_mul(wasm_f32x4_mul(gi, gi), wasm_f32x4_splat(omb2)));
+  v128_t base = decay > 0.0f ? wasm_f32x4_sub(pi, wasm_f32x4_mul(pi, wasm_f32x4_splat(decay))) : pi;
+  v128_t denom = wasm_f32x4_add(wasm_f32x4_sqrt(wasm_f32x4_div(v1, wasm_f32x4_splat(c2))), wasm_f32x4_splat(eps));
+  v128_t p1 = wasm_f32x4_sub(base, wasm_f32x4_mul(wasm_f32x4_div(wasm_f32x4_div(m1, wasm_f32x4_splat(c1)), denom), wasm_f32x4_splat(lr)));
+  if (lanes == 4) {
+    wasm_v128_store(mOut + i, m1); wasm_v128_store(vOut + i, v1); wasm_v128_store(pOut + i, p1);
+  } else {
+    mOut[i] = wasm_f32x4_extract_lane(m1, 0); vOut[i] = wasm_f32x4_extract_lane(v1, 0); pOut[i] = wasm_f32x4_extract_lane(p1, 0);
+  }
+}
+
+EXPORT(rs_adam)(const f32 *p, const f32 *g, const f32 *m, const f32 *v, f32 *pOut, f32 *mOut, f32 *vOut, int n, f32 lr, f32 b1, f32 b2, f32 omb1, f32 omb2, f32 c1, f32 c2, f32 eps, f32 decay) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) adam4(p, g, m, v, pOut, mOut, vOut, i, 4, lr, b1, b2, omb1, omb2, c1, c2, eps, decay);
+  for (; i < n; i++) adam4(p, g, m, v, pOut, mOut, vOut, i, 1, lr, b1, b2, omb1, omb2, c1, c2, eps, decay);
+}
+
+/* Softmax of each row of x (rows x c) into probs, and each row's max and sum of e^(x - max) into
+ * stats[2r], stats[2r + 1] (the caller takes the log: the loss is log(sum) - (x[label] - max)).
+ * NaN in a row propagates to its probabilities. */
+EXPORT(rs_softmax_rows)(const f32 *x, f32 *probs, f32 *stats, int rows, int c) {
+  for (int r = 0; r < rows; r++) {
+    const f32 *xr = x + r * c;
+    f32 *pr = probs + r * c;
+    f32 mx = xr[0];
+    for (int j = 1; j < c; j++) mx = xr[j] > mx ? xr[j] : mx;
+    v128_t vm = wasm_f32x4_splat(mx), acc = wasm_f32x4_splat(0.0f);
+    int j = 0;
+    for (; j + 4 <= c; j += 4) {
+      v128_t e = exp_clamped4(wasm_f32x4_sub(wasm_v128_load(xr + j), vm));
+      wasm_v128_store(pr + j, e);
+      acc = wasm_f32x4_add(acc, e);
+    }
+    f32 s = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
+    for (; j < c; j++) {
+      f32 e = wasm_f32x4_extract_lane(exp_clamped4(wasm_f32x4_splat(xr[j] - mx)), 0);
+      pr[j] = e;
+      s += e;
+    }
+    v128_t inv = wasm_f32x4_splat(1.0f / s);
+    for (j = 0; j + 4 <= c; j += 4) wasm_v128_store(pr + j, wasm_f32x4_mul(wasm_v128_load(pr + j), inv));
+    for (; j < c; j++) pr[j] *= 1.0f / s;
+    stats[2 * r] = mx;
+    stats[2 * r + 1] = s;
+  }
+}
+
+/* The gradient of the mean softmax cross-entropy: out = dy (probs - onehot(label)) / rows; a row
+ * whose label is outside [0, c) gets 0. */
+EXPORT(rs_softmax_ce_grad)(f32 dy, const f32 *probs, const int32_t *labels, f32 *out, int rows, int c) {
+  f32 scale = dy / (f32)rows;
+  v128_t vs = wasm_f32x4_splat(scale);
+  for (int r = 0; r < rows; r++) {
+    const f32 *pr = probs + r * c;
+    f32 *o = out + r * c;
+    int32_t label = labels[r];
+    int inRange = label >= 0 && label < c;
+    int j = 0;
+    for (; j + 4 <= c; j += 4) wasm_v128_store(o + j, inRange ? wasm_f32x4_mul(wasm_v128_load(pr + j), vs) : wasm_f32x4_splat(0.0f));
+    for (; j < c; j++) o[j] = inRange ? pr[j] * scale : 0.0f;
+    if (inRange) o[label] -= scale;
+  }
 }

@@ -10,6 +10,7 @@ import { patchFusedBias } from './fused-bias';
 import { patchGather } from './gather';
 import { registerSegmentSum } from './segment-sum';
 import { registerSimdKernels } from './simd';
+import { registerFusedKernels } from './fused';
 
 export { WRONG_ON_WASM, fillMissingKernels } from './cpu-bridge';
 export { attachSimdKernels, simdKernelCalls } from './simd';
@@ -32,6 +33,8 @@ export const KERNEL_PATCHES: readonly KernelPatch[] = [
   { skippedBy: 'stockKernels', register: (backendName) => (patchGather(backendName) ? ['GatherV2'] : []) },
   // Over the transposed-matmul rewrite: batched calls go to the SIMD module, the rest fall through to it.
   { skippedBy: 'stockKernels', register: registerSimdKernels },
+  // Core's fused GELU, Adam update and softmax cross-entropy (new kernels: core uses them once registered).
+  { skippedBy: 'stockKernels', register: registerFusedKernels },
 ];
 
 /** Registers every patch not skipped by `options` for `backendName`; returns the patched kernel names. */

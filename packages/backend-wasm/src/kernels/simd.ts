@@ -9,25 +9,45 @@ import type { HeapBackend, KernelConfig, KernelFunc, TensorInfo } from './types'
  *   runs a scalar loop (about 1.5 GFLOP/s here); XNNPACK's fast path takes one matrix only.
  * - `Sum` over leading axes (every bias gradient): the stock kernel transposes first.
  * - `Tanh` (GELU's core): scalar libm in the stock kernel.
+ * - `Transpose` of the last two axes (every transposed matmul operand is transposed first, see
+ *   ./batch-matmul.ts): the stock kernel moves about 100 million floats a second.
  * The module imports the tfjs module's own memory, so inputs and outputs stay where they are.
  * Every other call (and every call when the module could not be attached) goes to the kernel
  * registered before.
  */
 
-interface SimdExports {
+export interface SimdExports {
+  rs_gelu(x: number, y: number, n: number): void;
+  rs_gelu_grad(dy: number, x: number, dx: number, n: number): void;
+  rs_adam(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, lr: number, b1: number, b2: number, omb1: number, omb2: number, c1: number, c2: number, eps: number, decay: number): void;
+  rs_softmax_rows(x: number, probs: number, stats: number, rows: number, c: number): void;
+  rs_softmax_ce_grad(dy: number, probs: number, labels: number, out: number, rows: number, c: number): void;
   rs_bmm(a: number, b: number, c: number, scratch: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number): void;
+  rs_transpose(src: number, dst: number, batch: number, rows: number, cols: number): void;
   rs_sum_leading(x: number, out: number, rows: number, cols: number): void;
   rs_tanh(x: number, y: number, n: number): void;
 }
 
 /** The members of tfjs-backend-wasm's backend the kernels use. */
-interface WasmBackend extends HeapBackend {
+export interface WasmBackend extends HeapBackend {
   dataIdMap: { get(dataId: object): { memoryOffset: number; shape: number[] } | undefined };
-  wasm: { _malloc(bytes: number): number; _free(pointer: number): void; wasmMemory?: unknown; asm?: { memory?: unknown } };
+  wasm: { _malloc(bytes: number): number; _free(pointer: number): void; HEAPU8: Uint8Array; wasmMemory?: unknown; asm?: { memory?: unknown } };
 }
 
 const attached = new WeakMap<object, SimdExports>();
-const calls: Record<'BatchMatMul' | 'Sum' | 'Tanh', number> = { BatchMatMul: 0, Sum: 0, Tanh: 0 };
+
+/** The SIMD module attached to `backend`, if any. */
+export function simdOf(backend: object): SimdExports | undefined {
+  return attached.get(backend);
+}
+/** The kernels of the SIMD module, by the tfjs kernel name they serve. */
+export type SimdKernelName = 'BatchMatMul' | 'Transpose' | 'Sum' | 'Tanh' | 'RsGelu' | 'RsGeluGrad' | 'RsAdamUpdate' | 'RsSoftmaxCrossEntropy' | 'RsSoftmaxCrossEntropyGrad';
+const calls: Record<SimdKernelName, number> = { BatchMatMul: 0, Transpose: 0, Sum: 0, Tanh: 0, RsGelu: 0, RsGeluGrad: 0, RsAdamUpdate: 0, RsSoftmaxCrossEntropy: 0, RsSoftmaxCrossEntropyGrad: 0 };
+
+/** Counts one call served by the SIMD module. */
+export function countSimdCall(name: SimdKernelName): void {
+  calls[name]++;
+}
 
 function decode(base64: string): Uint8Array<ArrayBuffer> {
   const text = atob(base64);
@@ -56,13 +76,24 @@ export async function attachSimdKernels(backend: unknown): Promise<boolean> {
   }
 }
 
-/** How many calls each SIMD kernel has served in this process (the others went to the stock kernels). */
+/** Runs `body` with the SIMD module detached from `backend` (the stock kernels and the JavaScript fallbacks serve every call): for tests. */
+export function withoutSimd<T>(backend: object, body: () => T): T {
+  const simd = attached.get(backend);
+  attached.delete(backend);
+  try {
+    return body();
+  } finally {
+    if (simd) attached.set(backend, simd);
+  }
+}
+
+/** How many calls each SIMD kernel has served in this process (the others went to the stock kernels or, for core's fused kernels, to their JavaScript fallback). */
 export function simdKernelCalls(): Readonly<typeof calls> {
   return { ...calls };
 }
 
-const offset = (backend: WasmBackend, t: TensorInfo): number => (backend.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
-const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
+export const offset = (backend: WasmBackend, t: TensorInfo): number => (backend.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
+export const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
 function batchMatMul(original: KernelConfig): KernelFunc {
@@ -90,7 +121,25 @@ function batchMatMul(original: KernelConfig): KernelFunc {
     } finally {
       if (scratch) backend.wasm._free(scratch);
     }
-    calls.BatchMatMul++;
+    countSimdCall('BatchMatMul');
+    return out;
+  };
+}
+
+/** A transpose of the last two axes (every transposed matmul operand goes through it). */
+function transposeLast2(original: KernelConfig): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const simd = attached.get(backend);
+    const { x } = args.inputs;
+    const perm = ((args.attrs ?? {}) as { perm: number[] }).perm;
+    const rank = x.shape.length;
+    const last2 = rank >= 2 && perm.length === rank && perm.every((p, i) => (i < rank - 2 ? p === i : p === (i === rank - 2 ? rank - 1 : rank - 2)));
+    if (!simd || (x.dtype !== 'float32' && x.dtype !== 'int32') || !last2 || product(x.shape) === 0) return original.kernelFunc(args);
+    const [rows, cols] = x.shape.slice(-2);
+    const out = backend.makeOutput([...x.shape.slice(0, -2), cols, rows], x.dtype);
+    simd.rs_transpose(offset(backend, x), offset(backend, out), product(x.shape.slice(0, -2)), rows, cols);
+    countSimdCall('Transpose');
     return out;
   };
 }
@@ -109,7 +158,7 @@ function sumLeading(original: KernelConfig): KernelFunc {
     const kept = x.shape.slice(axes.length);
     const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
     simd.rs_sum_leading(offset(backend, x), offset(backend, out), product(x.shape.slice(0, axes.length)), product(kept));
-    calls.Sum++;
+    countSimdCall('Sum');
     return out;
   };
 }
@@ -122,7 +171,7 @@ function tanh(original: KernelConfig): KernelFunc {
     if (!simd || x.dtype !== 'float32') return original.kernelFunc(args);
     const out = backend.makeOutput([...x.shape], 'float32');
     simd.rs_tanh(offset(backend, x), offset(backend, out), product(x.shape));
-    calls.Tanh++;
+    countSimdCall('Tanh');
     return out;
   };
 }
@@ -130,7 +179,7 @@ function tanh(original: KernelConfig): KernelFunc {
 /** Registers the SIMD kernels over the ones registered so far for `backendName`; returns their names. */
 export function registerSimdKernels(backendName: string): string[] {
   const patched: string[] = [];
-  for (const [name, make] of [['BatchMatMul', batchMatMul], ['Sum', sumLeading], ['Tanh', tanh]] as const) {
+  for (const [name, make] of [['BatchMatMul', batchMatMul], ['Transpose', transposeLast2], ['Sum', sumLeading], ['Tanh', tanh]] as const) {
     const original = getKernel(name, backendName);
     if (!original) continue;
     replaceKernel({ ...original, kernelFunc: make(original) });
