@@ -6,7 +6,7 @@ import { backendHasKernel } from '../backend';
 /**
  * Kernels a backend may register to run GELU (below) in one pass: `RsGelu` (input `x`) and its
  * gradient `RsGeluGrad` (inputs `dy`, `x`: dy * d gelu / dx), float32. Without both, gelu is the
- * sequence of tfjs ops below and its gradient comes from autodiff. @rs/backend-native registers them.
+ * sequence of tfjs ops below and its gradient comes from autodiff. @rs/backend-native and @rs/backend-wasm register them.
  */
 export const GELU_KERNEL = 'RsGelu';
 export const GELU_GRAD_KERNEL = 'RsGeluGrad';

@@ -15,7 +15,7 @@ export type LossName = 'softmaxCrossEntropy' | 'sigmoidCrossEntropy' | 'mse';
  * [n, c]; `RsSoftmaxCrossEntropyGrad` (inputs `dy` scalar, `probs` [n, c], `labels` [n]) returns
  * dy (probs - onehot(labels)) / n. A label outside [0, c) adds nothing and gets a zero gradient
  * row, as the composed form (a zero one-hot row) gives. Without both kernels the loss is composed
- * of tfjs ops and differentiated by autodiff. @rs/backend-native registers them.
+ * of tfjs ops and differentiated by autodiff. @rs/backend-native and @rs/backend-wasm register them.
  */
 export const SOFTMAX_CE_KERNEL = 'RsSoftmaxCrossEntropy';
 export const SOFTMAX_CE_GRAD_KERNEL = 'RsSoftmaxCrossEntropyGrad';

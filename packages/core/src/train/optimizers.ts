@@ -87,7 +87,7 @@ function positive(name: string, value: number): number {
  * (inputs `p`, `g`, `m`, `v`, float32 of one shape; attrs `learningRate`, `beta1`, `beta2`,
  * `oneMinusBeta1`, `oneMinusBeta2`, `c1`, `c2`, `epsilon`, `decay` = learningRate * weightDecay;
  * outputs the new `[p, m, v]`, computed in the order of the formula below). Without it, the
- * update is the sequence of tfjs ops below. @rs/backend-native registers one.
+ * update is the sequence of tfjs ops below. @rs/backend-native and @rs/backend-wasm register one.
  */
 export const ADAM_UPDATE_KERNEL = 'RsAdamUpdate';
 
