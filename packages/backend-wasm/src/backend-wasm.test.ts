@@ -121,6 +121,20 @@ describe('@rs/backend-wasm', () => {
     model.dispose();
   });
 
+  it('Identity (tf.clone) shares storage instead of copying, and the clone outlives its source', () => {
+    const backend = tf.backend() as unknown as { numDataIds(): number };
+    const x = tf.tensor2d([1, -2, 3, 4.5], [2, 2]);
+    const buffers = backend.numDataIds();
+    const copy = tf.clone(x);
+    expect(backend.numDataIds()).toBe(buffers);
+    x.dispose();
+    expect(Array.from(copy.dataSync())).toEqual([1, -2, 3, 4.5]);
+    const doubled = tf.mul(copy, 2);
+    expect(Array.from(doubled.dataSync())).toEqual([2, -4, 6, 9]);
+    tf.dispose([copy, doubled]);
+    expect(backend.numDataIds()).toBe(buffers - 1);
+  });
+
   it('transposed matmuls (the fast path rewrite) equal cpu (rtol 1e-4, atol 1e-4)', async () => {
     const values = Array.from({ length: 48 * 40 }, (_, i) => Math.sin(i * 0.37));
     const other = Array.from({ length: 48 * 40 }, (_, i) => Math.cos(i * 0.11));

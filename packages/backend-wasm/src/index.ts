@@ -14,7 +14,7 @@ import { checkWasmPaths, type WasmBinaryName } from './wasm-paths';
 import { checkThreads, threadSupport } from './threads';
 
 export { threadSupport } from './threads';
-export { simdKernelCalls } from './kernels/index';
+export { simdKernelCalls, withoutSimdKernels } from './kernels/index';
 export type { ThreadSupport } from './threads';
 
 export type { WasmBinaryName } from './wasm-paths';

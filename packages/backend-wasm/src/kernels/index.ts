@@ -8,12 +8,27 @@ import { patchConv2D } from './conv2d';
 import { registerConv2DBackpropFilter } from './conv2d-backprop-filter';
 import { patchFusedBias } from './fused-bias';
 import { patchGather } from './gather';
+import { patchIdentity } from './identity';
 import { registerSegmentSum } from './segment-sum';
 import { registerSimdKernels } from './simd';
 import { registerFusedKernels } from './fused';
 
 export { WRONG_ON_WASM, fillMissingKernels } from './cpu-bridge';
 export { attachSimdKernels, simdKernelCalls } from './simd';
+import { withoutSimd } from './simd';
+import { findBackend } from './registry';
+
+/**
+ * Runs `body` with the package's SIMD kernels switched off on the wasm backend (stock kernels
+ * and JavaScript fallbacks serve every call): to measure what they bring, or to rule them out.
+ *
+ * @example
+ * const stockMs = withoutSimdKernels(() => time(step));
+ */
+export function withoutSimdKernels<T>(body: () => T): T {
+  const backend = findBackend('wasm');
+  return backend ? withoutSimd(backend, body) : body();
+}
 
 /** One kernel patch: registers its kernels for a backend and returns those to report as patched. */
 export interface KernelPatch {
@@ -31,6 +46,7 @@ export const KERNEL_PATCHES: readonly KernelPatch[] = [
   { skippedBy: 'stockKernels', register: (backendName) => (patchConv2D(backendName), []) },
   { skippedBy: 'stockKernels', register: (backendName) => (registerConv2DBackpropFilter(backendName) ? ['Conv2DBackpropFilter'] : []) },
   { skippedBy: 'stockKernels', register: (backendName) => (patchGather(backendName) ? ['GatherV2'] : []) },
+  { skippedBy: 'stockKernels', register: (backendName) => (patchIdentity(backendName) ? ['Identity'] : []) },
   // Over the transposed-matmul rewrite: batched calls go to the SIMD module, the rest fall through to it.
   { skippedBy: 'stockKernels', register: registerSimdKernels },
   // Core's fused GELU, Adam update and softmax cross-entropy (new kernels: core uses them once registered).

@@ -45,6 +45,11 @@ export function removeKernel(name: string, backendName: string): void {
   if (engineApi.getKernel(name, backendName)) engineApi.unregisterKernel(name, backendName);
 }
 
+/** The initialised backend `name`, if any. */
+export function findBackend(name: string): object | undefined {
+  return engineApi.findBackend(name);
+}
+
 /** The cpu backend (for kernels bridged to it). */
 export function cpuBackend(): KernelBackendLike {
   return engineApi.findBackend('cpu') as KernelBackendLike;

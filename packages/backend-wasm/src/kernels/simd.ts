@@ -76,7 +76,10 @@ export async function attachSimdKernels(backend: unknown): Promise<boolean> {
   }
 }
 
-/** Runs `body` with the SIMD module detached from `backend` (the stock kernels and the JavaScript fallbacks serve every call): for tests. */
+/**
+ * Runs `body` with the SIMD module detached from `backend`: the stock kernels (and, for core's
+ * fused kernels, the JavaScript fallbacks) serve every call. For A/B measurements and tests.
+ */
 export function withoutSimd<T>(backend: object, body: () => T): T {
   const simd = attached.get(backend);
   attached.delete(backend);
