@@ -520,3 +520,59 @@ int rs_keep_heap(void) {
 
 const char *rs_blas_path(void) { return blas_path; }
 int rs_threads(void) { return n_threads; }
+
+/* Layer normalisation over rows of d (core's LAYER_NORM_KERNEL), in the order of core's composed
+ * form: mean, variance = mean of (x - mean)^2, rstd = 1 / sqrt(variance + eps),
+ * y = ((x - mean) rstd) gamma + beta; each row's mean and rstd are kept for the gradient. Rows in
+ * parallel. */
+void rs_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd, int64_t rows, int d, float eps) {
+#pragma omp parallel for if (rows * d > PAR_MIN_COMPUTE)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * d;
+    float *yr = y + r * d;
+    float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+    for (int j = 0; j < d; j++) s += xr[j];
+    float mu = s / (float)d, q = 0.0f;
+#pragma omp simd reduction(+ : q)
+    for (int j = 0; j < d; j++) q += (xr[j] - mu) * (xr[j] - mu);
+    float rs = 1.0f / sqrtf(q / (float)d + eps);
+#pragma omp simd
+    for (int j = 0; j < d; j++) yr[j] = ((xr[j] - mu) * rs) * gamma[j] + beta[j];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+/* Its gradient: with xhat = (x - mean) rstd and g = dy gamma, per row
+ * dx = rstd (g - mean(g) - xhat mean(g xhat)) (rows in parallel); dgamma = sum over rows of
+ * dy xhat and dbeta = sum of dy (columns in parallel, rows summed in order). */
+void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta, int64_t rows, int d) {
+#pragma omp parallel for if (rows * d > PAR_MIN_COMPUTE)
+  for (int64_t r = 0; r < rows; r++) {
+    const float *xr = x + r * d, *dyr = dy + r * d;
+    float *dxr = dx + r * d;
+    float mu = mean[r], rs = rstd[r], a = 0.0f, b = 0.0f;
+#pragma omp simd reduction(+ : a, b)
+    for (int j = 0; j < d; j++) {
+      float g = dyr[j] * gamma[j];
+      a += g;
+      b += g * ((xr[j] - mu) * rs);
+    }
+    a /= (float)d;
+    b /= (float)d;
+#pragma omp simd
+    for (int j = 0; j < d; j++) dxr[j] = rs * (dyr[j] * gamma[j] - a - ((xr[j] - mu) * rs) * b);
+  }
+#pragma omp parallel for if (rows * d > PAR_MIN_COMPUTE)
+  for (int j = 0; j < d; j++) {
+    float sg = 0.0f, sb = 0.0f;
+    for (int64_t r = 0; r < rows; r++) {
+      float v = dy[r * d + j];
+      sg += v * ((x[r * d + j] - mean[r]) * rstd[r]);
+      sb += v;
+    }
+    dgamma[j] = sg;
+    dbeta[j] = sb;
+  }
+}

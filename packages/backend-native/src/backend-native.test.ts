@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL, SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL, GELU_KERNEL, GELU_GRAD_KERNEL } from '@rs/core';
+import { tf, Model, lenet300100, trainStep, adam, softmaxCrossEntropy, isRsError, ADAM_UPDATE_KERNEL, SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL, GELU_KERNEL, GELU_GRAD_KERNEL, LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL } from '@rs/core';
+import { builtinOps } from '@rs/core/extend';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
 
@@ -139,6 +140,35 @@ describe('native kernels against cpu, including the cases native code hands back
       expect(names).toContain(SOFTMAX_CE_GRAD_KERNEL);
       expect(tf.memory().numTensors).toBe(before);
       tf.dispose([x, y, v]);
+    } finally {
+      tf.setBackend('cpu');
+    }
+  });
+
+  it("layer norm: core's fused kernels on native give cpu's composed values and gradients (x, gamma, beta)", async () => {
+    const schema = builtinOps.find((op) => op.name === 'layerNorm') as unknown as { forward(xs: tf.Tensor[], params: Record<string, tf.Tensor>, attrs: object): tf.Tensor };
+    const ln = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => schema.forward([x], { gamma, beta }, { epsilon: 1e-3 });
+    for (const shape of [[3, 5, 7], [64, 128], [2, 1]]) {
+      const d = shape[shape.length - 1];
+      const weights = () => rnd(shape);
+      same(() => ln(rnd(shape), rnd([d]), rnd([d])), `layer norm ${shape}`);
+      for (const which of [0, 1, 2]) {
+        same(() => {
+          const inputs = [rnd(shape), rnd([d]), rnd([d])];
+          const w = weights();
+          return tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ln(x, g, b), w)))(inputs)[which];
+        }, `layer norm gradient ${which} ${shape}`);
+      }
+    }
+    tf.setBackend('native');
+    try {
+      const x = rnd([4, 6]);
+      const [g, b] = [rnd([6]), rnd([6])];
+      const profile = await tf.profile(() => tf.dispose(tf.grads((a: tf.Tensor) => tf.sum(ln(a, g, b)))([x])));
+      const names = profile.kernels.map((k) => k.name);
+      expect(names).toContain(LAYER_NORM_KERNEL);
+      expect(names).toContain(LAYER_NORM_GRAD_KERNEL);
+      tf.dispose([x, g, b]);
     } finally {
       tf.setBackend('cpu');
     }

@@ -29,6 +29,8 @@ export interface NativeLib {
   softmaxCe: Fn;
   softmaxCeGrad: Fn;
   geluGrad: Fn;
+  layerNorm: Fn;
+  layerNormGrad: Fn;
   keepHeap: Fn;
   select: Fn;
   segmentSum: Fn;
@@ -144,6 +146,8 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     softmaxCe: f('double rs_softmax_ce(const float *x, const int32_t *labels, float *probs, int64_t rows, int c)'),
     softmaxCeGrad: f('void rs_softmax_ce_grad(float dy, const float *probs, const int32_t *labels, float *out, int64_t rows, int c)'),
     geluGrad: f('void rs_gelu_grad(const float *dy, const float *x, float *dx, int64_t n)'),
+    layerNorm: f('void rs_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd, int64_t rows, int d, float eps)'),
+    layerNormGrad: f('void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta, int64_t rows, int d)'),
     keepHeap: f('int rs_keep_heap(void)'),
     adam: f(
       'void rs_adam(const float *p, const float *g, const float *m, const float *v, float *pOut, float *mOut, float *vOut, int64_t n, float lr, float b1, float b2, float omb1, float omb2, float c1, float c2, float eps, float decay)',

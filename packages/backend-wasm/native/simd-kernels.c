@@ -326,3 +326,82 @@ EXPORT(rs_softmax_ce_grad)(f32 dy, const f32 *probs, const int32_t *labels, f32 
     if (inRange) o[label] -= scale;
   }
 }
+
+static inline f32 hsum(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+}
+
+/* Layer normalisation over rows of d (core's LAYER_NORM_KERNEL), in the order of core's composed
+ * form: mean, variance = mean of (x - mean)^2, rstd = 1 / sqrt(variance + eps),
+ * y = ((x - mean) rstd) gamma + beta. Each row's mean and rstd are kept for the gradient. */
+EXPORT(rs_layer_norm)(const f32 *x, const f32 *gamma, const f32 *beta, f32 *y, f32 *mean, f32 *rstd, int rows, int d, f32 eps) {
+  for (int r = 0; r < rows; r++) {
+    const f32 *xr = x + r * d;
+    f32 *yr = y + r * d;
+    v128_t acc = wasm_f32x4_splat(0.0f);
+    int j = 0;
+    for (; j + 4 <= d; j += 4) acc = wasm_f32x4_add(acc, wasm_v128_load(xr + j));
+    f32 s = hsum(acc);
+    for (; j < d; j++) s += xr[j];
+    f32 mu = s / (f32)d;
+    v128_t vmu = wasm_f32x4_splat(mu);
+    acc = wasm_f32x4_splat(0.0f);
+    for (j = 0; j + 4 <= d; j += 4) {
+      v128_t c = wasm_f32x4_sub(wasm_v128_load(xr + j), vmu);
+      acc = wasm_f32x4_add(acc, wasm_f32x4_mul(c, c));
+    }
+    f32 q = hsum(acc);
+    for (; j < d; j++) q += (xr[j] - mu) * (xr[j] - mu);
+    f32 rs = 1.0f / __builtin_sqrtf(q / (f32)d + eps);
+    v128_t vrs = wasm_f32x4_splat(rs);
+    for (j = 0; j + 4 <= d; j += 4) {
+      v128_t n = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), vmu), vrs);
+      wasm_v128_store(yr + j, wasm_f32x4_add(wasm_f32x4_mul(n, wasm_v128_load(gamma + j)), wasm_v128_load(beta + j)));
+    }
+    for (; j < d; j++) yr[j] = ((xr[j] - mu) * rs) * gamma[j] + beta[j];
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+/* Its gradient: with xhat = (x - mean) rstd and g = dy gamma, per row
+ * dx = rstd (g - mean(g) - xhat mean(g xhat)); dgamma = sum over rows of dy xhat, dbeta = sum of dy. */
+EXPORT(rs_layer_norm_grad)(const f32 *dy, const f32 *x, const f32 *gamma, const f32 *mean, const f32 *rstd, f32 *dx, f32 *dgamma, f32 *dbeta, int rows, int d) {
+  int j;
+  for (j = 0; j < d; j++) dgamma[j] = dbeta[j] = 0.0f;
+  for (int r = 0; r < rows; r++) {
+    const f32 *xr = x + r * d, *dyr = dy + r * d;
+    f32 *dxr = dx + r * d;
+    v128_t vmu = wasm_f32x4_splat(mean[r]), vrs = wasm_f32x4_splat(rstd[r]);
+    v128_t sg = wasm_f32x4_splat(0.0f), sgx = sg;
+    for (j = 0; j + 4 <= d; j += 4) {
+      v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), vmu), vrs);
+      v128_t dv = wasm_v128_load(dyr + j);
+      v128_t g = wasm_f32x4_mul(dv, wasm_v128_load(gamma + j));
+      sg = wasm_f32x4_add(sg, g);
+      sgx = wasm_f32x4_add(sgx, wasm_f32x4_mul(g, xh));
+      wasm_v128_store(dgamma + j, wasm_f32x4_add(wasm_v128_load(dgamma + j), wasm_f32x4_mul(dv, xh)));
+      wasm_v128_store(dbeta + j, wasm_f32x4_add(wasm_v128_load(dbeta + j), dv));
+    }
+    f32 a = hsum(sg), b = hsum(sgx);
+    for (; j < d; j++) {
+      f32 xh = (xr[j] - mean[r]) * rstd[r], g = dyr[j] * gamma[j];
+      a += g;
+      b += g * xh;
+      dgamma[j] += dyr[j] * xh;
+      dbeta[j] += dyr[j];
+    }
+    a /= (f32)d;
+    b /= (f32)d;
+    v128_t va = wasm_f32x4_splat(a), vb = wasm_f32x4_splat(b);
+    for (j = 0; j + 4 <= d; j += 4) {
+      v128_t xh = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + j), vmu), vrs);
+      v128_t g = wasm_f32x4_mul(wasm_v128_load(dyr + j), wasm_v128_load(gamma + j));
+      wasm_v128_store(dxr + j, wasm_f32x4_mul(vrs, wasm_f32x4_sub(wasm_f32x4_sub(g, va), wasm_f32x4_mul(xh, vb))));
+    }
+    for (; j < d; j++) {
+      f32 xh = (xr[j] - mean[r]) * rstd[r];
+      dxr[j] = rstd[r] * (dyr[j] * gamma[j] - a - xh * b);
+    }
+  }
+}

@@ -1,5 +1,6 @@
 import { describe, it, expect, beforeAll } from 'vitest';
 import { tf, Model, adam, charTransformer, softmaxCrossEntropy, trainStep, GELU_KERNEL, GELU_GRAD_KERNEL } from '@rs/core';
+import { builtinOps, valueAndGrads } from '@rs/core/extend';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, simdKernelCalls } from './index';
 import { withoutSimd } from './kernels/simd';
@@ -9,6 +10,8 @@ beforeAll(async () => {
   await install({ threads: 2 });
 });
 
+const layerNormSchema = builtinOps.find((op) => op.name === 'layerNorm') as unknown as { forward(xs: tf.Tensor[], params: Record<string, tf.Tensor>, attrs: object): tf.Tensor };
+const layerNormOp = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) => layerNormSchema.forward([x], { gamma, beta }, {});
 const values = (n: number, seed: number, scale = 2) => Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + seed) * scale);
 /** Both paths of a wasm kernel: the SIMD module, then the JavaScript fallback. */
 const paths = [
@@ -85,7 +88,7 @@ describe('@rs/backend-wasm: transpose and core fused kernels', () => {
       const wasm = await on('wasm', () => run(train));
       const after = simdKernelCalls();
       const cpu = await on('cpu', train);
-      for (const name of ['RsAdamUpdate', 'RsSoftmaxCrossEntropy', 'RsSoftmaxCrossEntropyGrad', 'RsGelu', 'RsGeluGrad'] as const) {
+      for (const name of ['RsAdamUpdate', 'RsSoftmaxCrossEntropy', 'RsSoftmaxCrossEntropyGrad', 'RsGelu', 'RsGeluGrad', 'RsLayerNorm', 'RsLayerNormGrad'] as const) {
         if (path === 'simd') expect(after[name] - before[name], name).toBeGreaterThan(0);
         else expect(after[name] - before[name], name).toBe(0);
       }
@@ -98,6 +101,27 @@ describe('@rs/backend-wasm: transpose and core fused kernels', () => {
       expect(close(slotsOf(wasm), slotsOf(cpu), 1e-3, 1e-7)).toEqual([]);
       // The three updated parameters and their slots replace the old ones: nothing else stays.
       expect(wasm.leaked).toBe(cpu.leaked);
+    });
+
+    it(`layer norm and its gradients (x, gamma, beta) equal cpu's composed ops, widths off the vector blocks (${path})`, async () => {
+      for (const shape of [[3, 5, 7], [4, 16], [2, 1]]) {
+        const d = shape[shape.length - 1];
+        const n = shape.reduce((p, q) => p * q, 1);
+        const compute = () =>
+          tf.tidy(() => {
+            const x = tf.tensor(values(n, 7, 3), shape);
+            const gamma = tf.tensor1d(values(d, 8, 1));
+            const beta = tf.tensor1d(values(d, 9, 1));
+            const weights = tf.tensor(values(n, 10, 1), shape);
+            const { value, grads } = valueAndGrads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(layerNormOp(a, g, b), weights)), [x, gamma, beta]);
+            return [value, ...grads].map((t) => Array.from((t as tf.Tensor).dataSync()));
+          });
+        const before = simdKernelCalls().RsLayerNorm;
+        const got = await on('wasm', () => run(compute));
+        expect(simdKernelCalls().RsLayerNorm - before).toBe(path === 'simd' ? 1 : 0);
+        const want = await on('cpu', compute);
+        want.forEach((w, i) => expect(close(got[i], w, 1e-4, 1e-5), `${shape} output ${i}`).toEqual([]));
+      }
     });
 
     it(`the fused loss is NaN for NaN logits and refuses labels of the wrong shape (${path})`, () => {

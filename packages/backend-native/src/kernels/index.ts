@@ -7,13 +7,14 @@ import { dataKernels } from './data';
 import { elementwiseKernels } from './elementwise';
 import { lossKernels } from './loss';
 import { matmulKernels } from './matmul';
+import { normKernels } from './norm';
 import { optimizerKernels } from './optimizer';
 import { guardViews, registry, type KernelConfig, type KernelFunc } from './common';
 
 export { setNativeState, native } from './common';
 
 function nativeKernels(backendName: string): KernelConfig[] {
-  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName), ...lossKernels(backendName)];
+  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName), ...lossKernels(backendName), ...normKernels(backendName)];
 }
 
 /** Names of the kernels that run as native code (the others are tfjs-backend-cpu's). */

@@ -1,12 +1,12 @@
 /**
- * Core's fused kernels on wasm (see @rs/core's GELU_KERNEL, ADAM_UPDATE_KERNEL and
- * SOFTMAX_CE_KERNEL): GELU and its gradient, one Adam update of a parameter, and softmax
- * cross-entropy with class ids and its gradient, each one pass over memory instead of a chain of
+ * Core's fused kernels on wasm (see @rs/core's GELU_KERNEL, LAYER_NORM_KERNEL,
+ * ADAM_UPDATE_KERNEL and SOFTMAX_CE_KERNEL): GELU and layer normalisation and their gradients,
+ * one Adam update of a parameter, and softmax cross-entropy with class ids and its gradient, each one pass over memory instead of a chain of
  * tfjs kernels (about 14 per parameter for Adam, 20 for the loss). They run in the package's
  * SIMD module; where it could not be attached, a JavaScript loop over the same heap computes the
  * same formula, so that core may rely on them whenever they are registered.
  */
-import { ADAM_UPDATE_KERNEL, GELU_GRAD_KERNEL, GELU_KERNEL, SOFTMAX_CE_GRAD_KERNEL, SOFTMAX_CE_KERNEL } from '@rs/core';
+import { ADAM_UPDATE_KERNEL, GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, SOFTMAX_CE_GRAD_KERNEL, SOFTMAX_CE_KERNEL } from '@rs/core';
 import { replaceKernel } from './registry';
 import { countSimdCall, offset, product, simdOf, type WasmBackend } from './simd';
 import type { KernelArgs, TensorInfo } from './types';
@@ -56,6 +56,76 @@ function geluGrad({ inputs, backend }: KernelArgs): TensorInfo {
     }
   }
   return out;
+}
+
+/** The rows and width of a layer norm call, its inputs checked. */
+function layerNormShape(kernel: string, x: TensorInfo, gamma: TensorInfo): [number, number] {
+  const d = x.shape[x.shape.length - 1];
+  if (x.shape.length < 1 || gamma.shape.length !== 1 || gamma.shape[0] !== d) throw new Error(`[INVALID_ARGUMENT] ${kernel} expects gamma of shape [${d}], got [${gamma.shape.join(', ')}].`);
+  return [d === 0 ? 0 : product(x.shape) / d, d];
+}
+
+function layerNorm({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
+  const b = backend as unknown as WasmBackend;
+  const [x, gamma, beta] = float32(LAYER_NORM_KERNEL, inputs.x, inputs.gamma, inputs.beta);
+  const [rows, d] = layerNormShape(LAYER_NORM_KERNEL, x, gamma);
+  const epsilon = Number((attrs as { epsilon?: number }).epsilon ?? 1e-5);
+  const y = b.makeOutput([...x.shape], 'float32');
+  const mean = b.makeOutput([rows], 'float32');
+  const rstd = b.makeOutput([rows], 'float32');
+  const simd = simdOf(b);
+  if (simd) {
+    if (rows * d > 0) simd.rs_layer_norm(offset(b, x), offset(b, gamma), offset(b, beta), offset(b, y), offset(b, mean), offset(b, rstd), rows, d, epsilon);
+    countSimdCall('RsLayerNorm');
+  } else {
+    const [xs, gs, bs, ys, ms, rs] = [x, gamma, beta, y, mean, rstd].map((t) => view(b, t));
+    for (let r = 0; r < rows; r++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += xs[r * d + j];
+      const mu = Math.fround(s / d);
+      let q = 0;
+      for (let j = 0; j < d; j++) q += (xs[r * d + j] - mu) ** 2;
+      const inv = 1 / Math.sqrt(q / d + epsilon);
+      for (let j = 0; j < d; j++) ys[r * d + j] = (xs[r * d + j] - mu) * inv * gs[j] + bs[j];
+      [ms[r], rs[r]] = [mu, inv];
+    }
+  }
+  return [y, mean, rstd];
+}
+
+function layerNormGrad({ inputs, backend }: KernelArgs): TensorInfo[] {
+  const b = backend as unknown as WasmBackend;
+  const [dy, x, gamma, mean, rstd] = float32(LAYER_NORM_GRAD_KERNEL, inputs.dy, inputs.x, inputs.gamma, inputs.mean, inputs.rstd);
+  const [rows, d] = layerNormShape(LAYER_NORM_GRAD_KERNEL, x, gamma);
+  if (dy.shape.join() !== x.shape.join() || product(mean.shape) !== rows || product(rstd.shape) !== rows) throw new Error(`[INVALID_ARGUMENT] ${LAYER_NORM_GRAD_KERNEL} expects dy of x's shape and mean, rstd of ${rows} rows.`);
+  const dx = b.makeOutput([...x.shape], 'float32');
+  const dgamma = b.makeOutput([d], 'float32');
+  const dbeta = b.makeOutput([d], 'float32');
+  const simd = simdOf(b);
+  if (simd) {
+    if (d > 0) simd.rs_layer_norm_grad(offset(b, dy), offset(b, x), offset(b, gamma), offset(b, mean), offset(b, rstd), offset(b, dx), offset(b, dgamma), offset(b, dbeta), rows, d);
+    countSimdCall('RsLayerNormGrad');
+  } else {
+    const [dys, xs, gs, ms, rs, dxs, dgs, dbs] = [dy, x, gamma, mean, rstd, dx, dgamma, dbeta].map((t) => view(b, t));
+    dgs.fill(0);
+    dbs.fill(0);
+    for (let r = 0; r < rows; r++) {
+      let [a, c] = [0, 0];
+      for (let j = 0; j < d; j++) {
+        const xh = (xs[r * d + j] - ms[r]) * rs[r];
+        const g = dys[r * d + j] * gs[j];
+        a += g;
+        c += g * xh;
+        dgs[j] += dys[r * d + j] * xh;
+        dbs[j] += dys[r * d + j];
+      }
+      for (let j = 0; j < d; j++) {
+        const xh = (xs[r * d + j] - ms[r]) * rs[r];
+        dxs[r * d + j] = rs[r] * (dys[r * d + j] * gs[j] - a / d - xh * (c / d));
+      }
+    }
+  }
+  return [dx, dgamma, dbeta];
 }
 
 function adamUpdate({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
@@ -160,6 +230,8 @@ export function registerFusedKernels(backendName: string): string[] {
   const kernels = {
     [GELU_KERNEL]: gelu,
     [GELU_GRAD_KERNEL]: geluGrad,
+    [LAYER_NORM_KERNEL]: layerNorm,
+    [LAYER_NORM_GRAD_KERNEL]: layerNormGrad,
     [ADAM_UPDATE_KERNEL]: adamUpdate,
     [SOFTMAX_CE_KERNEL]: softmaxCrossEntropy,
     [SOFTMAX_CE_GRAD_KERNEL]: softmaxCrossEntropyGrad,

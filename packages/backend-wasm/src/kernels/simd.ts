@@ -20,6 +20,8 @@ export interface SimdExports {
   rs_gelu(x: number, y: number, n: number): void;
   rs_gelu_grad(dy: number, x: number, dx: number, n: number): void;
   rs_adam(p: number, g: number, m: number, v: number, pOut: number, mOut: number, vOut: number, n: number, lr: number, b1: number, b2: number, omb1: number, omb2: number, c1: number, c2: number, eps: number, decay: number): void;
+  rs_layer_norm(x: number, gamma: number, beta: number, y: number, mean: number, rstd: number, rows: number, d: number, eps: number): void;
+  rs_layer_norm_grad(dy: number, x: number, gamma: number, mean: number, rstd: number, dx: number, dgamma: number, dbeta: number, rows: number, d: number): void;
   rs_softmax_rows(x: number, probs: number, stats: number, rows: number, c: number): void;
   rs_softmax_ce_grad(dy: number, probs: number, labels: number, out: number, rows: number, c: number): void;
   rs_bmm(a: number, b: number, c: number, scratch: number, batch: number, m: number, n: number, k: number, strideA: number, strideB: number, transA: number, transB: number): void;
@@ -41,8 +43,8 @@ export function simdOf(backend: object): SimdExports | undefined {
   return attached.get(backend);
 }
 /** The kernels of the SIMD module, by the tfjs kernel name they serve. */
-export type SimdKernelName = 'BatchMatMul' | 'Transpose' | 'Sum' | 'Tanh' | 'RsGelu' | 'RsGeluGrad' | 'RsAdamUpdate' | 'RsSoftmaxCrossEntropy' | 'RsSoftmaxCrossEntropyGrad';
-const calls: Record<SimdKernelName, number> = { BatchMatMul: 0, Transpose: 0, Sum: 0, Tanh: 0, RsGelu: 0, RsGeluGrad: 0, RsAdamUpdate: 0, RsSoftmaxCrossEntropy: 0, RsSoftmaxCrossEntropyGrad: 0 };
+export type SimdKernelName = 'BatchMatMul' | 'Transpose' | 'Sum' | 'Tanh' | 'RsGelu' | 'RsGeluGrad' | 'RsLayerNorm' | 'RsLayerNormGrad' | 'RsAdamUpdate' | 'RsSoftmaxCrossEntropy' | 'RsSoftmaxCrossEntropyGrad';
+const calls: Record<SimdKernelName, number> = { BatchMatMul: 0, Transpose: 0, Sum: 0, Tanh: 0, RsGelu: 0, RsGeluGrad: 0, RsLayerNorm: 0, RsLayerNormGrad: 0, RsAdamUpdate: 0, RsSoftmaxCrossEntropy: 0, RsSoftmaxCrossEntropyGrad: 0 };
 
 /** Counts one call served by the SIMD module. */
 export function countSimdCall(name: SimdKernelName): void {
