@@ -69,8 +69,11 @@ export const multiHeadAttention: OpSchema<MultiHeadAttentionAttrs> = {
     // Explicit transpose: wasm matMul is only fast on untransposed inputs (shared notes).
     let scores = tf.mul(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(headDim)); // [N, H, T, T]
     if (attrs.causal) {
-      const allowed = tf.linalg.bandPart(tf.ones([t, t]), -1, 0); // lower triangle incl. diagonal
-      scores = tf.add(scores, tf.mul(tf.sub(1, allowed), -1e9));
+      // -1e9 above the diagonal, 0 on and below it: written from the host in one upload (built
+      // from tf ops, bandPart and its arithmetic took eight kernels per call).
+      const blocked = new Float32Array(t * t);
+      for (let i = 0; i < t; i++) blocked.fill(-1e9, i * t + i + 1, (i + 1) * t);
+      scores = tf.add(scores, tf.tensor2d(blocked, [t, t]));
     }
     const mixed = tf.matMul(tf.softmax(scores), v); // [N, H, T, headDim]
     const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [n * t, width]) as tf.Tensor2D;
