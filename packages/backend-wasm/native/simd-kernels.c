@@ -147,6 +147,18 @@ EXPORT(rs_transpose)(const f32 *src, f32 *dst, int batch, int rows, int cols) {
   }
 }
 
+/* out[r * m + j] = a[r * m + j] + b[j]: a bias or a mask added to every row (b broadcast over
+ * the leading axes of a). */
+EXPORT(rs_add_rows)(const f32 *a, const f32 *b, f32 *out, int rows, int m) {
+  for (int r = 0; r < rows; r++) {
+    const f32 *ar = a + r * m;
+    f32 *o = out + r * m;
+    int j = 0;
+    for (; j + 4 <= m; j += 4) wasm_v128_store(o + j, wasm_f32x4_add(wasm_v128_load(ar + j), wasm_v128_load(b + j)));
+    for (; j < m; j++) o[j] = ar[j] + b[j];
+  }
+}
+
 /* out[j] = sum over i of x[i * cols + j]: a sum over the leading axes (a bias gradient), four
  * columns per vector, rows summed in order. */
 EXPORT(rs_sum_leading)(const f32 *x, f32 *out, int rows, int cols) {

@@ -83,6 +83,23 @@ describe('@rs/backend-wasm SIMD kernels', () => {
     for (let i = 0; i < innerCpu.length; i++) expect(Math.abs(inner[i] - innerCpu[i])).toBeLessThan(1e-4);
   });
 
+  it('adds broadcast over leading axes equal cpu (either operand first, widths off the vector blocks); other adds unchanged', async () => {
+    const before = simdKernelCalls().Add;
+    const cases: Array<[number[], number[]]> = [[[5, 7], [7]], [[7], [5, 7]], [[2, 3, 9], [3, 9]], [[1024, 128], [128]]];
+    for (const [sa, sb] of cases) {
+      const size = (s: number[]) => s.reduce((p, q) => p * q, 1);
+      const [got, want] = await both(() => tf.add(tf.tensor(values(size(sa), 5), sa), tf.tensor(values(size(sb), 6), sb)));
+      expect(got, `${sa} + ${sb}`).toEqual(want);
+    }
+    expect(simdKernelCalls().Add - before).toBe(cases.length);
+    for (const [sa, sb] of [[[3, 5], [1, 5]], [[3, 5], []], [[4, 1], [4]]] as const) {
+      const size = (s: readonly number[]) => s.reduce((p, q) => p * q, 1);
+      const [got, want] = await both(() => tf.add(tf.tensor(values(size(sa), 5), [...sa]), tf.tensor(values(size(sb), 6), [...sb])));
+      expect(got, `${sa} + ${sb}`).toEqual(want);
+    }
+    expect(simdKernelCalls().Add - before).toBe(cases.length);
+  });
+
   it('tanh equals cpu to 1e-6 relative (small values included), saturates at +-1, keeps NaN and -0', async () => {
     const xs = [...Array.from({ length: 2001 }, (_, i) => -100 + i * 0.1), 1e-7, -3e-5, 0.2499, 0.2501, 1e-3, Infinity, -Infinity, NaN, -0, 0, 8.9, -9.01];
     const before = simdKernelCalls().Tanh;
