@@ -64,6 +64,13 @@ describe('native kernels against cpu, including the cases native code hands back
           same(() => tf.matMul(rnd(a), rnd(b), ta, tb), `matMul ${ta} ${tb}`);
           same(() => tf.matMul(rnd([3, ...a]), rnd([3, ...b]), ta, tb), `batched matMul ${ta} ${tb}`);
         }
+        // One row (batch-1 inference: the gemv path), column counts on and off its 32-column blocks.
+        for (const [k, n] of [[784, 300], [33, 7], [5, 64]]) {
+          for (const tb of [false, true]) {
+            same(() => tf.matMul(rnd([1, k]), rnd(tb ? [n, k] : [k, n]), false, tb), `one row ${k}x${n} transposeB=${tb}`);
+            same(() => tf.fused.matMul({ a: rnd([1, k]), b: rnd(tb ? [n, k] : [k, n]), transposeB: tb, bias: rnd([n]), activation: 'relu' }), `fused one row ${k}x${n} transposeB=${tb}`);
+          }
+        }
         same(() => tf.matMul(rnd([1, 5, 7]), rnd([4, 7, 3])), 'batch broadcast (batch 1)');
         same(() => tf.matMul(rnd([2, 1, 5, 7]), rnd([1, 3, 7, 3])), 'batch broadcast per dimension (cpu)');
         same(() => tf.matMul(rnd([16, 64, 8]), rnd([16, 8, 64])), 'attention-like');
