@@ -19,6 +19,11 @@ typedef float f32;
 
 #define FMA(acc, x, y) acc = wasm_f32x4_add(acc, wasm_f32x4_mul(x, y))
 
+/* The sum of the four lanes. */
+static inline f32 hsum(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+}
+
 /* C (m x n, row-major) = op(A) B for one matrix: op(A)(i, p) = A[i * rsA + p * csA] (so a
  * transposed A is a stride, not a copy); B is k x n, row-major with row stride ldb. Register
  * blocks of 4 rows x 8 columns (8 accumulators of 4 lanes); the remaining columns in blocks of 4
@@ -326,7 +331,7 @@ EXPORT(rs_softmax_rows)(const f32 *x, f32 *probs, f32 *stats, int rows, int c) {
       wasm_v128_store(pr + j, e);
       acc = wasm_f32x4_add(acc, e);
     }
-    f32 s = wasm_f32x4_extract_lane(acc, 0) + wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) + wasm_f32x4_extract_lane(acc, 3);
+    f32 s = hsum(acc);
     for (; j < c; j++) {
       f32 e = wasm_f32x4_extract_lane(exp_clamped4(wasm_f32x4_splat(xr[j] - mx)), 0);
       pr[j] = e;
@@ -355,10 +360,6 @@ EXPORT(rs_softmax_ce_grad)(f32 dy, const f32 *probs, const int32_t *labels, f32 
     for (; j < c; j++) o[j] = inRange ? pr[j] * scale : 0.0f;
     if (inRange) o[label] -= scale;
   }
-}
-
-static inline f32 hsum(v128_t v) {
-  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
 }
 
 /* Layer normalisation over rows of d (core's LAYER_NORM_KERNEL), in the order of core's composed

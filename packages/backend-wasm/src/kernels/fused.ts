@@ -8,7 +8,8 @@
  */
 import { ADAM_UPDATE_KERNEL, GELU_GRAD_KERNEL, GELU_KERNEL, LAYER_NORM_GRAD_KERNEL, LAYER_NORM_KERNEL, SOFTMAX_CE_GRAD_KERNEL, SOFTMAX_CE_KERNEL } from '@rs/core';
 import { replaceKernel } from './registry';
-import { countSimdCall, offset, product, simdOf, type WasmBackend } from './simd';
+import { sizeOf } from '@rs/core/extend';
+import { countSimdCall, offset, simdOf, type SimdExports, type SimdKernelName, type WasmBackend } from './simd';
 import type { KernelArgs, TensorInfo } from './types';
 
 const S = Math.sqrt(2 / Math.PI);
@@ -19,21 +20,27 @@ function float32(kernel: string, ...ts: Array<TensorInfo | undefined>): TensorIn
   return ts as TensorInfo[];
 }
 
+/** Runs `simd` on the SIMD module attached to `b` (counting the call), or `js` where none is attached. */
+function simdOrJs(b: WasmBackend, name: SimdKernelName, simd: (module: SimdExports) => void, js: () => void): void {
+  const module = simdOf(b);
+  if (!module) return js();
+  simd(module);
+  countSimdCall(name);
+}
+
 const view = (backend: WasmBackend, t: TensorInfo): Float32Array => backend.typedArrayFromHeap(t) as Float32Array;
 
 function gelu({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as unknown as WasmBackend;
   const [x] = float32(GELU_KERNEL, inputs.x);
-  const n = product(x.shape);
+  const n = sizeOf(x.shape);
   const out = b.makeOutput([...x.shape], 'float32');
-  const simd = simdOf(b);
-  if (simd) {
+  simdOrJs(b, 'RsGelu', (simd) => {
     simd.rs_gelu(offset(b, x), offset(b, out), n);
-    countSimdCall('RsGelu');
-  } else {
+  }, () => {
     const [xs, ys] = [view(b, x), view(b, out)];
     for (let i = 0; i < n; i++) ys[i] = 0.5 * xs[i] * (1 + Math.tanh(S * (xs[i] + C * xs[i] ** 3)));
-  }
+  });
   return out;
 }
 
@@ -41,20 +48,18 @@ function geluGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as unknown as WasmBackend;
   const [dy, x] = float32(GELU_GRAD_KERNEL, inputs.dy, inputs.x);
   if (dy.shape.join() !== x.shape.join()) throw new Error(`[INVALID_ARGUMENT] ${GELU_GRAD_KERNEL} expects dy and x of one shape.`);
-  const n = product(x.shape);
+  const n = sizeOf(x.shape);
   const out = b.makeOutput([...x.shape], 'float32');
-  const simd = simdOf(b);
-  if (simd) {
+  simdOrJs(b, 'RsGeluGrad', (simd) => {
     simd.rs_gelu_grad(offset(b, dy), offset(b, x), offset(b, out), n);
-    countSimdCall('RsGeluGrad');
-  } else {
+  }, () => {
     const [dys, xs, os] = [view(b, dy), view(b, x), view(b, out)];
     for (let i = 0; i < n; i++) {
       const v = xs[i];
       const t = Math.tanh(S * (v + C * v ** 3));
       os[i] = dys[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * S * (1 + 3 * C * v * v));
     }
-  }
+  });
   return out;
 }
 
@@ -62,7 +67,7 @@ function geluGrad({ inputs, backend }: KernelArgs): TensorInfo {
 function layerNormShape(kernel: string, x: TensorInfo, gamma: TensorInfo): [number, number] {
   const d = x.shape[x.shape.length - 1];
   if (x.shape.length < 1 || gamma.shape.length !== 1 || gamma.shape[0] !== d) throw new Error(`[INVALID_ARGUMENT] ${kernel} expects gamma of shape [${d}], got [${gamma.shape.join(', ')}].`);
-  return [d === 0 ? 0 : product(x.shape) / d, d];
+  return [d === 0 ? 0 : sizeOf(x.shape) / d, d];
 }
 
 function layerNorm({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
@@ -73,11 +78,9 @@ function layerNorm({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const y = b.makeOutput([...x.shape], 'float32');
   const mean = b.makeOutput([rows], 'float32');
   const rstd = b.makeOutput([rows], 'float32');
-  const simd = simdOf(b);
-  if (simd) {
+  simdOrJs(b, 'RsLayerNorm', (simd) => {
     if (rows * d > 0) simd.rs_layer_norm(offset(b, x), offset(b, gamma), offset(b, beta), offset(b, y), offset(b, mean), offset(b, rstd), rows, d, epsilon);
-    countSimdCall('RsLayerNorm');
-  } else {
+  }, () => {
     const [xs, gs, bs, ys, ms, rs] = [x, gamma, beta, y, mean, rstd].map((t) => view(b, t));
     for (let r = 0; r < rows; r++) {
       let s = 0;
@@ -89,7 +92,7 @@ function layerNorm({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
       for (let j = 0; j < d; j++) ys[r * d + j] = (xs[r * d + j] - mu) * inv * gs[j] + bs[j];
       [ms[r], rs[r]] = [mu, inv];
     }
-  }
+  });
   return [y, mean, rstd];
 }
 
@@ -97,15 +100,13 @@ function layerNormGrad({ inputs, backend }: KernelArgs): TensorInfo[] {
   const b = backend as unknown as WasmBackend;
   const [dy, x, gamma, mean, rstd] = float32(LAYER_NORM_GRAD_KERNEL, inputs.dy, inputs.x, inputs.gamma, inputs.mean, inputs.rstd);
   const [rows, d] = layerNormShape(LAYER_NORM_GRAD_KERNEL, x, gamma);
-  if (dy.shape.join() !== x.shape.join() || product(mean.shape) !== rows || product(rstd.shape) !== rows) throw new Error(`[INVALID_ARGUMENT] ${LAYER_NORM_GRAD_KERNEL} expects dy of x's shape and mean, rstd of ${rows} rows.`);
+  if (dy.shape.join() !== x.shape.join() || sizeOf(mean.shape) !== rows || sizeOf(rstd.shape) !== rows) throw new Error(`[INVALID_ARGUMENT] ${LAYER_NORM_GRAD_KERNEL} expects dy of x's shape and mean, rstd of ${rows} rows.`);
   const dx = b.makeOutput([...x.shape], 'float32');
   const dgamma = b.makeOutput([d], 'float32');
   const dbeta = b.makeOutput([d], 'float32');
-  const simd = simdOf(b);
-  if (simd) {
+  simdOrJs(b, 'RsLayerNormGrad', (simd) => {
     if (d > 0) simd.rs_layer_norm_grad(offset(b, dy), offset(b, x), offset(b, gamma), offset(b, mean), offset(b, rstd), offset(b, dx), offset(b, dgamma), offset(b, dbeta), rows, d);
-    countSimdCall('RsLayerNormGrad');
-  } else {
+  }, () => {
     const [dys, xs, gs, ms, rs, dxs, dgs, dbs] = [dy, x, gamma, mean, rstd, dx, dgamma, dbeta].map((t) => view(b, t));
     dgs.fill(0);
     dbs.fill(0);
@@ -124,7 +125,7 @@ function layerNormGrad({ inputs, backend }: KernelArgs): TensorInfo[] {
         dxs[r * d + j] = rs[r] * (dys[r * d + j] * gs[j] - a / d - xh * (c / d));
       }
     }
-  }
+  });
   return [dx, dgamma, dbeta];
 }
 
@@ -134,13 +135,11 @@ function adamUpdate({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
   const shape = p.shape.join();
   if (g.shape.join() !== shape || m.shape.join() !== shape || v.shape.join() !== shape) throw new Error(`[INVALID_ARGUMENT] ${ADAM_UPDATE_KERNEL} expects p, g, m, v of one shape.`);
   const a = attrs as Record<'learningRate' | 'beta1' | 'beta2' | 'oneMinusBeta1' | 'oneMinusBeta2' | 'c1' | 'c2' | 'epsilon' | 'decay', number>;
-  const n = product(p.shape);
+  const n = sizeOf(p.shape);
   const outs = [0, 1, 2].map(() => b.makeOutput([...p.shape], 'float32'));
-  const simd = simdOf(b);
-  if (simd) {
+  simdOrJs(b, 'RsAdamUpdate', (simd) => {
     simd.rs_adam(offset(b, p), offset(b, g), offset(b, m), offset(b, v), ...(outs.map((o) => offset(b, o)) as [number, number, number]), n, a.learningRate, a.beta1, a.beta2, a.oneMinusBeta1, a.oneMinusBeta2, a.c1, a.c2, a.epsilon, a.decay);
-    countSimdCall('RsAdamUpdate');
-  } else {
+  }, () => {
     const [ps, gs, ms, vs, pOut, mOut, vOut] = [p, g, m, v, ...outs].map((t) => view(b, t));
     for (let i = 0; i < n; i++) {
       const mi = Math.fround(ms[i] * a.beta1 + gs[i] * a.oneMinusBeta1);
@@ -148,7 +147,7 @@ function adamUpdate({ inputs, backend, attrs }: KernelArgs): TensorInfo[] {
       const base = a.decay > 0 ? ps[i] - ps[i] * a.decay : ps[i];
       [mOut[i], vOut[i], pOut[i]] = [mi, vi, base - (mi / a.c1 / (Math.sqrt(vi / a.c2) + a.epsilon)) * a.learningRate];
     }
-  }
+  });
   return outs;
 }
 
@@ -169,8 +168,8 @@ function softmaxCrossEntropy({ inputs, backend }: KernelArgs): TensorInfo[] {
   const loss = b.makeOutput([], 'float32');
   const probs = b.makeOutput([rows, c], 'float32');
   const stats = new Float64Array(2 * rows);
-  const simd = simdOf(b);
-  if (simd && rows * c > 0) {
+  simdOrJs(b, 'RsSoftmaxCrossEntropy', (simd) => {
+    if (rows * c === 0) return;
     const scratch = b.wasm._malloc(8 * rows);
     try {
       simd.rs_softmax_rows(offset(b, logits), offset(b, probs), scratch, rows, c);
@@ -178,8 +177,7 @@ function softmaxCrossEntropy({ inputs, backend }: KernelArgs): TensorInfo[] {
     } finally {
       b.wasm._free(scratch);
     }
-    countSimdCall('RsSoftmaxCrossEntropy');
-  } else {
+  }, () => {
     const [xs, ps] = [view(b, logits), view(b, probs)];
     for (let r = 0; r < rows; r++) {
       let mx = xs[r * c];
@@ -189,7 +187,7 @@ function softmaxCrossEntropy({ inputs, backend }: KernelArgs): TensorInfo[] {
       for (let j = 0; j < c; j++) ps[r * c + j] /= s;
       [stats[2 * r], stats[2 * r + 1]] = [mx, s];
     }
-  }
+  });
   // The loss in double precision: mean over rows of log(sum) - (x[label] - max); labels out of range add nothing.
   const [xs, ids] = [view(b, logits), b.typedArrayFromHeap(labels) as Int32Array];
   let total = 0;
@@ -204,16 +202,15 @@ function softmaxCrossEntropy({ inputs, backend }: KernelArgs): TensorInfo[] {
 function softmaxCrossEntropyGrad({ inputs, backend }: KernelArgs): TensorInfo {
   const b = backend as unknown as WasmBackend;
   const [dy, probs] = float32(SOFTMAX_CE_GRAD_KERNEL, inputs.dy, inputs.probs);
-  if (product(dy.shape) !== 1 || probs.shape.length !== 2) throw new Error(`[INVALID_ARGUMENT] ${SOFTMAX_CE_GRAD_KERNEL} expects a scalar dy and probs [n, c].`);
+  if (sizeOf(dy.shape) !== 1 || probs.shape.length !== 2) throw new Error(`[INVALID_ARGUMENT] ${SOFTMAX_CE_GRAD_KERNEL} expects a scalar dy and probs [n, c].`);
   const [rows, c] = probs.shape;
   const labels = classIds(SOFTMAX_CE_GRAD_KERNEL, inputs.labels, rows);
   const out = b.makeOutput([rows, c], 'float32');
   const dyValue = view(b, dy)[0];
-  const simd = simdOf(b);
-  if (simd && rows * c > 0) {
+  simdOrJs(b, 'RsSoftmaxCrossEntropyGrad', (simd) => {
+    if (rows * c === 0) return;
     simd.rs_softmax_ce_grad(dyValue, offset(b, probs), offset(b, labels), offset(b, out), rows, c);
-    countSimdCall('RsSoftmaxCrossEntropyGrad');
-  } else {
+  }, () => {
     const [ps, os, ids] = [view(b, probs), view(b, out), b.typedArrayFromHeap(labels) as Int32Array];
     const scale = dyValue / rows;
     for (let r = 0; r < rows; r++) {
@@ -221,7 +218,7 @@ function softmaxCrossEntropyGrad({ inputs, backend }: KernelArgs): TensorInfo {
       for (let j = 0; j < c; j++) os[r * c + j] = inRange ? ps[r * c + j] * scale : 0;
       if (inRange) os[r * c + ids[r]] -= scale;
     }
-  }
+  });
   return out;
 }
 

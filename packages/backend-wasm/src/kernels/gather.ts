@@ -1,3 +1,4 @@
+import { sizeOf } from '@rs/core/extend';
 import { getKernel, replaceKernel } from './registry';
 import type { HeapBackend, KernelFunc } from './types';
 
@@ -26,15 +27,14 @@ export function patchGather(backendName: string): boolean {
     const rank = x.shape.length;
     const axis = attrs.axis < 0 ? attrs.axis + rank : attrs.axis;
     const batchDims = attrs.batchDims ?? 0;
-    const product = (dims: number[]): number => dims.reduce((a, b) => a * b, 1);
-    const sliceSize = product(x.shape.slice(axis + 1));
+    const sliceSize = sizeOf(x.shape.slice(axis + 1));
     if (typeof backend.typedArrayFromHeap !== 'function' || (x.dtype !== 'float32' && x.dtype !== 'int32') || indices.dtype !== 'int32' || axis < batchDims) {
       return original.kernelFunc(args);
     }
-    const batchSize = product(x.shape.slice(0, batchDims));
-    const outerSize = product(x.shape.slice(batchDims, axis));
+    const batchSize = sizeOf(x.shape.slice(0, batchDims));
+    const outerSize = sizeOf(x.shape.slice(batchDims, axis));
     const dimSize = x.shape[axis];
-    const indexCount = product(indices.shape);
+    const indexCount = sizeOf(indices.shape);
     const perBatch = batchSize === 0 ? 0 : indexCount / batchSize;
     const ids = Int32Array.from(backend.typedArrayFromHeap(indices) as Int32Array);
     for (let i = 0; i < ids.length; i++) {
@@ -42,7 +42,7 @@ export function patchGather(backendName: string): boolean {
     }
     const shape = [...x.shape.slice(0, axis), ...indices.shape.slice(batchDims), ...x.shape.slice(axis + 1)];
     const out = backend.makeOutput(shape, x.dtype);
-    if (product(shape) === 0) return out;
+    if (sizeOf(shape) === 0) return out;
     // Views after makeOutput: allocating may grow (and so detach) the wasm heap.
     const source = backend.typedArrayFromHeap(x) as Float32Array;
     const target = backend.typedArrayFromHeap(out) as Float32Array;

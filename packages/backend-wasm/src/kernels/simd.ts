@@ -1,6 +1,7 @@
+import { sizeOf } from '@rs/core/extend';
 import { getKernel, replaceKernel } from './registry';
 import { SIMD_PLAIN_BASE64, SIMD_SHARED_BASE64 } from './simd-binary';
-import type { HeapBackend, KernelConfig, KernelFunc, TensorInfo } from './types';
+import type { HeapBackend, KernelArgs, KernelConfig, KernelFunc, TensorInfo } from './types';
 
 /**
  * The package's own WASM-SIMD kernels (native/simd-kernels.c, built into ./simd-binary.ts) for
@@ -101,114 +102,106 @@ export function simdKernelCalls(): Readonly<typeof calls> {
 }
 
 export const offset = (backend: WasmBackend, t: TensorInfo): number => (backend.dataIdMap.get(t.dataId) as { memoryOffset: number }).memoryOffset;
-export const product = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
 const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((d, i) => d === b[i]);
 
-function batchMatMul(original: KernelConfig): KernelFunc {
+/**
+ * A kernel served by the SIMD module when `run` takes the call (it returns the output), and by
+ * the kernel registered before (`original`) when the module is not attached or `run` declines
+ * (returns undefined).
+ */
+type SimdRun = (simd: SimdExports, backend: WasmBackend, args: KernelArgs) => TensorInfo | undefined;
+
+function simdKernel(name: SimdKernelName, original: KernelConfig, run: SimdRun): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const simd = attached.get(backend);
-    const { a, b } = args.inputs;
-    const { transposeA = false, transposeB = false } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
-    if (!simd || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return original.kernelFunc(args);
-    const batchDimsA = a.shape.slice(0, -2);
-    const batchDimsB = b.shape.slice(0, -2);
-    const [batchA, batchB] = [product(batchDimsA), product(batchDimsB)];
-    const [ar, ac] = a.shape.slice(-2);
-    const [br, bc] = b.shape.slice(-2);
-    const [m, k] = transposeA ? [ac, ar] : [ar, ac];
-    const [kb, n] = transposeB ? [bc, br] : [br, bc];
-    // Batched calls only (one matrix takes XNNPACK's path); one batch broadcast at most.
-    const broadcastable = sameDims(batchDimsA, batchDimsB) || batchA === 1 || batchB === 1;
-    if (Math.max(batchA, batchB) < 2 || !broadcastable || k !== kb || m * n * k === 0) return original.kernelFunc(args);
-    const batchDims = batchA >= batchB ? batchDimsA : batchDimsB;
-    const out = backend.makeOutput([...batchDims, m, n], 'float32');
-    const scratch = transposeB ? backend.wasm._malloc(k * n * 4) : 0;
-    try {
-      simd.rs_bmm(offset(backend, a), offset(backend, b), offset(backend, out), scratch, Math.max(batchA, batchB), m, n, k, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, transposeA ? 1 : 0, transposeB ? 1 : 0);
-    } finally {
-      if (scratch) backend.wasm._free(scratch);
-    }
-    countSimdCall('BatchMatMul');
+    const out = simd && run(simd, backend, args);
+    if (!out) return original.kernelFunc(args);
+    countSimdCall(name);
     return out;
   };
 }
+
+const batchMatMul: SimdRun = (simd, backend, args) => {
+  const { a, b } = args.inputs;
+  const { transposeA = false, transposeB = false } = (args.attrs ?? {}) as { transposeA?: boolean; transposeB?: boolean };
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) return undefined;
+  const batchDimsA = a.shape.slice(0, -2);
+  const batchDimsB = b.shape.slice(0, -2);
+  const [batchA, batchB] = [sizeOf(batchDimsA), sizeOf(batchDimsB)];
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const [m, k] = transposeA ? [ac, ar] : [ar, ac];
+  const [kb, n] = transposeB ? [bc, br] : [br, bc];
+  // Batched calls only (one matrix takes XNNPACK's path); one batch broadcast at most.
+  const broadcastable = sameDims(batchDimsA, batchDimsB) || batchA === 1 || batchB === 1;
+  if (Math.max(batchA, batchB) < 2 || !broadcastable || k !== kb || m * n * k === 0) return undefined;
+  const out = backend.makeOutput([...(batchA >= batchB ? batchDimsA : batchDimsB), m, n], 'float32');
+  const scratch = transposeB ? backend.wasm._malloc(k * n * 4) : 0;
+  try {
+    simd.rs_bmm(offset(backend, a), offset(backend, b), offset(backend, out), scratch, Math.max(batchA, batchB), m, n, k, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n, transposeA ? 1 : 0, transposeB ? 1 : 0);
+  } finally {
+    if (scratch) backend.wasm._free(scratch);
+  }
+  return out;
+};
 
 /** A transpose of the last two axes (every transposed matmul operand goes through it). */
-function transposeLast2(original: KernelConfig): KernelFunc {
-  return (args) => {
-    const backend = args.backend as unknown as WasmBackend;
-    const simd = attached.get(backend);
-    const { x } = args.inputs;
-    const perm = ((args.attrs ?? {}) as { perm: number[] }).perm;
-    const rank = x.shape.length;
-    const last2 = rank >= 2 && perm.length === rank && perm.every((p, i) => (i < rank - 2 ? p === i : p === (i === rank - 2 ? rank - 1 : rank - 2)));
-    if (!simd || (x.dtype !== 'float32' && x.dtype !== 'int32') || !last2 || product(x.shape) === 0) return original.kernelFunc(args);
-    const [rows, cols] = x.shape.slice(-2);
-    const out = backend.makeOutput([...x.shape.slice(0, -2), cols, rows], x.dtype);
-    simd.rs_transpose(offset(backend, x), offset(backend, out), product(x.shape.slice(0, -2)), rows, cols);
-    countSimdCall('Transpose');
-    return out;
-  };
-}
+const transposeLast2: SimdRun = (simd, backend, args) => {
+  const { x } = args.inputs;
+  const perm = ((args.attrs ?? {}) as { perm: number[] }).perm;
+  const rank = x.shape.length;
+  const last2 = rank >= 2 && perm.length === rank && perm.every((p, i) => (i < rank - 2 ? p === i : p === (i === rank - 2 ? rank - 1 : rank - 2)));
+  if ((x.dtype !== 'float32' && x.dtype !== 'int32') || !last2 || sizeOf(x.shape) === 0) return undefined;
+  const [rows, cols] = x.shape.slice(-2);
+  const out = backend.makeOutput([...x.shape.slice(0, -2), cols, rows], x.dtype);
+  simd.rs_transpose(offset(backend, x), offset(backend, out), sizeOf(x.shape.slice(0, -2)), rows, cols);
+  return out;
+};
 
 /** a + b where one operand's shape is a proper suffix of the other's (broadcast over leading axes). */
-function addRows(original: KernelConfig): KernelFunc {
-  return (args) => {
-    const backend = args.backend as unknown as WasmBackend;
-    const simd = attached.get(backend);
-    let { a, b } = args.inputs;
-    if (!simd || a.dtype !== 'float32' || b.dtype !== 'float32') return original.kernelFunc(args);
-    if (b.shape.length > a.shape.length) [a, b] = [b, a];
-    const m = product(b.shape);
-    const suffix = b.shape.length > 0 && b.shape.length < a.shape.length && sameDims(a.shape.slice(a.shape.length - b.shape.length), b.shape);
-    if (!suffix || m === 0) return original.kernelFunc(args);
-    const out = backend.makeOutput([...a.shape], 'float32');
-    simd.rs_add_rows(offset(backend, a), offset(backend, b), offset(backend, out), product(a.shape) / m, m);
-    countSimdCall('Add');
-    return out;
-  };
-}
+const addRows: SimdRun = (simd, backend, args) => {
+  let { a, b } = args.inputs;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return undefined;
+  if (b.shape.length > a.shape.length) [a, b] = [b, a];
+  const m = sizeOf(b.shape);
+  const suffix = b.shape.length > 0 && b.shape.length < a.shape.length && sameDims(a.shape.slice(a.shape.length - b.shape.length), b.shape);
+  if (!suffix || m === 0) return undefined;
+  const out = backend.makeOutput([...a.shape], 'float32');
+  simd.rs_add_rows(offset(backend, a), offset(backend, b), offset(backend, out), sizeOf(a.shape) / m, m);
+  return out;
+};
 
-function sumLeading(original: KernelConfig): KernelFunc {
-  return (args) => {
-    const backend = args.backend as unknown as WasmBackend;
-    const simd = attached.get(backend);
-    const { x } = args.inputs;
-    const { axis, keepDims = false } = (args.attrs ?? {}) as { axis: number | number[]; keepDims?: boolean };
-    const rank = x.shape.length;
-    const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((d) => (d < 0 ? d + rank : d)))].sort((p, q) => p - q);
-    // Leading axes only, and not all of them (an inner or full reduction is the stock kernel's fast case).
-    const leading = axes.length > 0 && axes.length < rank && axes.every((d, i) => d === i);
-    if (!simd || x.dtype !== 'float32' || !leading || product(x.shape) === 0) return original.kernelFunc(args);
-    const kept = x.shape.slice(axes.length);
-    const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
-    simd.rs_sum_leading(offset(backend, x), offset(backend, out), product(x.shape.slice(0, axes.length)), product(kept));
-    countSimdCall('Sum');
-    return out;
-  };
-}
+const sumLeading: SimdRun = (simd, backend, args) => {
+  const { x } = args.inputs;
+  const { axis, keepDims = false } = (args.attrs ?? {}) as { axis: number | number[]; keepDims?: boolean };
+  const rank = x.shape.length;
+  const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((d) => (d < 0 ? d + rank : d)))].sort((p, q) => p - q);
+  // Leading axes only, and not all of them (an inner or full reduction is the stock kernel's fast case).
+  const leading = axes.length > 0 && axes.length < rank && axes.every((d, i) => d === i);
+  if (x.dtype !== 'float32' || !leading || sizeOf(x.shape) === 0) return undefined;
+  const kept = x.shape.slice(axes.length);
+  const out = backend.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+  simd.rs_sum_leading(offset(backend, x), offset(backend, out), sizeOf(x.shape.slice(0, axes.length)), sizeOf(kept));
+  return out;
+};
 
-function tanh(original: KernelConfig): KernelFunc {
-  return (args) => {
-    const backend = args.backend as unknown as WasmBackend;
-    const simd = attached.get(backend);
-    const { x } = args.inputs;
-    if (!simd || x.dtype !== 'float32') return original.kernelFunc(args);
-    const out = backend.makeOutput([...x.shape], 'float32');
-    simd.rs_tanh(offset(backend, x), offset(backend, out), product(x.shape));
-    countSimdCall('Tanh');
-    return out;
-  };
-}
+const tanh: SimdRun = (simd, backend, args) => {
+  const { x } = args.inputs;
+  if (x.dtype !== 'float32') return undefined;
+  const out = backend.makeOutput([...x.shape], 'float32');
+  simd.rs_tanh(offset(backend, x), offset(backend, out), sizeOf(x.shape));
+  return out;
+};
 
 /** Registers the SIMD kernels over the ones registered so far for `backendName`; returns their names. */
 export function registerSimdKernels(backendName: string): string[] {
+  const kernels = { BatchMatMul: batchMatMul, Transpose: transposeLast2, Add: addRows, Sum: sumLeading, Tanh: tanh } as const;
   const patched: string[] = [];
-  for (const [name, make] of [['BatchMatMul', batchMatMul], ['Transpose', transposeLast2], ['Add', addRows], ['Sum', sumLeading], ['Tanh', tanh]] as const) {
+  for (const [name, run] of Object.entries(kernels) as [keyof typeof kernels, SimdRun][]) {
     const original = getKernel(name, backendName);
     if (!original) continue;
-    replaceKernel({ ...original, kernelFunc: make(original) });
+    replaceKernel({ ...original, kernelFunc: simdKernel(name, original, run) });
     patched.push(name);
   }
   return patched;
