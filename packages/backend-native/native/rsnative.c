@@ -612,3 +612,231 @@ void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, con
     dbeta[j] = sb;
   }
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Convolution and pooling, NHWC input, HWIO filter, NHWC output. Convolutions are im2col +    */
+/* GEMM: the windows of a chunk of images are laid out as rows of K = KH*KW*C values, so the    */
+/* forward pass is cols x W, the filter gradient cols^T x dy (summed over chunks), the input    */
+/* gradient dy x W^T scattered back (col2im). A 1x1 convolution with stride 1 and no padding    */
+/* uses the input itself as cols. Geometry `g`: N H W C KH KW OC OH OW SH SW PT PL DH DW.       */
+/* ---------------------------------------------------------------------------------------- */
+enum { G_N, G_H, G_W, G_C, G_KH, G_KW, G_OC, G_OH, G_OW, G_SH, G_SW, G_PT, G_PL, G_DH, G_DW };
+/* Floats of one chunk's cols buffer (16 MiB): bounds memory for large batches. */
+#define COLS_MAX (1 << 22)
+
+static int conv_is_pointwise(const int32_t *g) {
+  return g[G_KH] == 1 && g[G_KW] == 1 && g[G_SH] == 1 && g[G_SW] == 1 && g[G_PT] == 0 && g[G_PL] == 0;
+}
+
+static int64_t conv_chunk(const int32_t *g) {
+  int64_t per = (int64_t)g[G_OH] * g[G_OW] * g[G_KH] * g[G_KW] * g[G_C];
+  int64_t nb = per > 0 ? COLS_MAX / per : g[G_N];
+  if (nb < 1) nb = 1;
+  return nb < g[G_N] ? nb : g[G_N];
+}
+
+static void im2col(const float *x, float *cols, const int32_t *g, int64_t n0, int64_t nb) {
+  const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW];
+  const int64_t K = (int64_t)KH * KW * C, P = (int64_t)OH * OW, rows = nb * P;
+#pragma omp parallel for schedule(static) if (rows * K > PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t n = n0 + r / P;
+    int p = (int)(r % P), oy = p / OW, ox = p % OW;
+    float *dst = cols + r * K;
+    for (int ky = 0; ky < KH; ky++) {
+      int iy = oy * g[G_SH] - g[G_PT] + ky * g[G_DH];
+      for (int kx = 0; kx < KW; kx++) {
+        int ix = ox * g[G_SW] - g[G_PL] + kx * g[G_DW];
+        float *d = dst + ((int64_t)ky * KW + kx) * C;
+        if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(d, 0, sizeof(float) * C);
+        else memcpy(d, x + (((n * H) + iy) * W + ix) * C, sizeof(float) * C);
+      }
+    }
+  }
+}
+
+/* dx[n0 .. n0+nb) += the windows of dcols, image by image (images in parallel). */
+static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, int64_t nb) {
+  const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW];
+  const int64_t K = (int64_t)KH * KW * C, P = (int64_t)OH * OW;
+#pragma omp parallel for schedule(static) if (nb > 1 && nb * P * K > PAR_MIN)
+  for (int64_t i = 0; i < nb; i++) {
+    float *img = dx + (n0 + i) * H * W * C;
+    for (int64_t p = 0; p < P; p++) {
+      const float *src = dcols + (i * P + p) * K;
+      int oy = (int)(p / OW), ox = (int)(p % OW);
+      for (int ky = 0; ky < KH; ky++) {
+        int iy = oy * g[G_SH] - g[G_PT] + ky * g[G_DH];
+        if (iy < 0 || iy >= H) continue;
+        for (int kx = 0; kx < KW; kx++) {
+          int ix = ox * g[G_SW] - g[G_PL] + kx * g[G_DW];
+          if (ix < 0 || ix >= W) continue;
+          float *d = img + ((int64_t)iy * W + ix) * C;
+          const float *s = src + ((int64_t)ky * KW + kx) * C;
+#pragma omp simd
+          for (int c = 0; c < C; c++) d[c] += s[c];
+        }
+      }
+    }
+  }
+}
+
+/* C (M x N, row-major, ldc N) = A' B' + beta C, beta 0 or 1. */
+static void gemm_beta(int transA, int transB, int M, int N, int K, const float *A, const float *B, float *C, int beta, int useBlas) {
+  if (!beta) { gemm(transA, transB, M, N, K, A, B, C, 1, useBlas); return; }
+  int lda = transA ? M : K, ldb = transB ? K : N;
+  if (M == 0 || N == 0 || K == 0) return;
+  if (useBlas && blas_sgemm)
+    blas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
+  else
+    own_gemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, 1, 1);
+}
+
+/* y = act(conv(x, w) + bias). Returns 0 when the cols buffer could not be allocated. */
+int rs_conv2d(const float *x, const float *w, float *y, const int32_t *g, const float *bias, int biasMode, int act, float alpha, int useBlas) {
+  const int64_t N = g[G_N], K = (int64_t)g[G_KH] * g[G_KW] * g[G_C], P = (int64_t)g[G_OH] * g[G_OW], OC = g[G_OC];
+  if (N * P * OC == 0) return 1;
+  if (K == 0) { memset(y, 0, sizeof(float) * N * P * OC); }
+  else if (conv_is_pointwise(g)) {
+    gemm(0, 0, (int)(N * P), (int)OC, (int)K, x, w, y, 1, useBlas);
+  } else {
+    int64_t nb = conv_chunk(g);
+    float *cols = malloc(sizeof(float) * nb * P * K);
+    if (!cols) return 0;
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+      int64_t cnt = n0 + nb <= N ? nb : N - n0;
+      im2col(x, cols, g, n0, cnt);
+      gemm(0, 0, (int)(cnt * P), (int)OC, (int)K, cols, w, y + n0 * P * OC, 1, useBlas);
+    }
+    free(cols);
+  }
+  if (biasMode != 0 || act != ACT_LINEAR) bias_act(y, N * P, (int)OC, bias, biasMode, act, alpha);
+  return 1;
+}
+
+/* dw = sum over images of cols^T dy. */
+int rs_conv2d_grad_filter(const float *x, const float *dy, float *dw, const int32_t *g, int useBlas) {
+  const int64_t N = g[G_N], K = (int64_t)g[G_KH] * g[G_KW] * g[G_C], P = (int64_t)g[G_OH] * g[G_OW], OC = g[G_OC];
+  if (K * OC == 0) return 1;
+  if (N * P == 0) { memset(dw, 0, sizeof(float) * K * OC); return 1; }
+  if (conv_is_pointwise(g)) {
+    gemm(1, 0, (int)K, (int)OC, (int)(N * P), x, dy, dw, 1, useBlas);
+    return 1;
+  }
+  int64_t nb = conv_chunk(g);
+  float *cols = malloc(sizeof(float) * nb * P * K);
+  if (!cols) return 0;
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    int64_t cnt = n0 + nb <= N ? nb : N - n0;
+    im2col(x, cols, g, n0, cnt);
+    gemm_beta(1, 0, (int)K, (int)OC, (int)(cnt * P), cols, dy + n0 * P * OC, dw, n0 > 0, useBlas);
+  }
+  free(cols);
+  return 1;
+}
+
+/* dx = col2im(dy W^T). */
+int rs_conv2d_grad_input(const float *dy, const float *w, float *dx, const int32_t *g, int useBlas) {
+  const int64_t N = g[G_N], K = (int64_t)g[G_KH] * g[G_KW] * g[G_C], P = (int64_t)g[G_OH] * g[G_OW], OC = g[G_OC];
+  const int64_t HWC = (int64_t)g[G_H] * g[G_W] * g[G_C];
+  if (N * HWC == 0) return 1;
+  if (conv_is_pointwise(g) && OC > 0) {
+    gemm(0, 1, (int)(N * P), (int)K, (int)OC, dy, w, dx, 1, useBlas);
+    return 1;
+  }
+  memset(dx, 0, sizeof(float) * N * HWC);
+  if (P * K * OC == 0) return 1;
+  int64_t nb = conv_chunk(g);
+  float *dcols = malloc(sizeof(float) * nb * P * K);
+  if (!dcols) return 0;
+  for (int64_t n0 = 0; n0 < N; n0 += nb) {
+    int64_t cnt = n0 + nb <= N ? nb : N - n0;
+    gemm(0, 1, (int)(cnt * P), (int)K, (int)OC, dy + n0 * P * OC, w, dcols, 1, useBlas);
+    col2im(dcols, dx, g, n0, cnt);
+  }
+  free(dcols);
+  return 1;
+}
+
+/* Pooling geometry `g`: N H W C KH KW OH OW SH SW PT PL (dilation 1). As tfjs-backend-cpu: max
+ * over the window's positions inside the input (-inf when none), the first strict maximum
+ * taking the gradient; average over the positions inside the input, its gradient dy / (KH*KW)
+ * to every position of the window inside the input. */
+enum { Q_N, Q_H, Q_W, Q_C, Q_KH, Q_KW, Q_OH, Q_OW, Q_SH, Q_SW, Q_PT, Q_PL };
+
+void rs_pool(int isMax, const float *x, float *y, const int32_t *g) {
+  const int H = g[Q_H], W = g[Q_W], C = g[Q_C], OH = g[Q_OH], OW = g[Q_OW];
+  const int64_t rows = (int64_t)g[Q_N] * OH;
+#pragma omp parallel for schedule(static) if (rows * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t n = r / OH;
+    int oy = (int)(r % OH);
+    int y0 = oy * g[Q_SH] - g[Q_PT], y1 = y0 + g[Q_KH];
+    if (y0 < 0) y0 = 0;
+    if (y1 > H) y1 = H;
+    for (int ox = 0; ox < OW; ox++) {
+      int x0 = ox * g[Q_SW] - g[Q_PL], x1 = x0 + g[Q_KW];
+      if (x0 < 0) x0 = 0;
+      if (x1 > W) x1 = W;
+      float *out = y + ((r * OW) + ox) * C;
+      int count = (y1 - y0) * (x1 - x0);
+      for (int c = 0; c < C; c++) out[c] = isMax ? -INFINITY : 0.0f;
+      for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+          const float *src = x + ((n * H + iy) * W + ix) * C;
+          if (isMax) {
+#pragma omp simd
+            for (int c = 0; c < C; c++) out[c] = src[c] > out[c] ? src[c] : out[c];
+          } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++) out[c] += src[c];
+          }
+        }
+      if (!isMax) {
+        for (int c = 0; c < C; c++) out[c] = count > 0 ? out[c] / (float)count : NAN;
+      }
+    }
+  }
+}
+
+void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const int32_t *g) {
+  const int H = g[Q_H], W = g[Q_W], C = g[Q_C], OH = g[Q_OH], OW = g[Q_OW];
+  const int64_t N = g[Q_N], HWC = (int64_t)H * W * C;
+  const float scale = 1.0f / (float)(g[Q_KH] * g[Q_KW]);
+  memset(dx, 0, sizeof(float) * N * HWC);
+#pragma omp parallel for schedule(static) if (N > 1 && N * OH * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN)
+  for (int64_t n = 0; n < N; n++) {
+    float *img = dx + n * HWC;
+    const float *xin = x ? x + n * HWC : 0;
+    for (int oy = 0; oy < OH; oy++) {
+      int y0 = oy * g[Q_SH] - g[Q_PT], y1 = y0 + g[Q_KH];
+      if (y0 < 0) y0 = 0;
+      if (y1 > H) y1 = H;
+      for (int ox = 0; ox < OW; ox++) {
+        int x0 = ox * g[Q_SW] - g[Q_PL], x1 = x0 + g[Q_KW];
+        if (x0 < 0) x0 = 0;
+        if (x1 > W) x1 = W;
+        const float *d = dy + ((n * OH + oy) * OW + ox) * C;
+        if (isMax) {
+          for (int c = 0; c < C; c++) {
+            float best = -INFINITY;
+            int64_t at = -1;
+            for (int iy = y0; iy < y1; iy++)
+              for (int ix = x0; ix < x1; ix++) {
+                int64_t o = ((int64_t)iy * W + ix) * C + c;
+                if (xin[o] > best) { best = xin[o]; at = o; }
+              }
+            if (at >= 0) img[at] += d[c];
+          }
+        } else {
+          for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) {
+              float *o = img + ((int64_t)iy * W + ix) * C;
+#pragma omp simd
+              for (int c = 0; c < C; c++) o[c] += d[c] * scale;
+            }
+        }
+      }
+    }
+  }
+}

@@ -181,7 +181,57 @@ describe('native kernels against cpu, including the cases native code hands back
     }
   });
 
-  it('transpose, gather and segment sum', () => {
+  it('convolution, its two gradients and pooling (max, average, their gradients): strides, same and valid padding, dilation, 1x1, activations', () => {
+    // [x shape, filter shape, strides, pad, dilations]
+    const convs: [number[], number[], number | [number, number], 'same' | 'valid' | number, number | [number, number]][] = [
+      [[2, 9, 8, 3], [3, 3, 3, 4], 1, 'same', 1],
+      [[2, 9, 8, 3], [3, 2, 3, 5], [2, 1], 'valid', 1],
+      [[3, 10, 11, 2], [5, 5, 2, 3], 2, 'same', 1],
+      [[2, 7, 7, 4], [1, 1, 4, 6], 1, 'valid', 1],
+      [[2, 7, 7, 4], [1, 1, 4, 6], 2, 'same', 1],
+      [[1, 9, 9, 2], [3, 3, 2, 2], 1, 'same', 2],
+      [[2, 6, 5, 3], [3, 3, 3, 2], 1, 1, 1],
+      // 1.2M im2col values per image: a batch of 5 spans two chunks of native code's buffer (4M).
+      // (Inputs scaled by 0.05 there: sums of 750 products then cancel to within float32's
+      // rounding of the element-wise tolerance.)
+      [[5, 40, 40, 30], [5, 5, 30, 2], 1, 'same', 1],
+    ];
+    const small = (shape: number[]) => (shape[0] === 5 ? tf.mul(rnd(shape), 0.05) : rnd(shape));
+    for (const [xs, fs, strides, pad, dilations] of convs) {
+      const what = `conv x ${xs} filter ${fs} strides ${String(strides)} pad ${pad} dilations ${String(dilations)}`;
+      const x = () => small(xs) as tf.Tensor4D;
+      same(() => tf.conv2d(x(), small(fs) as tf.Tensor4D, strides, pad, 'NHWC', dilations), what);
+      same(() => tf.fused.conv2d({ x: x(), filter: small(fs) as tf.Tensor4D, strides, pad, dilations, bias: rnd([fs[3]]), activation: 'relu' }), `fused ${what}`);
+      if (dilations !== 1) continue; // tfjs takes gradients of undilated convolutions only
+      const y = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, strides, pad));
+      same(() => tf.conv2dTranspose(small(y.shape) as tf.Tensor4D, small(fs) as tf.Tensor4D, xs as [number, number, number, number], strides, pad), `input gradient of ${what}`);
+      same(() => tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x(), f as tf.Tensor4D, strides, pad), small(y.shape))))(small(fs)), `filter gradient of ${what}`);
+      y.dispose();
+    }
+    for (const activation of ['linear', 'relu6', 'sigmoid', 'elu', 'leakyrelu'] as const) {
+      same(() => tf.fused.conv2d({ x: rnd([2, 6, 6, 3]) as tf.Tensor4D, filter: rnd([3, 3, 3, 4]) as tf.Tensor4D, strides: 1, pad: 'same', bias: rnd([4]), activation, leakyreluAlpha: 0.3 }), `fused conv ${activation}`);
+    }
+    same(() => tf.conv2d(rnd([1, 6, 5, 5]) as tf.Tensor4D, rnd([3, 3, 6, 2]) as tf.Tensor4D, 1, 'valid', 'NCHW' as 'NHWC'), 'NCHW (cpu)');
+    same(() => tf.fused.conv2d({ x: rnd([2, 6, 6, 3]) as tf.Tensor4D, filter: rnd([3, 3, 3, 4]) as tf.Tensor4D, strides: 1, pad: 'same', activation: 'prelu', preluActivationWeights: rnd([4]) }), 'fused prelu (cpu)');
+    // [x shape, window, strides, pad]
+    const pools: [number[], number | [number, number], number | [number, number], 'same' | 'valid'][] = [
+      [[2, 8, 8, 3], 2, 2, 'valid'],
+      [[2, 9, 7, 3], 3, 2, 'same'],
+      [[1, 9, 9, 5], [3, 2], 1, 'valid'],
+      [[2, 5, 5, 2], 3, 3, 'same'],
+    ];
+    for (const [xs, window, strides, pad] of pools) {
+      const what = `pool x ${xs} window ${String(window)} strides ${String(strides)} ${pad}`;
+      same(() => tf.maxPool(rnd(xs) as tf.Tensor4D, window, strides, pad), `max ${what}`);
+      same(() => tf.avgPool(rnd(xs) as tf.Tensor4D, window, strides, pad), `avg ${what}`);
+      same(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, window, strides, pad), 3)))(rnd(xs)), `max gradient ${what}`);
+      same(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(x as tf.Tensor4D, window, strides, pad), rnd(tf.avgPool(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, window, strides, pad).shape))))(rnd(xs)), `avg gradient ${what}`);
+    }
+    // Ties: the gradient goes to the first maximum of each window, as on cpu.
+    same(() => tf.grad((x: tf.Tensor) => tf.sum(tf.maxPool(x as tf.Tensor4D, 2, 1, 'valid')))(tf.tensor4d([1, 1, 1, 1, 0, 1, 1, 1, 1], [1, 3, 3, 1])), 'max gradient with ties');
+  });
+
+  it('transpose, gather, pad and segment sum', () => {
     for (const perm of [[1, 0, 2], [0, 2, 1], [2, 1, 0], [0, 1, 2]]) same(() => tf.transpose(rnd([3, 4, 5]), perm), `transpose ${perm}`);
     same(() => tf.transpose(rnd([2, 3, 4, 5]), [0, 2, 1, 3]), 'transpose heads');
     same(() => tf.transpose(tf.tensor([1, 2, 3, 4, 5, 6], [2, 3], 'int32')), 'int32 transpose');
@@ -190,6 +240,11 @@ describe('native kernels against cpu, including the cases native code hands back
     same(() => tf.gather(rnd([5, 7]), ids), 'gather axis 0');
     same(() => tf.gather(rnd([4, 5, 3]), tf.tensor([4, 0], [2], 'int32'), 1), 'gather axis 1');
     same(() => tf.gather(tf.tensor([1, 2, 3], [3], 'int32'), tf.tensor([2, 2], [2], 'int32')), 'int32 gather');
+    for (const [shape, paddings] of [[[64, 128], [[0, 192], [0, 0]]], [[3, 4, 5], [[1, 0], [0, 2], [3, 1]]], [[7], [[2, 3]]], [[2, 3], [[0, 0], [0, 0]]]] as [number[], [number, number][]][]) {
+      same(() => tf.pad(rnd(shape), paddings, 0.5), `pad ${shape} by ${JSON.stringify(paddings)}`);
+    }
+    same(() => tf.pad(tf.tensor([1, 2, 3, 4], [2, 2], 'int32'), [[1, 1], [0, 1]]), 'int32 pad');
+    same(() => tf.pad(tf.zeros([2, 0, 3]), [[1, 0], [0, 1], [0, 0]], 2), 'pad of an empty tensor');
     same(() => tf.unsortedSegmentSum(rnd([6, 4]), tf.tensor([0, 2, 0, 4, -1, 2], [6], 'int32'), 5), 'segment sum (negative id dropped)');
     tf.setBackend('native');
     try {

@@ -31,6 +31,11 @@ export interface NativeLib {
   geluGrad: Fn;
   layerNorm: Fn;
   layerNormGrad: Fn;
+  conv2d: Fn;
+  conv2dGradInput: Fn;
+  conv2dGradFilter: Fn;
+  pool: Fn;
+  poolGrad: Fn;
   keepHeap: Fn;
   select: Fn;
   segmentSum: Fn;
@@ -148,6 +153,11 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     geluGrad: f('void rs_gelu_grad(const float *dy, const float *x, float *dx, int64_t n)'),
     layerNorm: f('void rs_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd, int64_t rows, int d, float eps)'),
     layerNormGrad: f('void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta, int64_t rows, int d)'),
+    conv2d: f('int rs_conv2d(const float *x, const float *w, float *y, const int32_t *g, const float *bias, int biasMode, int act, float alpha, int useBlas)'),
+    conv2dGradInput: f('int rs_conv2d_grad_input(const float *dy, const float *w, float *dx, const int32_t *g, int useBlas)'),
+    conv2dGradFilter: f('int rs_conv2d_grad_filter(const float *x, const float *dy, float *dw, const int32_t *g, int useBlas)'),
+    pool: f('void rs_pool(int isMax, const float *x, float *y, const int32_t *g)'),
+    poolGrad: f('void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const int32_t *g)'),
     keepHeap: f('int rs_keep_heap(void)'),
     adam: f(
       'void rs_adam(const float *p, const float *g, const float *m, const float *v, float *pOut, float *mOut, float *vOut, int64_t n, float lr, float b1, float b2, float omb1, float omb2, float c1, float c2, float eps, float decay)',

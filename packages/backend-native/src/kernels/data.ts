@@ -1,7 +1,9 @@
 /**
  * Data movement kernels in native code: Transpose (any permutation, 4-byte elements), GatherV2
  * (embedding lookups; batchDims 0, indices in range) and UnsortedSegmentSum (the embedding
- * gradient), each of which tfjs-backend-cpu runs in slow JavaScript. Other cases (bool tensors,
+ * gradient), each of which tfjs-backend-cpu runs in slow JavaScript; and PadV2 (the gradient of
+ * a slice, e.g. of a position table), as block copies of contiguous rows (cpu's element loop
+ * took 0.5 ms for a 64 x 128 table). Other cases (bool tensors,
  * batchDims, an index out of range, whose error cpu reports) fall back to the cpu kernel.
  */
 import { tf } from '@rs/core';
@@ -68,10 +70,41 @@ function segmentSum({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefi
   return backend.makeTensorInfo([numSegments, ...x.shape.slice(lead)], 'float32', out);
 }
 
+function pad({ inputs, backend, attrs }: KernelArgs): TensorInfo | undefined {
+  const { x } = inputs;
+  const values = words(backend, x);
+  const paddings = attrs?.paddings as [number, number][] | undefined;
+  if (!x || !values || !paddings || paddings.length !== x.shape.length || x.shape.length === 0) return undefined;
+  if (paddings.some(([a, b]) => !Number.isInteger(a) || !Number.isInteger(b) || a < 0 || b < 0)) return undefined;
+  const rank = x.shape.length;
+  const shape = x.shape.map((d, i) => paddings[i][0] + d + paddings[i][1]);
+  const out = like(values, sizeOf(shape));
+  out.fill(Number(attrs?.constantValue ?? 0));
+  const inner = x.shape[rank - 1];
+  if (values.length === 0 || inner === 0) return backend.makeTensorInfo(shape, x.dtype, out as Float32Array);
+  // Output strides, and the offset of the input's first element in the output.
+  const strides = new Array<number>(rank).fill(1);
+  for (let i = rank - 2; i >= 0; i--) strides[i] = strides[i + 1] * shape[i + 1];
+  const base = paddings.reduce((acc, [before], i) => acc + before * strides[i], 0);
+  const rows = values.length / inner;
+  const index = new Array<number>(rank - 1).fill(0);
+  for (let r = 0; r < rows; r++) {
+    let at = base;
+    for (let i = 0; i < rank - 1; i++) at += index[i] * strides[i];
+    out.set(values.subarray(r * inner, (r + 1) * inner), at);
+    for (let i = rank - 2; i >= 0; i--) {
+      if (++index[i] < x.shape[i]) break;
+      index[i] = 0;
+    }
+  }
+  return backend.makeTensorInfo(shape, x.dtype, out as Float32Array);
+}
+
 export function dataKernels(backendName: string): KernelConfig[] {
   return [
     { kernelName: 'Transpose', backendName, kernelFunc: withFallback('Transpose', transpose) },
     { kernelName: 'GatherV2', backendName, kernelFunc: withFallback('GatherV2', gather) },
     { kernelName: 'UnsortedSegmentSum', backendName, kernelFunc: withFallback('UnsortedSegmentSum', segmentSum) },
+    { kernelName: 'PadV2', backendName, kernelFunc: withFallback('PadV2', pad) },
   ];
 }

@@ -8,7 +8,7 @@ import { tf } from '@rs/core';
 import { allFloat32, f32, native, output, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 /** Activation codes of rs_fused_matmul (native/rsnative.c). prelu falls back to cpu. */
-const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, elu: 4, leakyrelu: 5 };
+export const ACTIVATIONS: Record<string, number> = { linear: 0, relu: 1, relu6: 2, sigmoid: 3, elu: 4, leakyrelu: 5 };
 
 interface Plan {
   batchA: number;
