@@ -1,4 +1,5 @@
 import { tf } from '../tf';
+import { recordingGradients } from '../train/tape';
 import type { ParamSpec } from '../ir/types';
 import type { ParamAxis } from '../units/builder';
 import type { OpSchema } from './schema';
@@ -52,8 +53,12 @@ export const conv2d: OpSchema<Conv2dAttrs> = {
     const strides = pair(attrs.strides, [1, 1]);
     const pad = attrs.padding ?? 'valid';
     if (attrs.useBias === false) return tf.conv2d(x as tf.Tensor4D, params.kernel as tf.Tensor4D, strides, pad);
-    // The bias fused into the convolution: a separate broadcast add over the whole output cost
-    // as much as the convolution itself on wasm (bench/dynamic-exit-cost.mjs).
+    // Under a gradient tape, a convolution plus an add: tfjs's fused convolution computes every
+    // gradient eagerly, the input's too, which nothing needs for a first layer (the input batch);
+    // the plain convolution's gradients are taken only where needed.
+    if (recordingGradients()) return tf.add(tf.conv2d(x as tf.Tensor4D, params.kernel as tf.Tensor4D, strides, pad), params.bias);
+    // Inference: the bias fused into the convolution: a separate broadcast add over the whole
+    // output cost as much as the convolution itself on wasm (bench/dynamic-exit-cost.mjs).
     return tf.fused.conv2d({ x: x as tf.Tensor4D, filter: params.kernel as tf.Tensor4D, strides, pad, bias: params.bias });
   },
   units(u) {
