@@ -436,3 +436,111 @@ EXPORT(rs_layer_norm_grad)(const f32 *dy, const f32 *x, const f32 *gamma, const 
     }
   }
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Gradients of convolutions and pooling (NHWC input, HWIO filter): stock tfjs-backend-wasm   */
+/* has no filter gradient and a wrong max-pool gradient (both ran as JavaScript), and a scalar  */
+/* input gradient. Geometry: N H W C input, KH KW window, OC output channels, OH OW output,     */
+/* SH SW strides, PT PL the padding before the first row and column (dilation 1, as tfjs       */
+/* takes gradients of undilated convolutions and pools only).                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+static void zero(f32 *p, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(p + i, wasm_f32x4_splat(0.0f));
+  for (; i < n; i++) p[i] = 0.0f;
+}
+
+/* o[0..n) += s * d[0..n). */
+static inline void axpy(f32 *o, f32 s, const f32 *d, int n) {
+  v128_t v = wasm_f32x4_splat(s);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(o + i, wasm_f32x4_add(wasm_v128_load(o + i), wasm_f32x4_mul(v, wasm_v128_load(d + i))));
+  for (; i < n; i++) o[i] += s * d[i];
+}
+
+static inline f32 dot(const f32 *a, const f32 *b, int n) {
+  v128_t acc = wasm_f32x4_splat(0.0f);
+  int i = 0;
+  for (; i + 4 <= n; i += 4) FMA(acc, wasm_v128_load(a + i), wasm_v128_load(b + i));
+  f32 s = hsum(acc);
+  for (; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+/* dw[KH, KW, C, OC] = sum over output positions of x's window (outer) dy's row. */
+EXPORT(rs_conv_grad_filter)(const f32 *x, const f32 *dy, f32 *dw, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
+  zero(dw, KH * KW * C * OC);
+  for (int n = 0; n < N; n++)
+    for (int oy = 0; oy < OH; oy++)
+      for (int ox = 0; ox < OW; ox++) {
+        const f32 *d = dy + ((n * OH + oy) * OW + ox) * OC;
+        for (int ky = 0; ky < KH; ky++) {
+          int iy = oy * SH - PT + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < KW; kx++) {
+            int ix = ox * SW - PL + kx;
+            if (ix < 0 || ix >= W) continue;
+            const f32 *xr = x + ((n * H + iy) * W + ix) * C;
+            f32 *o = dw + (ky * KW + kx) * C * OC;
+            for (int c = 0; c < C; c++) axpy(o + c * OC, xr[c], d, OC);
+          }
+        }
+      }
+}
+
+/* dx[N, H, W, C] = the windows' share of dy W^T (each output position's dy row against the filter). */
+EXPORT(rs_conv_grad_input)(const f32 *dy, const f32 *w, f32 *dx, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
+  zero(dx, N * H * W * C);
+  for (int n = 0; n < N; n++)
+    for (int oy = 0; oy < OH; oy++)
+      for (int ox = 0; ox < OW; ox++) {
+        const f32 *d = dy + ((n * OH + oy) * OW + ox) * OC;
+        for (int ky = 0; ky < KH; ky++) {
+          int iy = oy * SH - PT + ky;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < KW; kx++) {
+            int ix = ox * SW - PL + kx;
+            if (ix < 0 || ix >= W) continue;
+            f32 *o = dx + ((n * H + iy) * W + ix) * C;
+            const f32 *wr = w + (ky * KW + kx) * C * OC;
+            for (int c = 0; c < C; c++) o[c] += dot(d, wr + c * OC, OC);
+          }
+        }
+      }
+}
+
+/* Pooling gradients, as tfjs-backend-cpu: a max window's dy goes to its first strict maximum
+ * among the positions inside the input (none when every value is NaN or -inf); an average
+ * window's dy / (KH * KW) to each of its positions inside the input. */
+EXPORT(rs_pool_grad)(int isMax, const f32 *dy, const f32 *x, f32 *dx, int N, int H, int W, int C, int KH, int KW, int OH, int OW, int SH, int SW, int PT, int PL) {
+  const f32 scale = 1.0f / (f32)(KH * KW);
+  zero(dx, N * H * W * C);
+  for (int n = 0; n < N; n++)
+    for (int oy = 0; oy < OH; oy++) {
+      int y0 = oy * SH - PT, y1 = y0 + KH;
+      if (y0 < 0) y0 = 0;
+      if (y1 > H) y1 = H;
+      for (int ox = 0; ox < OW; ox++) {
+        int x0 = ox * SW - PL, x1 = x0 + KW;
+        if (x0 < 0) x0 = 0;
+        if (x1 > W) x1 = W;
+        const f32 *d = dy + ((n * OH + oy) * OW + ox) * C;
+        if (isMax) {
+          for (int c = 0; c < C; c++) {
+            f32 best = -__builtin_inff();
+            int at = -1;
+            for (int iy = y0; iy < y1; iy++)
+              for (int ix = x0; ix < x1; ix++) {
+                int o = ((n * H + iy) * W + ix) * C + c;
+                if (x[o] > best) { best = x[o]; at = o; }
+              }
+            if (at >= 0) dx[at] += d[c];
+          }
+        } else {
+          for (int iy = y0; iy < y1; iy++)
+            for (int ix = x0; ix < x1; ix++) axpy(dx + ((n * H + iy) * W + ix) * C, scale, d, C);
+        }
+      }
+    }
+}

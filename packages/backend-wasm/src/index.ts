@@ -9,7 +9,7 @@
 import '@tensorflow/tfjs-backend-cpu';
 import * as stock from '@tensorflow/tfjs-backend-wasm';
 import { registerBackend, tf, type BackendInfo } from '@rs/core';
-import { WRONG_ON_WASM, attachSimdKernels, fillMissingKernels, registerKernelPatches } from './kernels/index';
+import { WRONG_ON_WASM, attachSimdKernels, fillMissingKernels, registerKernelPatches, registerSimdConvKernels } from './kernels/index';
 import { checkWasmPaths, type WasmBinaryName } from './wasm-paths';
 import { checkThreads, threadSupport } from './threads';
 
@@ -140,10 +140,12 @@ export async function install(options: WasmInstallOptions = {}): Promise<Backend
   if (!options.stockKernels) attachSimdOnInit();
   const patched = registerKernelPatches('wasm', options);
   const filled = options.stockKernels ? [] : fillMissingKernels('wasm', WRONG_ON_WASM);
+  // Over the cpu bridge's kernels (MaxPoolGrad's included): the SIMD module's gradients of convolutions and pools.
+  if (!options.stockKernels) patched.push(...registerSimdConvKernels('wasm'));
   installed = {
     name: 'wasm',
     package: '@rs/backend-wasm',
-    capabilities: { simd: true, threads, patchedKernels: patched, filledKernels: filled },
+    capabilities: { simd: true, threads, patchedKernels: [...new Set(patched)], filledKernels: filled },
   };
   registerBackend(installed);
   if (options.activate !== false) {

@@ -32,6 +32,52 @@ describe('@rs/backend-wasm SIMD kernels', () => {
     expect(createHash('sha256').update(source).digest('hex')).toBe(SIMD_SOURCE_SHA256);
   });
 
+  it('gradients of convolutions and pools equal cpu (strides, same/valid/numeric padding, partial windows, ties) and run in the module', async () => {
+    const before = simdKernelCalls();
+    const size = (s: number[]) => s.reduce((p, q) => p * q, 1);
+    const t = (shape: number[], seed: number) => tf.tensor<tf.Rank>(values(size(shape), seed), shape) as tf.Tensor4D;
+    const close = (got: number[], want: number[], what: string) => {
+      expect(got.length, what).toBe(want.length);
+      const bad = got.map((g, i) => [i, g, want[i]]).filter(([, g, w]) => !(Math.abs(g - w) <= 1e-4 * (1 + Math.abs(w))));
+      expect(bad.slice(0, 3), what).toEqual([]);
+    };
+    // [x, filter, strides, pad]
+    const convs: [number[], number[], number | [number, number], 'same' | 'valid' | number][] = [
+      [[2, 9, 8, 3], [3, 3, 3, 4], 1, 'same'],
+      [[2, 9, 8, 3], [3, 2, 3, 5], [2, 1], 'valid'],
+      [[3, 10, 11, 2], [5, 5, 2, 6], 2, 'same'],
+      [[2, 7, 7, 4], [1, 1, 4, 9], 1, 'valid'],
+      [[2, 6, 5, 3], [3, 3, 3, 2], 1, 1],
+    ];
+    for (const [xs, fs, strides, pad] of convs) {
+      const what = `x ${xs} filter ${fs} strides ${String(strides)} pad ${pad}`;
+      const yShape = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, strides, pad).shape);
+      const weights = () => t(yShape, 5);
+      close(...(await both(() => tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(t(xs, 3), f as tf.Tensor4D, strides, pad), weights())))(t(fs, 4)))), `filter gradient, ${what}`);
+      close(...(await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, t(fs, 4), strides, pad), weights())))(t(xs, 3)))), `input gradient, ${what}`);
+    }
+    // [x, window, strides, pad]
+    const pools: [number[], number | [number, number], number | [number, number], 'same' | 'valid'][] = [
+      [[2, 8, 8, 3], 2, 2, 'valid'],
+      [[2, 9, 7, 3], 3, 2, 'same'],
+      [[1, 9, 9, 5], [3, 2], 1, 'valid'],
+      [[2, 5, 5, 2], 3, 3, 'same'],
+    ];
+    for (const [xs, window, strides, pad] of pools) {
+      const what = `x ${xs} window ${String(window)} strides ${String(strides)} ${pad}`;
+      const yShape = tf.tidy(() => tf.maxPool(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, window, strides, pad).shape);
+      close(...(await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(x as tf.Tensor4D, window, strides, pad), t(yShape, 6))))(t(xs, 7)))), `max pool gradient, ${what}`);
+      close(...(await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.avgPool(x as tf.Tensor4D, window, strides, pad), t(yShape, 6))))(t(xs, 7)))), `average pool gradient, ${what}`);
+    }
+    // Ties: the first maximum of each window takes the gradient, as on cpu.
+    close(...(await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.maxPool(x as tf.Tensor4D, 2, 1, 'valid')))(tf.tensor4d([1, 1, 1, 1, 0, 1, 1, 1, 1], [1, 3, 3, 1])))), 'max pool gradient with ties');
+    const after = simdKernelCalls();
+    expect(after.Conv2DBackpropFilter - before.Conv2DBackpropFilter).toBe(convs.length);
+    expect(after.Conv2DBackpropInput - before.Conv2DBackpropInput).toBe(convs.length);
+    expect(after.MaxPoolGrad - before.MaxPoolGrad).toBe(pools.length + 1);
+    expect(after.AvgPoolGrad - before.AvgPoolGrad).toBe(pools.length);
+  });
+
   it('batched matmul equals cpu: odd sizes, every transpose, broadcast batches (rtol 1e-5)', async () => {
     const before = simdKernelCalls().BatchMatMul;
     let cases = 0;

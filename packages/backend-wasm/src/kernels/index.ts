@@ -15,6 +15,7 @@ import { registerFusedKernels } from './fused';
 
 export { WRONG_ON_WASM, fillMissingKernels } from './cpu-bridge';
 export { attachSimdKernels, simdKernelCalls } from './simd';
+export { registerSimdConvKernels } from './conv-simd';
 import { withoutSimd } from './simd';
 import { findBackend } from './registry';
 

@@ -32,6 +32,9 @@ export interface SimdExports {
   rs_add_rows(a: number, b: number, out: number, rows: number, m: number): void;
   rs_sum_leading(x: number, out: number, rows: number, cols: number): void;
   rs_tanh(x: number, y: number, n: number): void;
+  rs_conv_grad_filter(x: number, dy: number, dw: number, ...geometry: number[]): void;
+  rs_conv_grad_input(dy: number, w: number, dx: number, ...geometry: number[]): void;
+  rs_pool_grad(isMax: number, dy: number, x: number, dx: number, ...geometry: number[]): void;
 }
 
 /** The members of tfjs-backend-wasm's backend the kernels use. */
@@ -47,8 +50,41 @@ export function simdOf(backend: object): SimdExports | undefined {
   return attached.get(backend);
 }
 /** The kernels of the SIMD module, by the tfjs kernel name they serve. */
-export type SimdKernelName = 'BatchMatMul' | 'Transpose' | 'Add' | 'Sum' | 'Tanh' | 'RsGelu' | 'RsGeluGrad' | 'RsLayerNorm' | 'RsLayerNormGrad' | 'RsAdamUpdate' | 'RsSoftmaxCrossEntropy' | 'RsSoftmaxCrossEntropyGrad';
-const calls: Record<SimdKernelName, number> = { BatchMatMul: 0, Transpose: 0, Add: 0, Sum: 0, Tanh: 0, RsGelu: 0, RsGeluGrad: 0, RsLayerNorm: 0, RsLayerNormGrad: 0, RsAdamUpdate: 0, RsSoftmaxCrossEntropy: 0, RsSoftmaxCrossEntropyGrad: 0 };
+export type SimdKernelName =
+  | 'BatchMatMul'
+  | 'Transpose'
+  | 'Add'
+  | 'Sum'
+  | 'Tanh'
+  | 'RsGelu'
+  | 'RsGeluGrad'
+  | 'RsLayerNorm'
+  | 'RsLayerNormGrad'
+  | 'RsAdamUpdate'
+  | 'RsSoftmaxCrossEntropy'
+  | 'RsSoftmaxCrossEntropyGrad'
+  | 'Conv2DBackpropFilter'
+  | 'Conv2DBackpropInput'
+  | 'MaxPoolGrad'
+  | 'AvgPoolGrad';
+const calls: Record<SimdKernelName, number> = {
+  BatchMatMul: 0,
+  Transpose: 0,
+  Add: 0,
+  Sum: 0,
+  Tanh: 0,
+  RsGelu: 0,
+  RsGeluGrad: 0,
+  RsLayerNorm: 0,
+  RsLayerNormGrad: 0,
+  RsAdamUpdate: 0,
+  RsSoftmaxCrossEntropy: 0,
+  RsSoftmaxCrossEntropyGrad: 0,
+  Conv2DBackpropFilter: 0,
+  Conv2DBackpropInput: 0,
+  MaxPoolGrad: 0,
+  AvgPoolGrad: 0,
+};
 
 /** Counts one call served by the SIMD module. */
 export function countSimdCall(name: SimdKernelName): void {
@@ -109,9 +145,9 @@ const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.leng
  * the kernel registered before (`original`) when the module is not attached or `run` declines
  * (returns undefined).
  */
-type SimdRun = (simd: SimdExports, backend: WasmBackend, args: KernelArgs) => TensorInfo | undefined;
+export type SimdRun = (simd: SimdExports, backend: WasmBackend, args: KernelArgs) => TensorInfo | undefined;
 
-function simdKernel(name: SimdKernelName, original: KernelConfig, run: SimdRun): KernelFunc {
+export function simdKernel(name: SimdKernelName, original: KernelConfig, run: SimdRun): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const simd = attached.get(backend);
