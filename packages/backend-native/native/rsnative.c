@@ -635,27 +635,50 @@ static int64_t conv_chunk(const int32_t *g) {
   return nb < g[G_N] ? nb : g[G_N];
 }
 
+/* The valid kernel columns [*k0, *k1) of output column ox (the input columns they reach are
+ * inside the image). */
+static inline void window_cols(const int32_t *g, int ox, int *k0, int *k1) {
+  const int W = g[G_W], KW = g[G_KW], DW = g[G_DW], start = ox * g[G_SW] - g[G_PL];
+  int a = 0, b = KW;
+  while (a < KW && start + a * DW < 0) a++;
+  while (b > a && start + (b - 1) * DW >= W) b--;
+  *k0 = a;
+  *k1 = b;
+}
+
+/* Each row of cols is one output position's window, KH x KW x C values. Without dilation a
+ * window row is KW*C contiguous input values: one copy per kernel row (a copy per value cost
+ * more than the GEMM for LeNet's 1-channel first layer). */
 static void im2col(const float *x, float *cols, const int32_t *g, int64_t n0, int64_t nb) {
-  const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW];
+  const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW], DW = g[G_DW];
   const int64_t K = (int64_t)KH * KW * C, P = (int64_t)OH * OW, rows = nb * P;
 #pragma omp parallel for schedule(static) if (rows * K > PAR_MIN)
   for (int64_t r = 0; r < rows; r++) {
     int64_t n = n0 + r / P;
     int p = (int)(r % P), oy = p / OW, ox = p % OW;
+    int k0, k1;
+    window_cols(g, ox, &k0, &k1);
+    int ix0 = ox * g[G_SW] - g[G_PL];
     float *dst = cols + r * K;
     for (int ky = 0; ky < KH; ky++) {
       int iy = oy * g[G_SH] - g[G_PT] + ky * g[G_DH];
-      for (int kx = 0; kx < KW; kx++) {
-        int ix = ox * g[G_SW] - g[G_PL] + kx * g[G_DW];
-        float *d = dst + ((int64_t)ky * KW + kx) * C;
-        if (iy < 0 || iy >= H || ix < 0 || ix >= W) memset(d, 0, sizeof(float) * C);
-        else memcpy(d, x + (((n * H) + iy) * W + ix) * C, sizeof(float) * C);
+      float *d = dst + (int64_t)ky * KW * C;
+      if (iy < 0 || iy >= H || k0 >= k1) {
+        memset(d, 0, sizeof(float) * KW * C);
+        continue;
       }
+      const float *src = x + ((n * H) + iy) * W * C;
+      if (k0 > 0) memset(d, 0, sizeof(float) * k0 * C);
+      if (DW == 1) memcpy(d + (int64_t)k0 * C, src + (int64_t)(ix0 + k0) * C, sizeof(float) * (k1 - k0) * C);
+      else
+        for (int kx = k0; kx < k1; kx++) memcpy(d + (int64_t)kx * C, src + (int64_t)(ix0 + kx * DW) * C, sizeof(float) * C);
+      if (k1 < KW) memset(d + (int64_t)k1 * C, 0, sizeof(float) * (KW - k1) * C);
     }
   }
 }
 
-/* dx[n0 .. n0+nb) += the windows of dcols, image by image (images in parallel). */
+/* dx[n0 .. n0+nb) += the windows of dcols, image by image (images in parallel). Gradients are
+ * taken of undilated convolutions only, so a window row is KW*C contiguous values. */
 static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, int64_t nb) {
   const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW];
   const int64_t K = (int64_t)KH * KW * C, P = (int64_t)OH * OW;
@@ -665,17 +688,17 @@ static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, 
     for (int64_t p = 0; p < P; p++) {
       const float *src = dcols + (i * P + p) * K;
       int oy = (int)(p / OW), ox = (int)(p % OW);
+      int k0, k1;
+      window_cols(g, ox, &k0, &k1);
+      int ix0 = ox * g[G_SW] - g[G_PL];
+      int64_t len = (int64_t)(k1 - k0) * C;
       for (int ky = 0; ky < KH; ky++) {
-        int iy = oy * g[G_SH] - g[G_PT] + ky * g[G_DH];
-        if (iy < 0 || iy >= H) continue;
-        for (int kx = 0; kx < KW; kx++) {
-          int ix = ox * g[G_SW] - g[G_PL] + kx * g[G_DW];
-          if (ix < 0 || ix >= W) continue;
-          float *d = img + ((int64_t)iy * W + ix) * C;
-          const float *s = src + ((int64_t)ky * KW + kx) * C;
+        int iy = oy * g[G_SH] - g[G_PT] + ky;
+        if (iy < 0 || iy >= H || len <= 0) continue;
+        float *d = img + ((int64_t)iy * W + ix0 + k0) * C;
+        const float *s = src + ((int64_t)ky * KW + k0) * C;
 #pragma omp simd
-          for (int c = 0; c < C; c++) d[c] += s[c];
-        }
+        for (int64_t c = 0; c < len; c++) d[c] += s[c];
       }
     }
   }
@@ -724,6 +747,37 @@ int rs_conv2d_grad_filter(const float *x, const float *dy, float *dw, const int3
     return 1;
   }
   int64_t nb = conv_chunk(g);
+  /* A small filter (K x OC) summed over many rows: GEMM parallelises over the output, which is
+   * too small to split, so the images are split over threads instead, each summing its share
+   * into its own copy of dw (single-threaded GEMMs inside the parallel region). */
+  int teams = (n_threads > 1 && K * OC <= 4096 && N >= n_threads && N * P * K > PAR_MIN) ? n_threads : 1;
+  if (teams > 1) {
+    int64_t share = (N + teams - 1) / teams;
+    if (share < nb) nb = share;
+    float *parts = calloc((size_t)teams * K * OC, sizeof(float));
+    float *cols = malloc(sizeof(float) * teams * nb * P * K);
+    int ok = parts && cols;
+    if (ok) {
+#pragma omp parallel for schedule(static) num_threads(teams)
+      for (int t = 0; t < teams; t++) {
+        float *mine = cols + (int64_t)t * nb * P * K;
+        int64_t end = (t + 1) * share < N ? (t + 1) * share : N;
+        for (int64_t n0 = t * share; n0 < end; n0 += nb) {
+          int64_t cnt = n0 + nb <= end ? nb : end - n0;
+          im2col(x, mine, g, n0, cnt);
+          gemm_beta(1, 0, (int)K, (int)OC, (int)(cnt * P), mine, dy + n0 * P * OC, parts + (int64_t)t * K * OC, 1, useBlas);
+        }
+      }
+      for (int64_t i = 0; i < K * OC; i++) {
+        float v = 0.0f;
+        for (int t = 0; t < teams; t++) v += parts[(int64_t)t * K * OC + i];
+        dw[i] = v;
+      }
+    }
+    free(parts);
+    free(cols);
+    return ok;
+  }
   float *cols = malloc(sizeof(float) * nb * P * K);
   if (!cols) return 0;
   for (int64_t n0 = 0; n0 < N; n0 += nb) {

@@ -191,12 +191,16 @@ describe('native kernels against cpu, including the cases native code hands back
       [[2, 7, 7, 4], [1, 1, 4, 6], 2, 'same', 1],
       [[1, 9, 9, 2], [3, 3, 2, 2], 1, 'same', 2],
       [[2, 6, 5, 3], [3, 3, 3, 2], 1, 1, 1],
-      // 1.2M im2col values per image: a batch of 5 spans two chunks of native code's buffer (4M).
-      // (Inputs scaled by 0.05 there: sums of 750 products then cancel to within float32's
-      // rounding of the element-wise tolerance.)
+      // 1.2M im2col values per image, a small filter (750 x 2): images split over the threads,
+      // each summing its share of the filter gradient (two chunks for the first thread).
       [[5, 40, 40, 30], [5, 5, 30, 2], 1, 'same', 1],
+      // 2.25M per image, a larger filter (2500 x 2): one image per chunk of native code's 4M
+      // buffer, the filter gradient summed chunk after chunk.
+      [[3, 30, 30, 100], [5, 5, 100, 2], 1, 'same', 1],
     ];
-    const small = (shape: number[]) => (shape[0] === 5 ? tf.mul(rnd(shape), 0.05) : rnd(shape));
+    // Inputs scaled by 0.05 where a window holds hundreds of values: sums of that many products
+    // then cancel to within float32's rounding of the element-wise tolerance.
+    const small = (shape: number[]) => (shape[3] >= 30 || shape[2] >= 30 ? tf.mul(rnd(shape), 0.05) : rnd(shape));
     for (const [xs, fs, strides, pad, dilations] of convs) {
       const what = `conv x ${xs} filter ${fs} strides ${String(strides)} pad ${pad} dilations ${String(dilations)}`;
       const x = () => small(xs) as tf.Tensor4D;
