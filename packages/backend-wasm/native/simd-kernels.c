@@ -468,8 +468,79 @@ static inline f32 dot(const f32 *a, const f32 *b, int n) {
   return s;
 }
 
+/* The first n (0 to 4) floats at p in lanes 0..n-1, zeros above: never reads past p[n-1]. */
+static inline v128_t load_n(const f32 *p, int n) {
+  switch (n) {
+    case 4: return wasm_v128_load(p);
+    case 3: return wasm_f32x4_replace_lane(wasm_v128_load64_zero(p), 2, p[2]);
+    case 2: return wasm_v128_load64_zero(p);
+    case 1: return wasm_v128_load32_zero(p);
+    default: return wasm_f32x4_splat(0.0f);
+  }
+}
+
+/* Stores the first n (0 to 4) lanes of v at p: never writes past p[n-1]. */
+static inline void store_n(f32 *p, v128_t v, int n) {
+  switch (n) {
+    case 4: wasm_v128_store(p, v); break;
+    case 3: wasm_v128_store64_lane(p, v, 0); p[2] = wasm_f32x4_extract_lane(v, 2); break;
+    case 2: wasm_v128_store64_lane(p, v, 0); break;
+    case 1: wasm_v128_store32_lane(p, v, 0); break;
+    default: break;
+  }
+}
+
+/* The filter gradient for at most 16 output channels (first layers: LeNet-5's have 6 and 16):
+ * one filter value (ky, kx, c) at a time, its OC sums held in registers (two for up to 8
+ * channels, four for up to 16) over every output position. With an axpy over the OC channels
+ * per position and filter value (the wide path below), LeNet-5's first layer took 3x longer. */
+static void conv_grad_filter_narrow(const f32 *x, const f32 *dy, f32 *dw, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
+  const int n0 = OC < 4 ? OC : 4, n1 = OC - 4 < 0 ? 0 : (OC - 4 < 4 ? OC - 4 : 4), n2 = OC - 8 < 0 ? 0 : (OC - 8 < 4 ? OC - 8 : 4), n3 = OC - 12 < 0 ? 0 : OC - 12;
+  for (int ky = 0; ky < KH; ky++)
+    for (int kx = 0; kx < KW; kx++) {
+      /* The output columns whose input column is inside the image. */
+      int ox0 = 0, ox1 = OW;
+      while (ox0 < OW && ox0 * SW - PL + kx < 0) ox0++;
+      while (ox1 > ox0 && (ox1 - 1) * SW - PL + kx >= W) ox1--;
+      for (int c = 0; c < C; c++) {
+        v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0;
+        for (int n = 0; n < N; n++)
+          for (int oy = 0; oy < OH; oy++) {
+            int iy = oy * SH - PT + ky;
+            if (iy < 0 || iy >= H) continue;
+            const f32 *xr = x + ((n * H + iy) * W + (ox0 * SW - PL + kx)) * C + c;
+            const f32 *d = dy + ((n * OH + oy) * OW + ox0) * OC;
+            if (OC <= 8) {
+              for (int ox = ox0; ox < ox1; ox++, xr += SW * C, d += OC) {
+                v128_t v = wasm_f32x4_splat(*xr);
+                FMA(a0, v, load_n(d, n0));
+                FMA(a1, v, load_n(d + 4, n1));
+              }
+            } else {
+              for (int ox = ox0; ox < ox1; ox++, xr += SW * C, d += OC) {
+                v128_t v = wasm_f32x4_splat(*xr);
+                FMA(a0, v, wasm_v128_load(d));
+                FMA(a1, v, wasm_v128_load(d + 4));
+                FMA(a2, v, load_n(d + 8, n2));
+                FMA(a3, v, load_n(d + 12, n3));
+              }
+            }
+          }
+        f32 *o = dw + ((ky * KW + kx) * C + c) * OC;
+        store_n(o, a0, n0);
+        store_n(o + 4, a1, n1);
+        store_n(o + 8, a2, n2);
+        store_n(o + 12, a3, n3);
+      }
+    }
+}
+
 /* dw[KH, KW, C, OC] = sum over output positions of x's window (outer) dy's row. */
 EXPORT(rs_conv_grad_filter)(const f32 *x, const f32 *dy, f32 *dw, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
+  if (OC <= 16) {
+    conv_grad_filter_narrow(x, dy, dw, N, H, W, C, KH, KW, OC, OH, OW, SH, SW, PT, PL);
+    return;
+  }
   zero(dw, KH * KW * C * OC);
   for (int n = 0; n < N; n++)
     for (int oy = 0; oy < OH; oy++)

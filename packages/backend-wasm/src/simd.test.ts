@@ -48,6 +48,9 @@ describe('@rs/backend-wasm SIMD kernels', () => {
       [[3, 10, 11, 2], [5, 5, 2, 6], 2, 'same'],
       [[2, 7, 7, 4], [1, 1, 4, 9], 1, 'valid'],
       [[2, 6, 5, 3], [3, 3, 3, 2], 1, 1],
+      // Output channels on each side of the filter gradient's register path (at most 16) and off multiples of 4.
+      [[2, 6, 6, 3], [3, 3, 3, 13], 2, 'valid'],
+      [[2, 6, 6, 3], [3, 3, 3, 20], 1, 'same'],
     ];
     for (const [xs, fs, strides, pad] of convs) {
       const what = `x ${xs} filter ${fs} strides ${String(strides)} pad ${pad}`;
