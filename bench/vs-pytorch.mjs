@@ -9,10 +9,6 @@
 //   apt-get install -y python3-torch python3-numpy libopenblas0 libopenblas0-openmp
 // It runs in a worker process (bench/lib/torch-peer.py) that times its own calls.
 //   pnpm bench vs-pytorch [--rounds 5] [--threads 2]
-import { spawn, spawnSync } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { tf, Model, lenet300100, charTransformer, trainStep, adam, softmaxCrossEntropy } from '@rs/core';
@@ -23,6 +19,7 @@ import { pruneUnits, pruneWeights } from '@rs/prune';
 import { toOnnx } from '@rs/onnx';
 import ort from 'onnxruntime-node';
 import { writeResult } from './lib/results.mjs';
+import { startTorchPeer } from './lib/torch-peer.mjs';
 
 // Settings, declared before any reported run (see the commit that introduced them).
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, threads: { type: 'string', default: '2' }, seed: { type: 'string', default: '0' } } });
@@ -35,27 +32,10 @@ const SETTINGS = {
   infer: { batches: [256, 1], warmup: 5, repeats: { 256: 20, 1: 200 } },
   gemm: { n: 1024, warmup: 1, repeats: 5 },
 };
-const PYTHON = '/usr/bin/python3';
-const PEER_ENV = { LD_LIBRARY_PATH: '/usr/lib/x86_64-linux-gnu/openblas-openmp', MALLOC_MMAP_THRESHOLD_: '1000000000', MALLOC_TRIM_THRESHOLD_: '1000000000', OMP_NUM_THREADS: String(SETTINGS.threads) };
-const here = dirname(fileURLToPath(import.meta.url));
-
-const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { env: { ...process.env, ...PEER_ENV }, encoding: 'utf8' });
-if (probe.error || probe.status !== 0) {
-  console.error(`vs-pytorch: the peer is missing (${PYTHON} cannot import torch and numpy${probe.stderr ? `: ${probe.stderr.trim().split('\n').pop()}` : ''}).
-Install it with: apt-get install -y python3-torch python3-numpy libopenblas0 libopenblas0-openmp`);
-  process.exit(1);
-}
-
-// The PyTorch worker: one JSON line per command and per answer.
-const peer = spawn(PYTHON, [join(here, 'lib', 'torch-peer.py'), String(SETTINGS.threads)], { env: { ...process.env, ...PEER_ENV }, stdio: ['pipe', 'pipe', 'inherit'] });
-const answers = createInterface({ input: peer.stdout });
-const pending = [];
-answers.on('line', (line) => pending.shift()?.(JSON.parse(line)));
-const ask = (cmd) =>
-  new Promise((resolve, reject) => {
-    pending.push((reply) => (reply.ok ? resolve(reply) : reject(new Error(`PyTorch worker: ${reply.error}`))));
-    peer.stdin.write(JSON.stringify(cmd) + '\n');
-  });
+const torchPeer = startTorchPeer('vs-pytorch', SETTINGS.threads);
+const { ask } = torchPeer;
+const PEER_ENV = torchPeer.env;
+const PYTHON = torchPeer.python;
 
 const started = performance.now();
 const loadBefore = loadavg();
@@ -138,11 +118,7 @@ const gemm = (backend) =>
       c.dispose();
     };
   });
-const torchBlock = async (what, extra) => {
-  const key = `${what}:${JSON.stringify(extra)}`;
-  await ask({ op: 'setup', key, what, seed, ...extra });
-  return (warmup, repeats) => ask({ op: 'time', key, warmup, repeats }).then((r) => r.ms);
-};
+const torchBlock = (what, extra) => torchPeer.block(what, { seed, ...extra });
 
 // Models for inference, pruning and masks: LeNet-300-100 (random weights: speed only).
 const models = {};
@@ -200,7 +176,7 @@ for (let round = 0; round < SETTINGS.rounds; round++) {
   if (round === 0) tensorsAfterFirstRound = tf.memory().numTensors;
   console.log(`round ${round + 1}/${SETTINGS.rounds} done (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
-peer.stdin.end();
+torchPeer.close();
 const leaked = tf.memory().numTensors - tensorsAfterFirstRound;
 
 const med = {};

@@ -17,6 +17,13 @@ def lenet():
     return nn.Sequential(nn.Linear(784, 300), nn.ReLU(), nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 10))
 
 
+def lenet5():
+    # @rs/core's lenet5(): conv 5x5 6 'same', relu, max pool 2, conv 5x5 16 'valid', relu, max
+    # pool 2, dense 400-120-84-10 with relu (PyTorch is NCHW; the shapes are the same).
+    return nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+
+
 class Block(nn.Module):
     def __init__(self, dim, heads):
         super().__init__()
@@ -76,6 +83,19 @@ def setup(cmd):
         model = lenet()
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         x = torch.rand(cmd['batch'], 784, generator=g)
+        y = torch.randint(0, 10, (cmd['batch'],), generator=g)
+
+        def step():
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+        return step
+    if cmd['what'] == 'lenet5_step':
+        torch.manual_seed(cmd.get('seed', 0))
+        model = lenet5()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        x = torch.rand(cmd['batch'], 1, 28, 28, generator=g)
         y = torch.randint(0, 10, (cmd['batch'],), generator=g)
 
         def step():
