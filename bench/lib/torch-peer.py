@@ -77,33 +77,25 @@ def time_calls(fn, repeats, warmup):
     return out
 
 
+def classifier_step(model, x, y):
+    """One Adam (1e-3) step of `model` on the batch (x, y) with cross-entropy, as a function."""
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def step():
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def setup(cmd):
     g = torch.Generator().manual_seed(cmd.get('seed', 0))
     if cmd['what'] == 'lenet_step':
-        model = lenet()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.rand(cmd['batch'], 784, generator=g)
-        y = torch.randint(0, 10, (cmd['batch'],), generator=g)
-
-        def step():
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-        return step
+        return classifier_step(lenet(), torch.rand(cmd['batch'], 784, generator=g), torch.randint(0, 10, (cmd['batch'],), generator=g))
     if cmd['what'] == 'lenet5_step':
         torch.manual_seed(cmd.get('seed', 0))
-        model = lenet5()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.rand(cmd['batch'], 1, 28, 28, generator=g)
-        y = torch.randint(0, 10, (cmd['batch'],), generator=g)
-
-        def step():
-            opt.zero_grad()
-            loss = F.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-        return step
+        return classifier_step(lenet5(), torch.rand(cmd['batch'], 1, 28, 28, generator=g), torch.randint(0, 10, (cmd['batch'],), generator=g))
     if cmd['what'] == 'transformer_step':
         model = CharTransformer(cmd['vocab'], cmd['context'], cmd['dim'], cmd['heads'], cmd['layers'])
         opt = torch.optim.Adam(model.parameters(), lr=3e-3)

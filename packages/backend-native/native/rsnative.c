@@ -818,20 +818,23 @@ int rs_conv2d_grad_input(const float *dy, const float *w, float *dx, const int32
  * to every position of the window inside the input. */
 enum { Q_N, Q_H, Q_W, Q_C, Q_KH, Q_KW, Q_OH, Q_OW, Q_SH, Q_SW, Q_PT, Q_PL };
 
+/* The part [*a, *b) of the window start .. start+len-1 inside 0 .. limit-1. */
+static inline void clip_span(int start, int len, int limit, int *a, int *b) {
+  *a = start < 0 ? 0 : start;
+  *b = start + len > limit ? limit : start + len;
+}
+
 void rs_pool(int isMax, const float *x, float *y, const int32_t *g) {
   const int H = g[Q_H], W = g[Q_W], C = g[Q_C], OH = g[Q_OH], OW = g[Q_OW];
   const int64_t rows = (int64_t)g[Q_N] * OH;
 #pragma omp parallel for schedule(static) if (rows * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN)
   for (int64_t r = 0; r < rows; r++) {
     int64_t n = r / OH;
-    int oy = (int)(r % OH);
-    int y0 = oy * g[Q_SH] - g[Q_PT], y1 = y0 + g[Q_KH];
-    if (y0 < 0) y0 = 0;
-    if (y1 > H) y1 = H;
+    int oy = (int)(r % OH), y0, y1;
+    clip_span(oy * g[Q_SH] - g[Q_PT], g[Q_KH], H, &y0, &y1);
     for (int ox = 0; ox < OW; ox++) {
-      int x0 = ox * g[Q_SW] - g[Q_PL], x1 = x0 + g[Q_KW];
-      if (x0 < 0) x0 = 0;
-      if (x1 > W) x1 = W;
+      int x0, x1;
+      clip_span(ox * g[Q_SW] - g[Q_PL], g[Q_KW], W, &x0, &x1);
       float *out = y + ((r * OW) + ox) * C;
       int count = (y1 - y0) * (x1 - x0);
       for (int c = 0; c < C; c++) out[c] = isMax ? -INFINITY : 0.0f;
@@ -863,13 +866,11 @@ void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const i
     float *img = dx + n * HWC;
     const float *xin = x ? x + n * HWC : 0;
     for (int oy = 0; oy < OH; oy++) {
-      int y0 = oy * g[Q_SH] - g[Q_PT], y1 = y0 + g[Q_KH];
-      if (y0 < 0) y0 = 0;
-      if (y1 > H) y1 = H;
+      int y0, y1;
+      clip_span(oy * g[Q_SH] - g[Q_PT], g[Q_KH], H, &y0, &y1);
       for (int ox = 0; ox < OW; ox++) {
-        int x0 = ox * g[Q_SW] - g[Q_PL], x1 = x0 + g[Q_KW];
-        if (x0 < 0) x0 = 0;
-        if (x1 > W) x1 = W;
+        int x0, x1;
+        clip_span(ox * g[Q_SW] - g[Q_PL], g[Q_KW], W, &x0, &x1);
         const float *d = dy + ((n * OH + oy) * OW + ox) * C;
         if (isMax) {
           for (int c = 0; c < C; c++) {

@@ -468,6 +468,24 @@ static inline f32 dot(const f32 *a, const f32 *b, int n) {
   return s;
 }
 
+/* Runs BODY for every tap of every window: output position (n, oy, ox) with its dy row `d`,
+ * kernel position (ky, kx) and the input position (iy, ix) it reads, inside the image. */
+#define FOR_EACH_TAP(BODY)                                           \
+  for (int n = 0; n < N; n++)                                        \
+    for (int oy = 0; oy < OH; oy++)                                  \
+      for (int ox = 0; ox < OW; ox++) {                              \
+        const f32 *d = dy + ((n * OH + oy) * OW + ox) * OC;          \
+        for (int ky = 0; ky < KH; ky++) {                            \
+          int iy = oy * SH - PT + ky;                                \
+          if (iy < 0 || iy >= H) continue;                           \
+          for (int kx = 0; kx < KW; kx++) {                          \
+            int ix = ox * SW - PL + kx;                              \
+            if (ix < 0 || ix >= W) continue;                         \
+            BODY                                                     \
+          }                                                          \
+        }                                                            \
+      }
+
 /* The first n (0 to 4) floats at p in lanes 0..n-1, zeros above: never reads past p[n-1]. */
 static inline v128_t load_n(const f32 *p, int n) {
   switch (n) {
@@ -542,43 +560,21 @@ EXPORT(rs_conv_grad_filter)(const f32 *x, const f32 *dy, f32 *dw, int N, int H, 
     return;
   }
   zero(dw, KH * KW * C * OC);
-  for (int n = 0; n < N; n++)
-    for (int oy = 0; oy < OH; oy++)
-      for (int ox = 0; ox < OW; ox++) {
-        const f32 *d = dy + ((n * OH + oy) * OW + ox) * OC;
-        for (int ky = 0; ky < KH; ky++) {
-          int iy = oy * SH - PT + ky;
-          if (iy < 0 || iy >= H) continue;
-          for (int kx = 0; kx < KW; kx++) {
-            int ix = ox * SW - PL + kx;
-            if (ix < 0 || ix >= W) continue;
-            const f32 *xr = x + ((n * H + iy) * W + ix) * C;
-            f32 *o = dw + (ky * KW + kx) * C * OC;
-            for (int c = 0; c < C; c++) axpy(o + c * OC, xr[c], d, OC);
-          }
-        }
-      }
+  FOR_EACH_TAP({
+    const f32 *xr = x + ((n * H + iy) * W + ix) * C;
+    f32 *o = dw + (ky * KW + kx) * C * OC;
+    for (int c = 0; c < C; c++) axpy(o + c * OC, xr[c], d, OC);
+  })
 }
 
 /* dx[N, H, W, C] = the windows' share of dy W^T (each output position's dy row against the filter). */
 EXPORT(rs_conv_grad_input)(const f32 *dy, const f32 *w, f32 *dx, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
   zero(dx, N * H * W * C);
-  for (int n = 0; n < N; n++)
-    for (int oy = 0; oy < OH; oy++)
-      for (int ox = 0; ox < OW; ox++) {
-        const f32 *d = dy + ((n * OH + oy) * OW + ox) * OC;
-        for (int ky = 0; ky < KH; ky++) {
-          int iy = oy * SH - PT + ky;
-          if (iy < 0 || iy >= H) continue;
-          for (int kx = 0; kx < KW; kx++) {
-            int ix = ox * SW - PL + kx;
-            if (ix < 0 || ix >= W) continue;
-            f32 *o = dx + ((n * H + iy) * W + ix) * C;
-            const f32 *wr = w + (ky * KW + kx) * C * OC;
-            for (int c = 0; c < C; c++) o[c] += dot(d, wr + c * OC, OC);
-          }
-        }
-      }
+  FOR_EACH_TAP({
+    f32 *o = dx + ((n * H + iy) * W + ix) * C;
+    const f32 *wr = w + (ky * KW + kx) * C * OC;
+    for (int c = 0; c < C; c++) o[c] += dot(d, wr + c * OC, OC);
+  })
 }
 
 /* Pooling gradients, as tfjs-backend-cpu: a max window's dy goes to its first strict maximum

@@ -1,6 +1,5 @@
 import { tf } from '@rs/core';
-import { getKernel, replaceKernel } from './registry';
-import { offset, simdKernel, type SimdRun } from './simd';
+import { offset, registerSimdRuns, type SimdRun } from './simd';
 import type { TensorInfo } from './types';
 
 /**
@@ -92,13 +91,5 @@ const poolGrad =
  * after the cpu bridge has filled in the missing and wrong ones); returns their names.
  */
 export function registerSimdConvKernels(backendName: string): string[] {
-  const kernels = { Conv2DBackpropFilter: filterGrad, Conv2DBackpropInput: inputGrad, MaxPoolGrad: poolGrad(true), AvgPoolGrad: poolGrad(false) } as const;
-  const patched: string[] = [];
-  for (const [name, run] of Object.entries(kernels) as [keyof typeof kernels, SimdRun][]) {
-    const original = getKernel(name, backendName);
-    if (!original) continue;
-    replaceKernel({ ...original, kernelFunc: simdKernel(name, original, run) });
-    patched.push(name);
-  }
-  return patched;
+  return registerSimdRuns(backendName, { Conv2DBackpropFilter: filterGrad, Conv2DBackpropInput: inputGrad, MaxPoolGrad: poolGrad(true), AvgPoolGrad: poolGrad(false) });
 }

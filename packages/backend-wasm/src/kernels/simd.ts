@@ -230,15 +230,19 @@ const tanh: SimdRun = (simd, backend, args) => {
   return out;
 };
 
-/** Registers the SIMD kernels over the ones registered so far for `backendName`; returns their names. */
-export function registerSimdKernels(backendName: string): string[] {
-  const kernels = { BatchMatMul: batchMatMul, Transpose: transposeLast2, Add: addRows, Sum: sumLeading, Tanh: tanh } as const;
+/** Wraps each kernel of `runs` registered so far for `backendName` in its SIMD run; returns the names wrapped. */
+export function registerSimdRuns(backendName: string, runs: Partial<Record<SimdKernelName, SimdRun>>): string[] {
   const patched: string[] = [];
-  for (const [name, run] of Object.entries(kernels) as [keyof typeof kernels, SimdRun][]) {
+  for (const [name, run] of Object.entries(runs) as [SimdKernelName, SimdRun][]) {
     const original = getKernel(name, backendName);
     if (!original) continue;
     replaceKernel({ ...original, kernelFunc: simdKernel(name, original, run) });
     patched.push(name);
   }
   return patched;
+}
+
+/** Registers the SIMD kernels over the ones registered so far for `backendName`; returns their names. */
+export function registerSimdKernels(backendName: string): string[] {
+  return registerSimdRuns(backendName, { BatchMatMul: batchMatMul, Transpose: transposeLast2, Add: addRows, Sum: sumLeading, Tanh: tanh });
 }
