@@ -6,6 +6,7 @@ import { tf } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, simdKernelCalls } from './index';
 import { SIMD_SOURCE_SHA256 } from './kernels/simd-binary';
+import { setIm2colBudget } from './kernels/conv-simd';
 
 beforeAll(async () => {
   await installCpu({ activate: false });
@@ -51,13 +52,18 @@ describe('@rs/backend-wasm SIMD kernels', () => {
       // Output channels on each side of the filter gradient's register path (at most 16) and off multiples of 4.
       [[2, 6, 6, 3], [3, 3, 3, 13], 2, 'valid'],
       [[2, 6, 6, 3], [3, 3, 3, 20], 1, 'same'],
+      // Run with a 1,000-float im2col budget (below): one image per chunk, 289 output positions
+      // per image, so the filter gradient sums two chunks of two row blocks (256 + 33) each.
+      [[2, 17, 17, 3], [3, 3, 3, 20], 1, 'same'],
     ];
     for (const [xs, fs, strides, pad] of convs) {
       const what = `x ${xs} filter ${fs} strides ${String(strides)} pad ${pad}`;
+      const budget = setIm2colBudget(xs[1] === 17 ? 1000 : 1 << 22);
       const yShape = tf.tidy(() => tf.conv2d(tf.zeros<tf.Rank>(xs) as tf.Tensor4D, tf.zeros<tf.Rank>(fs) as tf.Tensor4D, strides, pad).shape);
       const weights = () => t(yShape, 5);
       close(...(await both(() => tf.grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(t(xs, 3), f as tf.Tensor4D, strides, pad), weights())))(t(fs, 4)))), `filter gradient, ${what}`);
       close(...(await both(() => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x as tf.Tensor4D, t(fs, 4), strides, pad), weights())))(t(xs, 3)))), `input gradient, ${what}`);
+      setIm2colBudget(budget);
     }
     // [x, window, strides, pad]
     const pools: [number[], number | [number, number], number | [number, number], 'same' | 'valid'][] = [

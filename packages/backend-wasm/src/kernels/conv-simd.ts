@@ -1,13 +1,16 @@
 import { tf } from '@rs/core';
-import { offset, registerSimdRuns, type SimdRun } from './simd';
+import { offset, registerSimdRuns, type SimdRun, type WasmBackend } from './simd';
 import type { TensorInfo } from './types';
 
 /**
  * The gradients of convolutions and pooling in the SIMD module (native/simd-kernels.c), for
  * NHWC float32 tensors:
  * - `Conv2DBackpropFilter`: stock wasm has none (the package's JavaScript loop, about 30 ms for
- *   LeNet-5's second layer at batch 64, served it);
- * - `Conv2DBackpropInput`: the stock kernel is scalar;
+ *   LeNet-5's second layer at batch 64, served it). Up to 16 output channels, each filter
+ *   value's sums stay in registers over every output position; wider filters are im2col + the
+ *   module's GEMM (cols^T dy), a chunk of images at a time;
+ * - `Conv2DBackpropInput`: the stock kernel is scalar; here im2col's transpose: dy W^T by the
+ *   module's GEMM, added back into the image (col2im), a chunk of images at a time;
  * - `MaxPoolGrad`: the stock kernel is wrong at partial windows, so the cpu kernel served it
  *   through copies (110 ms for LeNet-5's first pool at batch 64);
  * - `AvgPoolGrad`: idem through copies where stock wasm lacks it.
@@ -46,6 +49,32 @@ function poolInfo(xShape: number[], attrs: Record<string, unknown>): Info | unde
   }
 }
 
+/** Floats of the im2col scratch for one chunk of images: at most 4M (16 MiB of the wasm heap), at least one image. */
+let colsMax = 1 << 22;
+const chunkOf = (g: number[], perImage: number): number => Math.max(1, Math.min(g[0], Math.floor(colsMax / Math.max(1, perImage))));
+
+/** Sets the im2col scratch budget (floats) and returns the previous one: tests use it to run several chunks on small inputs. */
+export function setIm2colBudget(floats: number): number {
+  const previous = colsMax;
+  colsMax = floats;
+  return previous;
+}
+
+/** Runs `body` with `floats.length` scratch buffers of those sizes on the wasm heap (undefined when one cannot be allocated). */
+function withScratch<T>(backend: WasmBackend, floats: number[], body: (pointers: number[]) => T): T | undefined {
+  const pointers: number[] = [];
+  try {
+    for (const n of floats) {
+      const p = backend.wasm._malloc(Math.max(4, n * 4));
+      if (!p) return undefined;
+      pointers.push(p);
+    }
+    return body(pointers);
+  } finally {
+    for (const p of pointers) backend.wasm._free(p);
+  }
+}
+
 const sameShape = (t: TensorInfo, shape: readonly number[]): boolean => t.shape.length === shape.length && t.shape.every((d, i) => d === shape[i]);
 const float32 = (...ts: (TensorInfo | undefined)[]): boolean => ts.every((t) => t !== undefined && t.dtype === 'float32');
 
@@ -56,9 +85,19 @@ const filterGrad: SimdRun = (simd, backend, { inputs, attrs = {} }) => {
   const info = convInfo(x.shape, filterShape, attrs);
   const g = geometry(info, true);
   if (!info || !g || !sameShape(dy, info.outShape)) return undefined;
-  const out = backend.makeOutput([...filterShape], 'float32');
-  simd.rs_conv_grad_filter(offset(backend, x), offset(backend, dy), offset(backend, out), ...g);
-  return out;
+  const [, , , c, kh, kw, oc, oh, ow] = g;
+  if (oc <= 16) {
+    const out = backend.makeOutput([...filterShape], 'float32');
+    simd.rs_conv_grad_filter(offset(backend, x), offset(backend, dy), offset(backend, out), ...g);
+    return out;
+  }
+  const k = kh * kw * c;
+  const chunk = chunkOf(g, oh * ow * k);
+  return withScratch(backend, [chunk * oh * ow * k, k * oc], ([cols, part]) => {
+    const out = backend.makeOutput([...filterShape], 'float32');
+    simd.rs_conv_grad_filter_gemm(offset(backend, x), offset(backend, dy), offset(backend, out), cols, part, chunk, ...g);
+    return out;
+  });
 };
 
 const inputGrad: SimdRun = (simd, backend, { inputs, attrs = {} }) => {
@@ -68,9 +107,14 @@ const inputGrad: SimdRun = (simd, backend, { inputs, attrs = {} }) => {
   const info = convInfo(inputShape, filter.shape, attrs);
   const g = geometry(info, true);
   if (!info || !g || !sameShape(dy, info.outShape)) return undefined;
-  const out = backend.makeOutput([...inputShape], 'float32');
-  simd.rs_conv_grad_input(offset(backend, dy), offset(backend, filter), offset(backend, out), ...g);
-  return out;
+  const [, , , c, kh, kw, oc, oh, ow] = g;
+  const k = kh * kw * c;
+  const chunk = chunkOf(g, oh * ow * k);
+  return withScratch(backend, [k * oc, chunk * oh * ow * k], ([wt, cols]) => {
+    const out = backend.makeOutput([...inputShape], 'float32');
+    simd.rs_conv_grad_input_gemm(offset(backend, dy), offset(backend, filter), offset(backend, out), wt, cols, chunk, ...g);
+    return out;
+  });
 };
 
 const poolGrad =

@@ -33,7 +33,8 @@ export interface SimdExports {
   rs_sum_leading(x: number, out: number, rows: number, cols: number): void;
   rs_tanh(x: number, y: number, n: number): void;
   rs_conv_grad_filter(x: number, dy: number, dw: number, ...geometry: number[]): void;
-  rs_conv_grad_input(dy: number, w: number, dx: number, ...geometry: number[]): void;
+  rs_conv_grad_filter_gemm(x: number, dy: number, dw: number, cols: number, part: number, chunk: number, ...geometry: number[]): void;
+  rs_conv_grad_input_gemm(dy: number, w: number, dx: number, wt: number, cols: number, chunk: number, ...geometry: number[]): void;
   rs_pool_grad(isMax: number, dy: number, x: number, dx: number, ...geometry: number[]): void;
 }
 
