@@ -895,3 +895,93 @@ void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const i
     }
   }
 }
+
+/* ---------------------------------------------------------------------------------------- */
+/* Attention (core's ATTENTION_KERNEL): q, k, v, out are [N, T, H*D] with head h in columns     */
+/* h*D .. h*D+D-1 of each row (the projections' layout, so no head transposes); probs is        */
+/* [N, H, T, T]. Each (sample, head) pair runs on one thread; row i sees positions 0 .. i       */
+/* (causal) or all of them, the others get probability 0.                                      */
+/* ---------------------------------------------------------------------------------------- */
+static inline float dot_f(const float *a, const float *b, int n) {
+  float s = 0.0f;
+#pragma omp simd reduction(+ : s)
+  for (int i = 0; i < n; i++) s += a[i] * b[i];
+  return s;
+}
+
+static inline void axpy_f(float *y, float a, const float *x, int n) {
+#pragma omp simd
+  for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void rs_attention(const float *q, const float *k, const float *v, float *out, float *probs, int N, int T, int H, int D, int causal, float scale) {
+  const int64_t W = (int64_t)H * D, pairs = (int64_t)N * H;
+#pragma omp parallel for schedule(static) if (pairs > 1 && pairs * T * T * D > PAR_MIN)
+  for (int64_t pr = 0; pr < pairs; pr++) {
+    const int64_t n = pr / H, h = pr % H, base = n * T * W + h * D;
+    float *P = probs + pr * T * T;
+    for (int i = 0; i < T; i++) {
+      const float *qi = q + base + i * W;
+      float *row = P + (int64_t)i * T, *o = out + base + i * W;
+      int seen = causal ? i + 1 : T;
+      float mx = -INFINITY;
+      for (int j = 0; j < seen; j++) {
+        row[j] = scale * dot_f(qi, k + base + j * W, D);
+        if (row[j] > mx) mx = row[j];
+      }
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int j = 0; j < seen; j++) {
+        row[j] = exp_clamped(row[j] - mx);
+        sum += row[j];
+      }
+      float inv = 1.0f / sum;
+      for (int j = 0; j < seen; j++) row[j] *= inv;
+      for (int j = seen; j < T; j++) row[j] = 0.0f;
+      for (int c = 0; c < D; c++) o[c] = 0.0f;
+      for (int j = 0; j < seen; j++) axpy_f(o, row[j], v + base + j * W, D);
+    }
+  }
+}
+
+/* dv = P^T dy; dP = dy v^T; dS = P (dP - rowsum(P dP)); dq = scale dS k; dk = scale dS^T q. */
+int rs_attention_grad(const float *dy, const float *q, const float *k, const float *v, const float *probs, float *dq, float *dk, float *dv, int N, int T, int H, int D, float scale) {
+  const int64_t W = (int64_t)H * D, pairs = (int64_t)N * H;
+  int teams = pairs > 1 && pairs * T * T * D > PAR_MIN ? n_threads : 1;
+  float *scratch = malloc(sizeof(float) * (size_t)teams * (T > 0 ? T : 1));
+  if (!scratch) return 0;
+#pragma omp parallel for schedule(static) num_threads(teams) if (teams > 1)
+  for (int64_t pr = 0; pr < pairs; pr++) {
+#ifdef _OPENMP
+    float *dp = scratch + (int64_t)omp_get_thread_num() * T;
+#else
+    float *dp = scratch;
+#endif
+    const int64_t n = pr / H, h = pr % H, base = n * T * W + h * D;
+    const float *P = probs + pr * T * T;
+    for (int i = 0; i < T; i++) {
+      for (int c = 0; c < D; c++) dq[base + i * W + c] = dk[base + i * W + c] = dv[base + i * W + c] = 0.0f;
+    }
+    for (int i = 0; i < T; i++) {
+      const float *row = P + (int64_t)i * T, *gi = dy + base + i * W, *qi = q + base + i * W;
+      float *dqi = dq + base + i * W;
+      /* Positions with probability 0 (masked) contribute nothing: the causal prefix is where
+       * the mass is, and the loop stops after the last nonzero. */
+      int seen = T;
+      while (seen > 0 && row[seen - 1] == 0.0f) seen--;
+      float s = 0.0f;
+      for (int j = 0; j < seen; j++) {
+        dp[j] = dot_f(gi, v + base + j * W, D);
+        s += row[j] * dp[j];
+      }
+      for (int j = 0; j < seen; j++) {
+        float p = row[j], ds = scale * p * (dp[j] - s);
+        axpy_f(dv + base + j * W, p, gi, D);
+        axpy_f(dqi, ds, k + base + j * W, D);
+        axpy_f(dk + base + j * W, ds, qi, D);
+      }
+    }
+  }
+  free(scratch);
+  return 1;
+}

@@ -36,6 +36,8 @@ export interface NativeLib {
   conv2dGradFilter: Fn;
   pool: Fn;
   poolGrad: Fn;
+  attention: Fn;
+  attentionGrad: Fn;
   keepHeap: Fn;
   select: Fn;
   segmentSum: Fn;
@@ -158,6 +160,8 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     conv2dGradFilter: f('int rs_conv2d_grad_filter(const float *x, const float *dy, float *dw, const int32_t *g, int useBlas)'),
     pool: f('void rs_pool(int isMax, const float *x, float *y, const int32_t *g)'),
     poolGrad: f('void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const int32_t *g)'),
+    attention: f('void rs_attention(const float *q, const float *k, const float *v, float *out, float *probs, int N, int T, int H, int D, int causal, float scale)'),
+    attentionGrad: f('int rs_attention_grad(const float *dy, const float *q, const float *k, const float *v, const float *probs, float *dq, float *dk, float *dv, int N, int T, int H, int D, float scale)'),
     keepHeap: f('int rs_keep_heap(void)'),
     adam: f(
       'void rs_adam(const float *p, const float *g, const float *m, const float *v, float *pOut, float *mOut, float *vOut, int64_t n, float lr, float b1, float b2, float omb1, float omb2, float c1, float c2, float eps, float decay)',

@@ -40,6 +40,7 @@ export type { SaveOptions, LoadOptions } from './io/model-io';
 export { registerBackend, useBackend, backends, backendHasKernel } from './backend';
 export { GELU_KERNEL, GELU_GRAD_KERNEL } from './ops/gelu';
 export { LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL } from './ops/layer-norm';
+export { ATTENTION_KERNEL, ATTENTION_GRAD_KERNEL } from './ops/multi-head-attention';
 export { SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL } from './train/losses';
 export type { BackendInfo } from './backend';
 export { checkSingleInstance } from './instance';

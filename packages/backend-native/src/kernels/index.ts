@@ -3,6 +3,7 @@
  * stores tensors exactly as the cpu backend does, so cpu's kernels run on it unchanged), with
  * the hot ones replaced by native kernels. NATIVE_KERNELS lists those.
  */
+import { attentionKernels } from './attention';
 import { convKernels } from './conv';
 import { dataKernels } from './data';
 import { elementwiseKernels } from './elementwise';
@@ -15,7 +16,7 @@ import { guardViews, registry, type KernelConfig, type KernelFunc } from './comm
 export { setNativeState, native } from './common';
 
 function nativeKernels(backendName: string): KernelConfig[] {
-  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName), ...lossKernels(backendName), ...normKernels(backendName), ...convKernels(backendName)];
+  return [...matmulKernels(backendName), ...elementwiseKernels(backendName), ...dataKernels(backendName), ...optimizerKernels(backendName), ...lossKernels(backendName), ...normKernels(backendName), ...convKernels(backendName), ...attentionKernels(backendName)];
 }
 
 /** Names of the kernels that run as native code (the others are tfjs-backend-cpu's). */

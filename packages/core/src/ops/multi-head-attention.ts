@@ -4,6 +4,35 @@ import type { ParamSpec } from '../ir/types';
 import type { ParamAxis } from '../units/builder';
 import type { OpSchema } from './schema';
 import { checkFloat, checkOptionalBoolean, checkPositiveInt } from './attrs';
+import { backendHasKernel } from '../backend';
+
+/**
+ * Kernels a backend may register to run the attention itself (scores, mask, softmax, mixing)
+ * in one kernel each way, float32, on the projected rows with the heads side by side (so no
+ * head-split or merge transposes):
+ * `RsAttention` (inputs `q`, `k`, `v`, each [N, T, H * headDim]; attrs `heads`, `causal`,
+ * `scale`) returns `out` ([N, T, H * headDim], head h in columns h * headDim ..) and `probs`
+ * ([N, H, T, T], each row the softmax of `scale * q k^T` over the positions it may see: every
+ * one, or with `causal` itself and the earlier ones, the others exactly 0);
+ * `RsAttentionGrad` (inputs `dy` (out's shape), `q`, `k`, `v`, `probs`; attrs `heads`, `scale`)
+ * returns `dq`, `dk`, `dv`. Without both, attention is the tfjs ops below and its gradient
+ * comes from autodiff. @rs/backend-native registers them.
+ */
+export const ATTENTION_KERNEL = 'RsAttention';
+export const ATTENTION_GRAD_KERNEL = 'RsAttentionGrad';
+
+function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, heads: number, causal: boolean, scale: number): tf.Tensor {
+  const f = tf.customGrad(((qs: tf.Tensor, ks: tf.Tensor, vs: tf.Tensor, save: tf.GradSaveFunc) => {
+    const [out, probs] = tf.engine().runKernel(ATTENTION_KERNEL, { q: qs, k: ks, v: vs }, { heads, causal, scale } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    save([qs, ks, vs, probs]);
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor, [sq, sk, sv, sp]: tf.Tensor[]) =>
+        tf.engine().runKernel(ATTENTION_GRAD_KERNEL, { dy, q: sq, k: sk, v: sv, probs: sp }, { heads, scale } as unknown as tf.NamedAttrMap) as tf.Tensor[],
+    };
+  }) as never) as unknown as (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor) => tf.Tensor;
+  return f(q, k, v);
+}
 
 export interface MultiHeadAttentionAttrs {
   numHeads: number;
@@ -57,6 +86,20 @@ export const multiHeadAttention: OpSchema<MultiHeadAttentionAttrs> = {
     const heads = width / headDim;
     const useBias = attrs.useBias !== false;
     const rows = tf.reshape(x, [n * t, d]) as tf.Tensor2D;
+    const output = (merged: tf.Tensor2D) => {
+      let y: tf.Tensor = tf.matMul(merged, p.wo as tf.Tensor2D);
+      if (useBias) y = tf.add(y, p.bo);
+      return tf.reshape(y, [n, t, d]);
+    };
+    if (x.dtype === 'float32' && backendHasKernel(ATTENTION_KERNEL) && backendHasKernel(ATTENTION_GRAD_KERNEL)) {
+      // [N*T, D] -> [N, T, H * headDim]: the fused kernels take the heads side by side.
+      const projectRows = (w: tf.Tensor, b: tf.Tensor | undefined) => {
+        const y: tf.Tensor = tf.matMul(rows, w as tf.Tensor2D);
+        return tf.reshape(useBias && b ? tf.add(y, b) : y, [n, t, width]);
+      };
+      const mixed = fusedAttention(projectRows(p.wq, p.bq), projectRows(p.wk, p.bk), projectRows(p.wv, p.bv), heads, attrs.causal === true, 1 / Math.sqrt(headDim));
+      return output(tf.reshape(mixed, [n * t, width]) as tf.Tensor2D);
+    }
     // [N*T, D] -> [N, H, T, headDim]
     const project = (w: tf.Tensor, b: tf.Tensor | undefined) => {
       let y: tf.Tensor = tf.matMul(rows, w as tf.Tensor2D);
@@ -76,10 +119,7 @@ export const multiHeadAttention: OpSchema<MultiHeadAttentionAttrs> = {
       scores = tf.add(scores, tf.tensor2d(blocked, [t, t]));
     }
     const mixed = tf.matMul(tf.softmax(scores), v); // [N, H, T, headDim]
-    const merged = tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [n * t, width]) as tf.Tensor2D;
-    let y: tf.Tensor = tf.matMul(merged, p.wo as tf.Tensor2D);
-    if (useBias) y = tf.add(y, p.bo);
-    return tf.reshape(y, [n, t, d]);
+    return output(tf.reshape(tf.transpose(mixed, [0, 2, 1, 3]), [n * t, width]) as tf.Tensor2D);
   },
   units(u) {
     const { numHeads, headDim } = u.attrs;
