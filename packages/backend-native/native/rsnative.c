@@ -704,9 +704,8 @@ static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, 
   }
 }
 
-/* C (M x N, row-major, ldc N) = A' B' + beta C, beta 0 or 1. */
-static void gemm_beta(int transA, int transB, int M, int N, int K, const float *A, const float *B, float *C, int beta, int useBlas) {
-  if (!beta) { gemm(transA, transB, M, N, K, A, B, C, 1, useBlas); return; }
+/* C (M x N, row-major, ldc N) += A' B'. */
+static void gemm_acc(int transA, int transB, int M, int N, int K, const float *A, const float *B, float *C, int useBlas) {
   int lda = transA ? M : K, ldb = transB ? K : N;
   if (M == 0 || N == 0 || K == 0) return;
   if (useBlas && blas_sgemm)
@@ -749,44 +748,36 @@ int rs_conv2d_grad_filter(const float *x, const float *dy, float *dw, const int3
   int64_t nb = conv_chunk(g);
   /* A small filter (K x OC) summed over many rows: GEMM parallelises over the output, which is
    * too small to split, so the images are split over threads instead, each summing its share
-   * into its own copy of dw (single-threaded GEMMs inside the parallel region). */
+   * into its own copy of dw (single-threaded GEMMs inside the parallel region). With one team,
+   * the GEMMs sum straight into dw and use the threads themselves. */
   int teams = (n_threads > 1 && K * OC <= 4096 && N >= n_threads && N * P * K > PAR_MIN) ? n_threads : 1;
-  if (teams > 1) {
-    int64_t share = (N + teams - 1) / teams;
-    if (share < nb) nb = share;
-    float *parts = calloc((size_t)teams * K * OC, sizeof(float));
-    float *cols = malloc(sizeof(float) * teams * nb * P * K);
-    int ok = parts && cols;
-    if (ok) {
-#pragma omp parallel for schedule(static) num_threads(teams)
-      for (int t = 0; t < teams; t++) {
-        float *mine = cols + (int64_t)t * nb * P * K;
-        int64_t end = (t + 1) * share < N ? (t + 1) * share : N;
-        for (int64_t n0 = t * share; n0 < end; n0 += nb) {
-          int64_t cnt = n0 + nb <= end ? nb : end - n0;
-          im2col(x, mine, g, n0, cnt);
-          gemm_beta(1, 0, (int)K, (int)OC, (int)(cnt * P), mine, dy + n0 * P * OC, parts + (int64_t)t * K * OC, 1, useBlas);
-        }
+  int64_t share = (N + teams - 1) / teams;
+  if (share < nb) nb = share;
+  float *parts = teams > 1 ? malloc(sizeof(float) * teams * K * OC) : dw;
+  float *cols = malloc(sizeof(float) * teams * nb * P * K);
+  int ok = parts && cols;
+  if (ok) {
+    memset(parts, 0, sizeof(float) * teams * K * OC);
+#pragma omp parallel for schedule(static) num_threads(teams) if (teams > 1)
+    for (int t = 0; t < teams; t++) {
+      float *mine = cols + (int64_t)t * nb * P * K;
+      int64_t end = (t + 1) * share < N ? (t + 1) * share : N;
+      for (int64_t n0 = t * share; n0 < end; n0 += nb) {
+        int64_t cnt = n0 + nb <= end ? nb : end - n0;
+        im2col(x, mine, g, n0, cnt);
+        gemm_acc(1, 0, (int)K, (int)OC, (int)(cnt * P), mine, dy + n0 * P * OC, parts + (int64_t)t * K * OC, useBlas);
       }
+    }
+    if (teams > 1)
       for (int64_t i = 0; i < K * OC; i++) {
         float v = 0.0f;
         for (int t = 0; t < teams; t++) v += parts[(int64_t)t * K * OC + i];
         dw[i] = v;
       }
-    }
-    free(parts);
-    free(cols);
-    return ok;
   }
-  float *cols = malloc(sizeof(float) * nb * P * K);
-  if (!cols) return 0;
-  for (int64_t n0 = 0; n0 < N; n0 += nb) {
-    int64_t cnt = n0 + nb <= N ? nb : N - n0;
-    im2col(x, cols, g, n0, cnt);
-    gemm_beta(1, 0, (int)K, (int)OC, (int)(cnt * P), cols, dy + n0 * P * OC, dw, n0 > 0, useBlas);
-  }
+  if (parts != dw) free(parts);
   free(cols);
-  return 1;
+  return ok;
 }
 
 /* dx = col2im(dy W^T). */

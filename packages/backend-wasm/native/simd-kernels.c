@@ -482,11 +482,12 @@ static inline void store_n(f32 *p, v128_t v, int n) {
   }
 }
 
-/* The filter gradient for at most 16 output channels (first layers: LeNet-5's have 6 and 16):
- * one filter value (ky, kx, c) at a time, its OC sums held in registers (two for up to 8
- * channels, four for up to 16) over every output position. With an axpy over the OC channels
- * per position and filter value (the wide path below), LeNet-5's first layer took 3x longer. */
-static void conv_grad_filter_narrow(const f32 *x, const f32 *dy, f32 *dw, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
+/* dw[KH, KW, C, OC] for at most 16 output channels (first layers: LeNet-5's have 6 and 16; the
+ * JavaScript side sends wider filters to rs_conv_grad_filter_gemm): one filter value (ky, kx,
+ * c) at a time, its OC sums held in registers (two for up to 8 channels, four for up to 16)
+ * over every output position. With an axpy over the OC channels per position and filter value,
+ * LeNet-5's first layer took 3x longer. */
+EXPORT(rs_conv_grad_filter)(const f32 *x, const f32 *dy, f32 *dw, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
   const int n0 = OC < 4 ? OC : 4, n1 = OC - 4 < 0 ? 0 : (OC - 4 < 4 ? OC - 4 : 4), n2 = OC - 8 < 0 ? 0 : (OC - 8 < 4 ? OC - 8 : 4), n3 = OC - 12 < 0 ? 0 : OC - 12;
   for (int ky = 0; ky < KH; ky++)
     for (int kx = 0; kx < KW; kx++) {
@@ -527,12 +528,6 @@ static void conv_grad_filter_narrow(const f32 *x, const f32 *dy, f32 *dw, int N,
     }
 }
 
-/* dw[KH, KW, C, OC] for at most 16 output channels (the JavaScript side sends wider filters to
- * rs_conv_grad_filter_gemm). */
-EXPORT(rs_conv_grad_filter)(const f32 *x, const f32 *dy, f32 *dw, int N, int H, int W, int C, int KH, int KW, int OC, int OH, int OW, int SH, int SW, int PT, int PL) {
-  conv_grad_filter_narrow(x, dy, dw, N, H, W, C, KH, KW, OC, OH, OW, SH, SW, PT, PL);
-}
-
 /* Copies or adds n floats. */
 static inline void copy(f32 *d, const f32 *s, int n) {
   int i = 0;
@@ -545,19 +540,19 @@ static inline void add_to(f32 *d, const f32 *s, int n) {
   for (; i < n; i++) d[i] += s[i];
 }
 
-/* Visits every window row of images n0 .. n0+nb-1: `col` points at the KW*C values of window row
- * ky of output position (n, oy, ox) in a cols buffer (one row of K = KH*KW*C values per output
- * position), `in` at the input row it covers, from kernel column kx0 to kx1 (inside the image);
- * iy < 0 or >= H when the row is outside the image. */
-#define FOR_EACH_WINDOW_ROW(BODY)                                                         \
+/* Visits every window row of images n0 .. n0+nb-1: `col` (of type COL) points at the KW*C
+ * values of window row ky of output position (n, oy, ox) in `cols` (one row of K = KH*KW*C
+ * values per output position); the row reads input row iy (outside the image when iy < 0 or
+ * >= H) from column ix0, and kernel columns kx0 .. kx1-1 are inside the image. */
+#define FOR_EACH_WINDOW_ROW(COL, BODY)                                                    \
   for (int n = n0; n < n0 + nb; n++)                                                      \
     for (int oy = 0; oy < OH; oy++)                                                       \
       for (int ox = 0; ox < OW; ox++) {                                                   \
-        f32 *row = cols + (((n - n0) * OH + oy) * OW + ox) * KH * KW * C;                 \
+        COL *row = cols + (((n - n0) * OH + oy) * OW + ox) * KH * KW * C;                 \
         int ix0 = ox * SW - PL, kx0 = ix0 < 0 ? -ix0 : 0, kx1 = W - ix0 < KW ? W - ix0 : KW; \
         for (int ky = 0; ky < KH; ky++) {                                                 \
           int iy = oy * SH - PT + ky;                                                     \
-          f32 *col = row + ky * KW * C;                                                   \
+          COL *col = row + ky * KW * C;                                                   \
           BODY                                                                            \
         }                                                                                 \
       }
@@ -565,7 +560,7 @@ static inline void add_to(f32 *d, const f32 *s, int n) {
 /* cols (one row of KH*KW*C values per output position of images n0 .. n0+nb-1, zeros outside
  * the image) from x. */
 static void im2col(const f32 *x, f32 *cols, int n0, int nb, int H, int W, int C, int KH, int KW, int OH, int OW, int SH, int SW, int PT, int PL) {
-  FOR_EACH_WINDOW_ROW({
+  FOR_EACH_WINDOW_ROW(f32, {
     if (iy < 0 || iy >= H || kx0 >= kx1) {
       zero(col, KW * C);
     } else {
@@ -577,9 +572,8 @@ static void im2col(const f32 *x, f32 *cols, int n0, int nb, int H, int W, int C,
 }
 
 /* dx (images n0 .. n0+nb-1) += the window rows of cols. */
-static void col2im_add(const f32 *cols_in, f32 *dx, int n0, int nb, int H, int W, int C, int KH, int KW, int OH, int OW, int SH, int SW, int PT, int PL) {
-  f32 *cols = (f32 *)cols_in;
-  FOR_EACH_WINDOW_ROW({
+static void col2im_add(const f32 *cols, f32 *dx, int n0, int nb, int H, int W, int C, int KH, int KW, int OH, int OW, int SH, int SW, int PT, int PL) {
+  FOR_EACH_WINDOW_ROW(const f32, {
     if (iy >= 0 && iy < H && kx0 < kx1) add_to(dx + ((n * H + iy) * W + ix0 + kx0) * C, col + kx0 * C, (kx1 - kx0) * C);
   })
 }

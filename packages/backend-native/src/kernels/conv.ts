@@ -7,7 +7,7 @@
  */
 import { tf } from '@rs/core';
 import { allFloat32, f32, native, output, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
-import { ACTIVATIONS } from './matmul';
+import { ACTIVATIONS, biasMode } from './matmul';
 
 type Conv2DInfo = ReturnType<typeof tf.backend_util.computeConv2DInfo>;
 type Pair = number | [number, number];
@@ -45,13 +45,8 @@ function conv(args: KernelArgs, fused: boolean): TensorInfo | undefined {
   if (act === undefined) return undefined;
   const info = convInfo(x.shape, filter.shape, attrs, (attrs?.dilations as Pair | undefined) ?? 1);
   if (!info || info.inChannels !== filter.shape[2]) return undefined;
-  let mode = 0;
-  if (bias) {
-    const n = sizeOf(bias.shape);
-    if (n === 1) mode = 1;
-    else if (n === info.outChannels && bias.shape[bias.shape.length - 1] === info.outChannels && bias.shape.length <= 4) mode = 2;
-    else return undefined;
-  }
+  const mode = biasMode(bias, info.outChannels);
+  if (mode === undefined || (bias && bias.shape.length > 4)) return undefined;
   const out = output(sizeOf(info.outShape));
   const { lib, useBlas } = native();
   const ok = lib.conv2d(f32(backend, x), f32(backend, filter), out, convGeometry(info), bias ? f32(backend, bias) : null, mode, act, Number(attrs?.leakyreluAlpha ?? 0.2), useBlas);

@@ -59,7 +59,7 @@ function batchMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo | undef
 }
 
 /** 0 no bias, 1 a scalar, 2 one value per output column; undefined for any other broadcast. */
-function biasMode(bias: TensorInfo | undefined, N: number): number | undefined {
+export function biasMode(bias: TensorInfo | undefined, N: number): number | undefined {
   if (!bias) return 0;
   const n = sizeOf(bias.shape);
   if (n === 1) return 1;

@@ -148,7 +148,7 @@ const sameDims = (a: readonly number[], b: readonly number[]): boolean => a.leng
  */
 export type SimdRun = (simd: SimdExports, backend: WasmBackend, args: KernelArgs) => TensorInfo | undefined;
 
-export function simdKernel(name: SimdKernelName, original: KernelConfig, run: SimdRun): KernelFunc {
+function simdKernel(name: SimdKernelName, original: KernelConfig, run: SimdRun): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const simd = attached.get(backend);

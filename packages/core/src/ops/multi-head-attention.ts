@@ -91,25 +91,22 @@ export const multiHeadAttention: OpSchema<MultiHeadAttentionAttrs> = {
       if (useBias) y = tf.add(y, p.bo);
       return tf.reshape(y, [n, t, d]);
     };
+    // [N*T, D] -> [N*T, H * headDim]: the projections, heads side by side.
+    const project = (w: tf.Tensor, b: tf.Tensor | undefined) => {
+      const y: tf.Tensor = tf.matMul(rows, w as tf.Tensor2D);
+      return useBias && b ? tf.add(y, b) : y;
+    };
     if (x.dtype === 'float32' && backendHasKernel(ATTENTION_KERNEL) && backendHasKernel(ATTENTION_GRAD_KERNEL)) {
-      // [N*T, D] -> [N, T, H * headDim]: the fused kernels take the heads side by side.
-      const projectRows = (w: tf.Tensor, b: tf.Tensor | undefined) => {
-        const y: tf.Tensor = tf.matMul(rows, w as tf.Tensor2D);
-        return tf.reshape(useBias && b ? tf.add(y, b) : y, [n, t, width]);
-      };
-      const mixed = fusedAttention(projectRows(p.wq, p.bq), projectRows(p.wk, p.bk), projectRows(p.wv, p.bv), heads, attrs.causal === true, 1 / Math.sqrt(headDim));
+      const [q, k, v] = [project(p.wq, p.bq), project(p.wk, p.bk), project(p.wv, p.bv)].map((y) => tf.reshape(y, [n, t, width]));
+      const mixed = fusedAttention(q, k, v, heads, attrs.causal === true, 1 / Math.sqrt(headDim));
       return output(tf.reshape(mixed, [n * t, width]) as tf.Tensor2D);
     }
-    // [N*T, D] -> [N, H, T, headDim]
-    const project = (w: tf.Tensor, b: tf.Tensor | undefined) => {
-      let y: tf.Tensor = tf.matMul(rows, w as tf.Tensor2D);
-      if (useBias && b) y = tf.add(y, b);
-      return tf.transpose(tf.reshape(y, [n, t, heads, headDim]), [0, 2, 1, 3]);
-    };
-    const q = project(p.wq, p.bq);
-    const k = project(p.wk, p.bk);
-    const v = project(p.wv, p.bv);
-    // Explicit transpose: wasm matMul is only fast on untransposed inputs (shared notes).
+    // -> [N, H, T, headDim]
+    const split = (y: tf.Tensor) => tf.transpose(tf.reshape(y, [n, t, heads, headDim]), [0, 2, 1, 3]);
+    const q = split(project(p.wq, p.bq));
+    const k = split(project(p.wk, p.bk));
+    const v = split(project(p.wv, p.bv));
+    // Explicit transpose: tfjs-backend-wasm 4.22's matMul is only fast on untransposed inputs.
     let scores = tf.mul(tf.matMul(q, tf.transpose(k, [0, 1, 3, 2])), 1 / Math.sqrt(headDim)); // [N, H, T, T]
     if (attrs.causal) {
       // -1e9 above the diagonal, 0 on and below it: written from the host in one upload (built
