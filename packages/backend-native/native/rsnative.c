@@ -22,6 +22,7 @@ typedef void (*set_threads_fn)(int);
 
 static sgemm_fn blas_sgemm = 0;
 static char blas_path[512] = "";
+static char blas_core[64] = "";
 static int n_threads = 1;
 
 /* Work below which a loop runs on one thread: waking the team (sleeping threads, see the
@@ -69,8 +70,24 @@ int rs_init(const char *path, int threads) {
 #endif
   blas_sgemm = 0;
   blas_path[0] = 0;
+  blas_core[0] = 0;
   if (!path || !path[0]) return 0;
+  /* OpenBLAS picks its kernels for the CPU when it loads. Releases that do not know a CPU fall
+   * back to an older core: OpenBLAS 0.3.21 (Debian 12) runs its AVX2 "Haswell" kernels on AMD
+   * Zen 4/5, which have AVX-512, and its sgemm is then about 1.75x slower than with its AVX-512
+   * "SkylakeX" kernels (1024^3 on 2 threads: 198 -> 349 GFLOP/s, measured on a Zen 5 VM). On a
+   * CPU with AVX-512 F/BW/DQ/VL, the SkylakeX kernels are asked for while the library loads,
+   * unless OPENBLAS_CORETYPE is set (the user's choice wins; OPENBLAS_CORETYPE=Haswell restores
+   * the detected core). The variable is removed again right after, so child processes do not
+   * inherit it. Other BLAS libraries ignore it. */
+  int set_core = 0;
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    set_core = setenv("OPENBLAS_CORETYPE", "SkylakeX", 0) == 0;
+#endif
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (set_core) unsetenv("OPENBLAS_CORETYPE");
   if (!h) return 0;
   sgemm_fn f = (sgemm_fn)dlsym(h, "cblas_sgemm");
   if (!f) return 0;
@@ -81,8 +98,14 @@ int rs_init(const char *path, int threads) {
   }
   blas_sgemm = f;
   strncpy(blas_path, path, sizeof blas_path - 1);
+  blas_core[0] = 0;
+  const char *(*corename)(void) = (const char *(*)(void))dlsym(h, "openblas_get_corename");
+  if (corename && corename()) strncpy(blas_core, corename(), sizeof blas_core - 1);
   return 1;
 }
+
+/* The kernel set OpenBLAS runs ("" for another BLAS or none). */
+const char *rs_blas_core(void) { return blas_core; }
 
 const char *rs_dlerror(void) {
   const char *e = dlerror();
@@ -91,74 +114,203 @@ const char *rs_dlerror(void) {
 
 /* ---------------------------------------------------------------------------------------- */
 /* Own GEMM: C = A' B' (+ C when accumulate), A' = A or A^T, B' = B or B^T. A' is M x K, B' is */
-/* K x N. Packs B' into column panels of 16 and A' into row panels of 4, then a 4 x 16 register */
-/* kernel written with GCC vector extensions (AVX/FMA where -march allows, SSE otherwise).      */
+/* K x N. B' is packed into column panels of NR = 2 vectors, A' into row panels of MR, and an   */
+/* MR x NR register kernel accumulates with fused multiply-adds: 12 x 32 with AVX-512 (24 of   */
+/* the 32 vector registers), 6 x 16 with AVX2 + FMA (12 of 16), 4 x 16 in portable vector C     */
+/* elsewhere. FMA is written as an intrinsic: in ISO C mode (-std=c11) GCC does not contract    */
+/* a * b + c, so the portable form ran as separate multiplies and adds.                         */
 /* ---------------------------------------------------------------------------------------- */
-typedef float v8 __attribute__((vector_size(32)));
+#if defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
+#include <immintrin.h>
+#endif
+#if defined(__x86_64__) && defined(__AVX512F__)
+typedef __m512 vf;
+#define VL 16
+#define MR 12
+#define VLOAD _mm512_loadu_ps
+#define VSTORE _mm512_storeu_ps
+#define VSET1 _mm512_set1_ps
+#define VZERO _mm512_setzero_ps
+#define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
+#define VADD _mm512_add_ps
+#elif defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+typedef __m256 vf;
+#define VL 8
+#define MR 6
+#define VLOAD _mm256_loadu_ps
+#define VSTORE _mm256_storeu_ps
+#define VSET1 _mm256_set1_ps
+#define VZERO _mm256_setzero_ps
+#define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define VADD _mm256_add_ps
+#else
+typedef float vf __attribute__((vector_size(32)));
+#define VL 8
 #define MR 4
-#define NR 16
+static inline vf vload_(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void vstore_(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline vf vset1_(float x) { vf v = {0}; return v + x; }
+#define VLOAD vload_
+#define VSTORE vstore_
+#define VSET1 vset1_
+#define VZERO() ((vf){0})
+#define VFMA(a, b, c) ((a) * (b) + (c))
+#define VADD(a, b) ((a) + (b))
+#endif
+#define NR (2 * VL)
 #define KC 256
-#define MC 64
+/* Rows of A' per block: a multiple of MR; the packed block (MC x KC) stays in L2. */
+#define MC (MR * 8)
+/* Column panels per work item: blocks of MC rows x GEMM_NP panels are shared among threads. */
+#define GEMM_NP 4
+/* Products below this many multiply-adds run on one thread (256 x 100 x 10: 0.04 ms on two
+ * threads, the team's wake-up included). */
+#define GEMM_PAR_MIN (1 << 19)
+
+#if MR == 12
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#elif MR == 6
+#define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#else
+#define ROWS(X) X(0) X(1) X(2) X(3)
+#endif
 
 static inline float at(const float *X, int trans, int ld, int r, int c) { return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c]; }
 
-static void kernel_4x16(int kc, const float *a, const float *b, float *C, int ldc, int mr, int nr) {
-  v8 c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0}, c30 = {0}, c31 = {0};
+/* C[mr x nr] += a (kc x MR, packed) b (kc x NR, packed). */
+static void gemm_kernel(int kc, const float *restrict a, const float *restrict b, float *C, int ldc, int mr, int nr) {
+#define DECL(i) vf c##i##0 = VZERO(), c##i##1 = VZERO();
+  ROWS(DECL)
+#undef DECL
   for (int p = 0; p < kc; p++) {
-    v8 b0, b1;
-    memcpy(&b0, b + p * NR, 32);
-    memcpy(&b1, b + p * NR + 8, 32);
+    vf b0 = VLOAD(b + p * NR), b1 = VLOAD(b + p * NR + VL);
     const float *ap = a + p * MR;
-    v8 a0 = {ap[0], ap[0], ap[0], ap[0], ap[0], ap[0], ap[0], ap[0]};
-    v8 a1 = {ap[1], ap[1], ap[1], ap[1], ap[1], ap[1], ap[1], ap[1]};
-    v8 a2 = {ap[2], ap[2], ap[2], ap[2], ap[2], ap[2], ap[2], ap[2]};
-    v8 a3 = {ap[3], ap[3], ap[3], ap[3], ap[3], ap[3], ap[3], ap[3]};
-    c00 += a0 * b0; c01 += a0 * b1;
-    c10 += a1 * b0; c11 += a1 * b1;
-    c20 += a2 * b0; c21 += a2 * b1;
-    c30 += a3 * b0; c31 += a3 * b1;
+#define STEP(i) { vf ai = VSET1(ap[i]); c##i##0 = VFMA(ai, b0, c##i##0); c##i##1 = VFMA(ai, b1, c##i##1); }
+    ROWS(STEP)
+#undef STEP
   }
-  float tmp[MR][NR];
-  memcpy(tmp[0], &c00, 32); memcpy(tmp[0] + 8, &c01, 32);
-  memcpy(tmp[1], &c10, 32); memcpy(tmp[1] + 8, &c11, 32);
-  memcpy(tmp[2], &c20, 32); memcpy(tmp[2] + 8, &c21, 32);
-  memcpy(tmp[3], &c30, 32); memcpy(tmp[3] + 8, &c31, 32);
+  if (mr == MR && nr == NR) {
+#define ADD(i) { float *cr = C + (size_t)(i) * ldc; VSTORE(cr, VADD(VLOAD(cr), c##i##0)); VSTORE(cr + VL, VADD(VLOAD(cr + VL), c##i##1)); }
+    ROWS(ADD)
+#undef ADD
+    return;
+  }
+  float tmp[MR * NR];
+#define KEEP(i) VSTORE(tmp + (i) * NR, c##i##0); VSTORE(tmp + (i) * NR + VL, c##i##1);
+  ROWS(KEEP)
+#undef KEEP
   for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i][j];
+    for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i * NR + j];
+}
+
+/* Panel jp of B' rows k0 .. k0 + kc - 1 into dst (kc x NR, zero beyond column N). */
+static void pack_b_panel(const float *B, int transB, int ldb, int N, int k0, int kc, int jp, float *dst) {
+  int c0 = jp * NR, w = N - c0 < NR ? N - c0 : NR;
+  if (!transB) {
+    for (int p = 0; p < kc; p++) {
+      const float *src = B + (size_t)(k0 + p) * ldb + c0;
+      float *d = dst + (size_t)p * NR;
+      memcpy(d, src, sizeof(float) * w);
+      for (int j = w; j < NR; j++) d[j] = 0.0f;
+    }
+  } else {
+    for (int p = 0; p < kc; p++)
+      for (int j = 0; j < NR; j++) dst[(size_t)p * NR + j] = j < w ? B[(size_t)(c0 + j) * ldb + k0 + p] : 0.0f;
+  }
+}
+
+/* Rows i0 .. i0 + mc - 1 of A', columns k0 .. k0 + kc - 1, as row panels of MR (zero-padded). */
+static void pack_a_block(const float *A, int transA, int lda, int i0, int mc, int k0, int kc, float *dst) {
+  for (int ir = 0; ir < mc; ir += MR) {
+    int mr = mc - ir < MR ? mc - ir : MR;
+    float *a = dst + (size_t)ir * kc;
+    if (!transA) {
+      for (int i = 0; i < MR; i++) {
+        if (i >= mr) {
+          for (int p = 0; p < kc; p++) a[p * MR + i] = 0.0f;
+          continue;
+        }
+        const float *row = A + (size_t)(i0 + ir + i) * lda + k0;
+        for (int p = 0; p < kc; p++) a[p * MR + i] = row[p];
+      }
+    } else {
+      for (int p = 0; p < kc; p++) {
+        const float *col = A + (size_t)(k0 + p) * lda + i0 + ir;
+        for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? col[i] : 0.0f;
+      }
+    }
+  }
 }
 
 static void own_gemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate, int parallel) {
   if (!accumulate)
     for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
-  if (K == 0) return;
+  if (K == 0 || M == 0 || N == 0) return;
   int npanels = (N + NR - 1) / NR;
-  float *bp = aligned_alloc(64, sizeof(float) * (size_t)npanels * NR * KC + 64);
-  for (int k0 = 0; k0 < K; k0 += KC) {
-    int kc = K - k0 < KC ? K - k0 : KC;
-    for (int jp = 0; jp < npanels; jp++)
-      for (int p = 0; p < kc; p++)
-        for (int j = 0; j < NR; j++) {
-          int col = jp * NR + j;
-          bp[((size_t)jp * kc + p) * NR + j] = col < N ? at(B, transB, ldb, k0 + p, col) : 0.0f;
-        }
-    int nblocks = (M + MC - 1) / MC;
-#pragma omp parallel for schedule(dynamic) if (parallel && nblocks > 1)
-    for (int ib = 0; ib < nblocks; ib++) {
-      float ap[MC * KC];
-      int i0 = ib * MC, mc = M - i0 < MC ? M - i0 : MC;
-      for (int ir = 0; ir < mc; ir += MR) {
-        int mr = mc - ir < MR ? mc - ir : MR;
-        float *a = ap + (size_t)ir * kc;
-        for (int p = 0; p < kc; p++)
-          for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? at(A, transA, lda, i0 + ir + i, k0 + p) : 0.0f;
-        for (int jp = 0; jp < npanels; jp++) {
+  int nchunks = (npanels + GEMM_NP - 1) / GEMM_NP;
+  int use_threads = parallel && n_threads > 1 && (size_t)M * N * K > GEMM_PAR_MIN;
+  /* Row blocks of MC, or smaller ones when that leaves under 4 work items per thread (128 rows
+   * as one block of 96 and one of 32 kept one thread three times as busy as the other). */
+  int mc = MC;
+  if (use_threads && ((M + MC - 1) / MC) * nchunks < 4 * n_threads) {
+    int want = (4 * n_threads + nchunks - 1) / nchunks;
+    mc = ((M + want - 1) / want + MR - 1) / MR * MR;
+    if (mc > MC) mc = MC;
+  }
+  int nblocks = (M + mc - 1) / mc;
+  /* K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16). */
+  int kblocks = (K + KC - 1) / KC, kstep = (K + kblocks - 1) / kblocks;
+  int kmax = kstep;
+  float *bp = aligned_alloc(64, sizeof(float) * (size_t)npanels * NR * kmax);
+  if (!bp) abort();
+#pragma omp parallel if (use_threads)
+  {
+    float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
+    if (!ap) abort();
+    for (int k0 = 0; k0 < K; k0 += kstep) {
+      int kc = K - k0 < kstep ? K - k0 : kstep;
+#pragma omp for schedule(static)
+      for (int jp = 0; jp < npanels; jp++) pack_b_panel(B, transB, ldb, N, k0, kc, jp, bp + (size_t)jp * kc * NR);
+      /* (implicit barrier: every panel is packed before any block uses it) */
+#pragma omp for schedule(dynamic)
+      for (int item = 0; item < nblocks * nchunks; item++) {
+        int ib = item / nchunks, ch = item % nchunks;
+        int i0 = ib * mc, rows = M - i0 < mc ? M - i0 : mc;
+        pack_a_block(A, transA, lda, i0, rows, k0, kc, ap);
+        int jp1 = (ch + 1) * GEMM_NP < npanels ? (ch + 1) * GEMM_NP : npanels;
+        for (int jp = ch * GEMM_NP; jp < jp1; jp++) {
           int nr = N - jp * NR < NR ? N - jp * NR : NR;
-          kernel_4x16(kc, a, bp + (size_t)jp * kc * NR, C + (size_t)(i0 + ir) * ldc + jp * NR, ldc, mr, nr);
+          for (int ir = 0; ir < rows; ir += MR) {
+            int mr = rows - ir < MR ? rows - ir : MR;
+            gemm_kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jp * kc * NR, C + (size_t)(i0 + ir) * ldc + jp * NR, ldc, mr, nr);
+          }
         }
       }
+      /* (implicit barrier: no panel is repacked while a block still reads it) */
     }
+    free(ap);
   }
   free(bp);
+}
+
+/* Which GEMM runs a product, by the `useBlas` mode every GEMM-calling kernel takes: 0 the own
+ * GEMM; 1 the BLAS; 2 the own GEMM, except products under GEMM_PAR_MIN multiply-adds, which the
+ * BLAS runs on one thread with less set-up (install() picks mode 2 where the own GEMM has
+ * AVX-512 and the BLAS only AVX2 kernels; see src/index.ts). */
+static int on_blas(int useBlas, int M, int N, int K) {
+  if (!blas_sgemm || K <= 0) return 0;
+  return useBlas == 1 || (useBlas == 2 && (size_t)M * N * K < GEMM_PAR_MIN);
+}
+
+/* Vector width of the own GEMM in bits: 512 (AVX-512), 256 (AVX2 + FMA) or 0 (portable C). */
+int rs_gemm_width(void) {
+#if defined(__x86_64__) && defined(__AVX512F__)
+  return 512;
+#elif defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
+  return 256;
+#else
+  return 0;
+#endif
 }
 
 /* One row times a matrix, C[1, N] = a[1, K] B' (batch-1 inference): memory-bound, one pass over
@@ -200,7 +352,7 @@ static void gemm(int transA, int transB, int M, int N, int K, const float *A, co
     gemv_row(transB, N, K, A, B, C, parallel);
     return;
   }
-  if (useBlas && blas_sgemm && K > 0) {
+  if (on_blas(useBlas, M, N, K)) {
     blas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N);
   } else {
     own_gemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, 0, parallel);
@@ -708,7 +860,7 @@ static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, 
 static void gemm_acc(int transA, int transB, int M, int N, int K, const float *A, const float *B, float *C, int useBlas) {
   int lda = transA ? M : K, ldb = transB ? K : N;
   if (M == 0 || N == 0 || K == 0) return;
-  if (useBlas && blas_sgemm)
+  if (on_blas(useBlas, M, N, K))
     blas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
   else
     own_gemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, 1, 1);

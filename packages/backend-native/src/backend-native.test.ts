@@ -12,13 +12,23 @@ import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
 
 const here = dirname(fileURLToPath(import.meta.url));
 let blas = '';
+let installedInfo: Awaited<ReturnType<typeof install>> | undefined;
 
 beforeAll(async () => {
   await installCpu({ activate: false });
   const info = await install({ threads: 2, activate: false });
+  installedInfo = info;
   blas = info.capabilities?.blas as string;
   await tf.setBackend('cpu');
 });
+
+/** The GEMM split install() chose ('own', 'blas' or 'auto'). */
+function currentGemm(): string {
+  return String(installedInfo?.capabilities?.gemm);
+}
+function restoreGemm(mode: string): void {
+  setGemm(mode === 'own' ? false : mode === 'auto' ? 'auto' : blas);
+}
 
 /** Runs `f` on cpu and on native (same inputs, drawn in JS) and compares the outputs. */
 function same(f: () => tf.Tensor, what: string): void {
@@ -55,10 +65,19 @@ let seed = 1;
 const rnd = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647) * 4 - 2), shape);
 
 describe('native kernels against cpu, including the cases native code hands back to cpu', () => {
-  for (const gemm of ['blas', 'own'] as const) {
+  for (const gemm of ['blas', 'own', 'auto'] as const) {
     it(`matmul and fused matmul (${gemm} GEMM)`, () => {
-      setGemm(gemm === 'own' ? false : blas);
+      if (gemm !== 'own' && blas === 'own') return; // no BLAS on this machine: 'own' covers it
+      const before = currentGemm();
+      setGemm(gemm === 'own' ? false : gemm === 'auto' ? 'auto' : blas);
       try {
+        // Over the own GEMM's blocking: several K blocks (600 as 3 x 200), several row blocks and
+        // panel groups (200 rows, 150 columns), ragged edges in each (not multiples of 12 or 32).
+        for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
+          // Scaled by 0.1: sums of 600 terms stay within the comparison's 1e-5 absolute part.
+          same(() => tf.matMul(tf.mul(rnd(ta ? [600, 200] : [200, 600]), 0.1), tf.mul(rnd(tb ? [150, 600] : [600, 150]), 0.1), ta, tb), `matMul 200x600x150 ${ta} ${tb}`);
+        }
+        same(() => tf.matMul(tf.mul(rnd([128, 1024]), 0.1), tf.mul(rnd([1024, 40]), 0.1)), 'matMul 128x1024x40 (row blocks shrunk for the threads)');
         for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
           const a = ta ? [37, 70] : [70, 37];
           const b = tb ? [19, 37] : [37, 19];
@@ -82,7 +101,7 @@ describe('native kernels against cpu, including the cases native code hands back
         same(() => tf.fused.matMul({ a: rnd([9, 33]), b: rnd([33, 21]), bias: rnd([9, 21]) }), 'fused full bias (cpu)');
         same(() => tf.fused.matMul({ a: rnd([9, 33]), b: rnd([33, 21]), activation: 'prelu', preluActivationWeights: rnd([21]) }), 'fused prelu (cpu)');
       } finally {
-        setGemm(blas || false);
+        restoreGemm(before);
       }
     });
   }
@@ -378,6 +397,42 @@ describe('native backend', () => {
 
   it('a Node process using native threads exits by itself', () => {
     expect(child()).toMatchObject({ backend: 'native', threads: 2 });
+  });
+
+  it('GEMM: own AVX-512 GEMM for large products only where OpenBLAS runs kernels without AVX-512; the core type is the user\'s', () => {
+    const haswell = child({ OPENBLAS_CORETYPE: 'Haswell' });
+    if (!String(haswell.blas).includes('openblas')) {
+      // No OpenBLAS here: install() uses what it found (or the own GEMM) for every product.
+      expect(haswell.gemm).toBe(haswell.blas === 'own' ? 'own' : 'blas');
+      return;
+    }
+    expect(haswell).toMatchObject({ blasCore: 'Haswell', coretypeAfter: 'Haswell' });
+    expect(haswell.gemm).toBe(haswell.ownGemmBits === 512 ? 'auto' : 'blas');
+    const named = child({ OPENBLAS_CORETYPE: 'Haswell', RS_BLAS: String(haswell.blas) });
+    expect(named.gemm, 'a BLAS named by the user runs every product').toBe('blas');
+    const { OPENBLAS_CORETYPE: _unset, ...rest } = process.env;
+    const detected = spawnSync(process.execPath, [join(here, '..', 'test', 'exit-child.mjs')], { encoding: 'utf8', timeout: 60_000, cwd: join(here, '..'), env: rest });
+    const report = JSON.parse(detected.stdout.trim().split('\n').pop() as string);
+    expect(report.coretypeAfter, 'the variable set for loading OpenBLAS is removed again').toBeNull();
+    if (haswell.ownGemmBits === 512) {
+      // An AVX-512 CPU: OpenBLAS is asked for its SkylakeX kernels and runs every product.
+      expect(report).toMatchObject({ blasCore: 'SkylakeX', gemm: 'blas' });
+    }
+  });
+
+  it("setGemm('auto') returns to the BLAS last loaded, and is refused where none ever loaded", () => {
+    const before = currentGemm();
+    try {
+      setGemm(false);
+      if (blas !== 'own') {
+        expect(setGemm('auto')).toBe(blas);
+        expect(currentGemm()).toBe('auto');
+      }
+    } finally {
+      restoreGemm(before);
+    }
+    const report = child({ RS_BLAS: 'none', RS_CHILD_AUTO: '1' });
+    expect(report).toMatchObject({ blas: 'own', gemm: 'own', autoError: 'NO_BACKEND' });
   });
 
   it('without the compiled library, install() throws a typed error naming it and cpu still works', () => {

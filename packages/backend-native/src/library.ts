@@ -17,6 +17,8 @@ export interface NativeLib {
   dlerror: Fn;
   openmp: Fn;
   blasPath: Fn;
+  blasCore: Fn;
+  gemmWidth: Fn;
   matmul: Fn;
   fusedMatmul: Fn;
   binary: Fn;
@@ -136,6 +138,8 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
     dlerror: f('const char *rs_dlerror(void)'),
     openmp: f('int rs_openmp(void)'),
     blasPath: f('const char *rs_blas_path(void)'),
+    blasCore: f('const char *rs_blas_core(void)'),
+    gemmWidth: f('int rs_gemm_width(void)'),
     matmul: f('void rs_matmul(const float *A, const float *B, float *C, int batchA, int batchB, int M, int N, int K, int transA, int transB, int useBlas)'),
     fusedMatmul: f(
       'void rs_fused_matmul(const float *A, const float *B, float *C, int batchA, int batchB, int M, int N, int K, int transA, int transB, const float *bias, int biasMode, int act, float alpha, int useBlas)',

@@ -3,7 +3,7 @@
 // and shows that the cpu backend still works.
 import { tf } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
-import { install } from '@rs/backend-native';
+import { install, setGemm } from '@rs/backend-native';
 
 await installCpu({ activate: false });
 try {
@@ -11,7 +11,17 @@ try {
   const a = tf.randomNormal([512, 512]);
   const product = tf.matMul(a, a);
   const step = tf.relu(tf.add(product, 1));
-  console.log(JSON.stringify({ backend: tf.getBackend(), threads: info.capabilities.threads, blas: info.capabilities.blas, value: tf.sum(step).dataSync()[0] }));
+  const { blas, blasCore, gemm, ownGemmBits } = info.capabilities;
+  // With RS_CHILD_AUTO: what setGemm('auto') does in this process (RS_BLAS=none: no BLAS loaded).
+  let autoError = null;
+  if (process.env.RS_CHILD_AUTO) {
+    try {
+      setGemm('auto');
+    } catch (error) {
+      autoError = error.code;
+    }
+  }
+  console.log(JSON.stringify({ backend: tf.getBackend(), threads: info.capabilities.threads, blas, blasCore, gemm, ownGemmBits, coretypeAfter: process.env.OPENBLAS_CORETYPE ?? null, autoError, value: tf.sum(step).dataSync()[0] }));
 } catch (error) {
   await tf.setBackend('cpu');
   const value = tf.sum(tf.matMul(tf.ones([4, 4]), tf.ones([4, 4]))).dataSync()[0];

@@ -151,6 +151,21 @@ describe('@rs/backend-wasm', () => {
       const bad = got.filter((g, i) => Math.abs(g - want[i]) > 1e-4 + 1e-4 * Math.abs(want[i]));
       expect(bad, `transposeA=${ta} transposeB=${tb}`).toEqual([]);
     }
+    // a^T b with b at least twice as wide as a: computed as (b^T a)^T (a is the packed operand).
+    for (const [aShape, bShape] of [[[40, 12], [40, 48]], [[1, 40, 7], [1, 40, 30]], [[40, 12], [40, 23]]]) {
+      const run = () =>
+        tf.tidy(() => {
+          const a = tf.tensor(values.slice(0, aShape.reduce((p, d) => p * d, 1)), aShape);
+          const b = tf.tensor(other.slice(0, bShape.reduce((p, d) => p * d, 1)), bShape);
+          const y = tf.matMul(a, b, true, false);
+          return { shape: y.shape, values: Array.from(y.dataSync()) };
+        });
+      const got = await on('wasm', run);
+      const want = await on('cpu', run);
+      expect(got.shape).toEqual(want.shape);
+      const bad = got.values.filter((g, i) => Math.abs(g - want.values[i]) > 1e-4 + 1e-4 * Math.abs(want.values[i]));
+      expect(bad, `${aShape}^T x ${bShape}`).toEqual([]);
+    }
   });
 
   it('trains conv nets and embeddings: gradients that need filled-in kernels equal cpu', async () => {
