@@ -207,6 +207,8 @@ writeResult('vs-pytorch', summary, {
   pruning: { flopRatio, note: 'half-width LeNet (pruneUnits 0.5 of fc1, fc2): speedup = dense ms / pruned ms at batch 256 inference; *_fresh: the same pruned weights copied into fresh tensors' },
   masks: 'masked: pruneWeights 50% (masks applied in every forward); unmasked: the same weights in a model without masks',
   peer: { ...peerInfo, env: PEER_ENV, python: PYTHON },
+  // OpenBLAS's kernel set as the machine's environment pins it (PyTorch, numpy and our BLAS calls alike).
+  openblasCoretype: process.env.OPENBLAS_CORETYPE ?? null,
   ours: { native: nativeInfo.capabilities, wasm: { threads: wasmInfo.capabilities?.threads } },
   ort: { version: ort.env.versions?.common ?? 'unknown', intraOpNumThreads: SETTINGS.threads },
   leakedTensors: leaked,

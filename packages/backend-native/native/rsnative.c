@@ -34,6 +34,18 @@ static int n_threads = 1;
 #define PAR_MIN_EW 1048576
 /* Element-wise loops with real arithmetic per element (exp, division, square root). */
 #define PAR_MIN_COMPUTE 131072
+/* Runs the for statement given as the last argument on the OpenMP team when COND holds, and as
+ * plain code otherwise: a region entered with `if (0)` still cost 1.2 us here (libgomp sets up a
+ * team of one for it), more than a small kernel's work. PRAGMA is the region's directive. */
+#define PAR_FOR(PRAGMA, COND, ...) \
+  do {                             \
+    if (COND) {                    \
+      _Pragma(PRAGMA) __VA_ARGS__  \
+    } else {                       \
+      __VA_ARGS__                  \
+    }                              \
+  } while (0)
+
 /* Element-wise loops run as blocks of EW_BLOCK elements: threads take blocks (when PARALLEL
  * holds) and each block is a plain `omp simd` loop over i. Inside `omp parallel for simd`,
  * GCC 12 left several loops on their scalar path (tanh 3.6 ms instead of 0.4 ms for 512k
@@ -42,13 +54,12 @@ static int n_threads = 1;
 #define EW_BLOCKS(PARALLEL, ...)                                                  \
   do {                                                                            \
     int64_t blocks_ = (n + EW_BLOCK - 1) / EW_BLOCK;                              \
-    int parallel_ = (PARALLEL);                                                   \
-    _Pragma("omp parallel for if (parallel_)")                                    \
+    PAR_FOR("omp parallel for", (PARALLEL),                                       \
     for (int64_t b_ = 0; b_ < blocks_; b_++) {                                    \
       int64_t end_ = (b_ + 1) * EW_BLOCK < n ? (b_ + 1) * EW_BLOCK : n;           \
       _Pragma("omp simd")                                                         \
       for (int64_t i = b_ * EW_BLOCK; i < end_; i++) { __VA_ARGS__ }              \
-    }                                                                             \
+    });                                                                           \
   } while (0)
 
 enum { CblasRowMajor = 101, CblasNoTrans = 111, CblasTrans = 112 };
@@ -260,33 +271,39 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
   int nblocks = (M + mc - 1) / mc;
   /* K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16). */
   int kblocks = (K + KC - 1) / KC, kstep = (K + kblocks - 1) / kblocks;
-  int kmax = kstep;
-  float *bp = aligned_alloc(64, sizeof(float) * (size_t)npanels * NR * kmax);
+  /* All of B' is packed first (panel t = kb * npanels + jp holds K block kb of panel jp), so
+   * that the threads meet at one barrier per product: with sleeping OpenMP threads (see the
+   * OMP_WAIT_POLICY note in src/library.ts) each barrier costs a wake-up, and one per K block
+   * took a fifth of a [256, 784] x [784, 300] product. */
+  float *bp = aligned_alloc(64, sizeof(float) * (size_t)kblocks * npanels * kstep * NR);
   if (!bp) abort();
 #pragma omp parallel if (use_threads)
   {
+#pragma omp for schedule(static)
+    for (int t = 0; t < kblocks * npanels; t++) {
+      int k0 = (t / npanels) * kstep, kc = K - k0 < kstep ? K - k0 : kstep;
+      pack_b_panel(B, transB, ldb, N, k0, kc, t % npanels, bp + (size_t)t * kstep * NR);
+    }
+    /* (implicit barrier: every panel is packed before any block uses it) */
     float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
     if (!ap) abort();
-    for (int k0 = 0; k0 < K; k0 += kstep) {
-      int kc = K - k0 < kstep ? K - k0 : kstep;
-#pragma omp for schedule(static)
-      for (int jp = 0; jp < npanels; jp++) pack_b_panel(B, transB, ldb, N, k0, kc, jp, bp + (size_t)jp * kc * NR);
-      /* (implicit barrier: every panel is packed before any block uses it) */
 #pragma omp for schedule(dynamic)
-      for (int item = 0; item < nblocks * nchunks; item++) {
-        int ib = item / nchunks, ch = item % nchunks;
-        int i0 = ib * mc, rows = M - i0 < mc ? M - i0 : mc;
+    for (int item = 0; item < nblocks * nchunks; item++) {
+      int ib = item / nchunks, ch = item % nchunks;
+      int i0 = ib * mc, rows = M - i0 < mc ? M - i0 : mc;
+      int jp1 = (ch + 1) * GEMM_NP < npanels ? (ch + 1) * GEMM_NP : npanels;
+      for (int kb = 0; kb < kblocks; kb++) {
+        int k0 = kb * kstep, kc = K - k0 < kstep ? K - k0 : kstep;
         pack_a_block(A, transA, lda, i0, rows, k0, kc, ap);
-        int jp1 = (ch + 1) * GEMM_NP < npanels ? (ch + 1) * GEMM_NP : npanels;
         for (int jp = ch * GEMM_NP; jp < jp1; jp++) {
           int nr = N - jp * NR < NR ? N - jp * NR : NR;
+          const float *b = bp + ((size_t)kb * npanels + jp) * kstep * NR;
           for (int ir = 0; ir < rows; ir += MR) {
             int mr = rows - ir < MR ? rows - ir : MR;
-            gemm_kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jp * kc * NR, C + (size_t)(i0 + ir) * ldc + jp * NR, ldc, mr, nr);
+            gemm_kernel(kc, ap + (size_t)ir * kc, b, C + (size_t)(i0 + ir) * ldc + jp * NR, ldc, mr, nr);
           }
         }
       }
-      /* (implicit barrier: no panel is repacked while a block still reads it) */
     }
     free(ap);
   }
@@ -314,34 +331,59 @@ int rs_gemm_width(void) {
 }
 
 /* One row times a matrix, C[1, N] = a[1, K] B' (batch-1 inference): memory-bound, one pass over
- * B in blocks of 32 columns (or, for a transposed B, one dot product per row). Single-threaded
- * below GEMV_PAR_MIN elements of B: waking the OpenMP threads cost more than they saved for
- * LeNet's 784 x 300 (batch-1 inference 0.10 ms this way, 0.14 ms through sgemm, 0.17 ms with
- * threads). */
+ * B. For a row-major B, blocks of GEMV_VECS vectors of columns, each a register accumulator
+ * updated along B's rows: independent accumulators keep the FMA units busy (a block of 32
+ * columns in one accumulator chain waited on each FMA's latency: LeNet's 784 x 300 took 28 us,
+ * 10 us this way). A transposed B is one dot product per row. Single-threaded below
+ * GEMV_PAR_MIN elements of B: waking the OpenMP threads cost more than they saved for LeNet's
+ * 784 x 300. */
 #define GEMV_PAR_MIN (1 << 22)
+#define GEMV_VECS 8
 static void gemv_row(int transB, int N, int K, const float *a, const float *B, float *C, int parallel) {
   if (!transB) {
-#pragma omp parallel for schedule(static) if (parallel && (size_t)N * K > GEMV_PAR_MIN)
-    for (int j0 = 0; j0 < N; j0 += 32) {
-      int j1 = j0 + 32 < N ? j0 + 32 : N;
-      float acc[32] = {0};
-      for (int k = 0; k < K; k++) {
-        float x = a[k];
-        const float *row = B + (size_t)k * N;
-#pragma omp simd
-        for (int j = j0; j < j1; j++) acc[j - j0] += x * row[j];
+    const int JB = GEMV_VECS * VL;
+    int vecs = N / VL, blocks = (vecs + GEMV_VECS - 1) / GEMV_VECS;
+PAR_FOR("omp parallel for schedule(static)", parallel && (size_t)N * K > GEMV_PAR_MIN,
+    for (int jb = 0; jb < blocks; jb++) {
+      int j0 = jb * JB, nv = vecs - jb * GEMV_VECS < GEMV_VECS ? vecs - jb * GEMV_VECS : GEMV_VECS;
+      vf acc[GEMV_VECS];
+      for (int v = 0; v < GEMV_VECS; v++) acc[v] = VZERO();
+      if (nv == GEMV_VECS) {
+        for (int k = 0; k < K; k++) {
+          vf x = VSET1(a[k]);
+          const float *row = B + (size_t)k * N + j0;
+          for (int v = 0; v < GEMV_VECS; v++) acc[v] = VFMA(x, VLOAD(row + v * VL), acc[v]);
+        }
+      } else {
+        for (int k = 0; k < K; k++) {
+          vf x = VSET1(a[k]);
+          const float *row = B + (size_t)k * N + j0;
+          for (int v = 0; v < nv; v++) acc[v] = VFMA(x, VLOAD(row + v * VL), acc[v]);
+        }
       }
-      for (int j = j0; j < j1; j++) C[j] = acc[j - j0];
+      for (int v = 0; v < nv; v++) VSTORE(C + j0 + v * VL, acc[v]);
+    });
+    /* The last N % VL columns. */
+    int j1 = vecs * VL, rest = N - j1;
+    if (rest > 0) {
+      float acc[VL];
+      for (int j = 0; j < rest; j++) acc[j] = 0.0f;
+      for (int k = 0; k < K; k++) {
+        const float *row = B + (size_t)k * N + j1;
+        float x = a[k];
+        for (int j = 0; j < rest; j++) acc[j] += x * row[j];
+      }
+      for (int j = 0; j < rest; j++) C[j1 + j] = acc[j];
     }
   } else {
-#pragma omp parallel for schedule(static) if (parallel && (size_t)N * K > GEMV_PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", parallel && (size_t)N * K > GEMV_PAR_MIN,
     for (int j = 0; j < N; j++) {
       const float *row = B + (size_t)j * K;
       float s = 0.0f;
-#pragma omp simd reduction(+ : s)
+_Pragma("omp simd reduction(+ : s)")
       for (int k = 0; k < K; k++) s += a[k] * row[k];
       C[j] = s;
-    }
+    });
   }
 }
 
@@ -370,9 +412,9 @@ void rs_matmul(const float *A, const float *B, float *C, int batchA, int batchB,
   /* Many small products (attention): one product per thread, each single-threaded. */
   int small = (size_t)M * N * K < 262144;
   if (small) {
-#pragma omp parallel for schedule(static) if ((size_t)batch * M * N * K > PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", (size_t)batch * M * N * K > PAR_MIN,
     for (int b = 0; b < batch; b++)
-      own_gemm(transA, transB, M, N, K, A + (batchA == 1 ? 0 : b * sa), transA ? M : K, B + (batchB == 1 ? 0 : b * sb), transB ? K : N, C + b * sc, N, 0, 0);
+      own_gemm(transA, transB, M, N, K, A + (batchA == 1 ? 0 : b * sa), transA ? M : K, B + (batchB == 1 ? 0 : b * sb), transB ? K : N, C + b * sc, N, 0, 0););
   } else {
     for (int b = 0; b < batch; b++) gemm(transA, transB, M, N, K, A + (batchA == 1 ? 0 : b * sa), B + (batchB == 1 ? 0 : b * sb), C + b * sc, 1, useBlas);
   }
@@ -542,8 +584,8 @@ static void bias_act_row(float *c, int N, const float *bias, int biasMode, int a
 
 static void bias_act(float *C, int64_t rows, int N, const float *bias, int biasMode, int act, float alpha) {
   int64_t n = rows * N;
-#pragma omp parallel for if (n > PAR_MIN_COMPUTE)
-  for (int64_t r = 0; r < rows; r++) bias_act_row(C + r * N, N, bias, biasMode, act, alpha);
+PAR_FOR("omp parallel for", n > PAR_MIN_COMPUTE,
+  for (int64_t r = 0; r < rows; r++) bias_act_row(C + r * N, N, bias, biasMode, act, alpha););
 }
 
 /* act(A' B' + bias): biasMode 0 none, 1 scalar, 2 one value per output column. */
@@ -576,11 +618,11 @@ static inline float softmax_row(const float *x, float *y, int n, float *sum) {
 
 /* Row-wise softmax over the last dimension (size n) of `rows` rows. */
 void rs_softmax(const float *x, float *y, int64_t rows, int n) {
-#pragma omp parallel for if (rows * n > PAR_MIN_COMPUTE)
+PAR_FOR("omp parallel for", rows * n > PAR_MIN_COMPUTE,
   for (int64_t r = 0; r < rows; r++) {
     float s;
     softmax_row(x + r * n, y + r * n, n, &s);
-  }
+  });
 }
 
 /* Softmax cross-entropy with class ids (core's SOFTMAX_CE_KERNEL): probs = softmax of each row
@@ -588,21 +630,21 @@ void rs_softmax(const float *x, float *y, int64_t rows, int n) {
  * a row whose label is outside [0, c) adding 0. rows = 0 gives NaN, as a mean over nothing. */
 double rs_softmax_ce(const float *x, const int32_t *labels, float *probs, int64_t rows, int c) {
   double total = 0.0;
-#pragma omp parallel for reduction(+ : total) if (rows * c > PAR_MIN_COMPUTE)
+PAR_FOR("omp parallel for reduction(+ : total)", rows * c > PAR_MIN_COMPUTE,
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * c;
     float s;
     float m = softmax_row(xr, probs + r * c, c, &s);
     int32_t label = labels[r];
     if (label >= 0 && label < c) total += (double)logf(s) - (double)(xr[label] - m);
-  }
+  });
   return total / (double)rows;
 }
 
 /* Its gradient: out = dy (probs - onehot(label)) / rows; a row whose label is outside [0, c) gets 0. */
 void rs_softmax_ce_grad(float dy, const float *probs, const int32_t *labels, float *out, int64_t rows, int c) {
   float scale = dy / (float)rows;
-#pragma omp parallel for if (rows * c > PAR_MIN_COMPUTE)
+PAR_FOR("omp parallel for", rows * c > PAR_MIN_COMPUTE,
   for (int64_t r = 0; r < rows; r++) {
     const float *pr = probs + r * c;
     float *o = out + r * c;
@@ -611,28 +653,28 @@ void rs_softmax_ce_grad(float dy, const float *probs, const int32_t *labels, flo
       for (int j = 0; j < c; j++) o[j] = 0.0f;
       continue;
     }
-#pragma omp simd
+_Pragma("omp simd")
     for (int j = 0; j < c; j++) o[j] = pr[j] * scale;
     o[label] -= scale;
-  }
+  });
 }
 
 /* Sum of x viewed as [outer, inner]: over inner (axisInner=1, out has outer values) or over
  * outer (axisInner=0, out has inner values). Double accumulators, like a pairwise sum. */
 void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisInner) {
   if (axisInner) {
-#pragma omp parallel for if (outer * inner > PAR_MIN_EW)
+PAR_FOR("omp parallel for", outer * inner > PAR_MIN_EW,
     for (int64_t r = 0; r < outer; r++) {
       double s = 0.0;
       const float *xr = x + r * inner;
-#pragma omp simd reduction(+ : s)
+_Pragma("omp simd reduction(+ : s)")
       for (int64_t j = 0; j < inner; j++) s += xr[j];
       out[r] = (float)s;
-    }
+    });
   } else {
     int64_t chunk = 256;
     int64_t nchunks = (inner + chunk - 1) / chunk;
-#pragma omp parallel for if (outer * inner > PAR_MIN_EW)
+PAR_FOR("omp parallel for", outer * inner > PAR_MIN_EW,
     for (int64_t c = 0; c < nchunks; c++) {
       int64_t j0 = c * chunk, j1 = j0 + chunk < inner ? j0 + chunk : inner;
       double acc[256];
@@ -642,7 +684,7 @@ void rs_sum(const float *x, float *out, int64_t outer, int64_t inner, int axisIn
         for (int64_t j = j0; j < j1; j++) acc[j - j0] += xr[j];
       }
       for (int64_t j = j0; j < j1; j++) out[j] = (float)acc[j - j0];
-    }
+    });
   }
 }
 
@@ -679,19 +721,20 @@ void rs_gather(const void *x, const int32_t *idx, void *out, int64_t outer, int6
 void rs_transpose(const void *x, void *out, const int32_t *shape, const int32_t *perm, int rank) {
   const uint32_t *xs = (const uint32_t *)x;
   uint32_t *os = (uint32_t *)out;
-  int64_t inStride[8], stride[8], dims[8], total = 1;
+  int64_t inStride[8], stride[8] = {0}, dims[8] = {0}, total = 1;
+  if (rank < 1 || rank > 8) return;
   inStride[rank - 1] = 1;
   for (int k = rank - 2; k >= 0; k--) inStride[k] = inStride[k + 1] * shape[k + 1];
   for (int k = 0; k < rank; k++) { dims[k] = shape[perm[k]]; stride[k] = inStride[perm[k]]; total *= dims[k]; }
   if (total == 0) return;
   int64_t last = dims[rank - 1], ls = stride[rank - 1], rows = total / last;
-#pragma omp parallel for if (total > PAR_MIN_EW)
+PAR_FOR("omp parallel for", total > PAR_MIN_EW,
   for (int64_t r = 0; r < rows; r++) {
     int64_t rem = r, base = 0;
     for (int k = rank - 2; k >= 0; k--) { base += (rem % dims[k]) * stride[k]; rem /= dims[k]; }
     uint32_t *o = os + r * last;
     for (int64_t j = 0; j < last; j++) o[j] = xs[base + j * ls];
-  }
+  });
 }
 
 /* Keeps freed large blocks in the heap instead of returning them to the kernel (glibc): tensor
@@ -714,34 +757,34 @@ int rs_threads(void) { return n_threads; }
  * y = ((x - mean) rstd) gamma + beta; each row's mean and rstd are kept for the gradient. Rows in
  * parallel. */
 void rs_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *rstd, int64_t rows, int d, float eps) {
-#pragma omp parallel for if (rows * d > PAR_MIN_COMPUTE)
+PAR_FOR("omp parallel for", rows * d > PAR_MIN_COMPUTE,
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * d;
     float *yr = y + r * d;
     float s = 0.0f;
-#pragma omp simd reduction(+ : s)
+_Pragma("omp simd reduction(+ : s)")
     for (int j = 0; j < d; j++) s += xr[j];
     float mu = s / (float)d, q = 0.0f;
-#pragma omp simd reduction(+ : q)
+_Pragma("omp simd reduction(+ : q)")
     for (int j = 0; j < d; j++) q += (xr[j] - mu) * (xr[j] - mu);
     float rs = 1.0f / sqrtf(q / (float)d + eps);
-#pragma omp simd
+_Pragma("omp simd")
     for (int j = 0; j < d; j++) yr[j] = ((xr[j] - mu) * rs) * gamma[j] + beta[j];
     mean[r] = mu;
     rstd[r] = rs;
-  }
+  });
 }
 
 /* Its gradient: with xhat = (x - mean) rstd and g = dy gamma, per row
  * dx = rstd (g - mean(g) - xhat mean(g xhat)) (rows in parallel); dgamma = sum over rows of
  * dy xhat and dbeta = sum of dy (columns in parallel, rows summed in order). */
 void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, const float *mean, const float *rstd, float *dx, float *dgamma, float *dbeta, int64_t rows, int d) {
-#pragma omp parallel for if (rows * d > PAR_MIN_COMPUTE)
+PAR_FOR("omp parallel for", rows * d > PAR_MIN_COMPUTE,
   for (int64_t r = 0; r < rows; r++) {
     const float *xr = x + r * d, *dyr = dy + r * d;
     float *dxr = dx + r * d;
     float mu = mean[r], rs = rstd[r], a = 0.0f, b = 0.0f;
-#pragma omp simd reduction(+ : a, b)
+_Pragma("omp simd reduction(+ : a, b)")
     for (int j = 0; j < d; j++) {
       float g = dyr[j] * gamma[j];
       a += g;
@@ -749,10 +792,10 @@ void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, con
     }
     a /= (float)d;
     b /= (float)d;
-#pragma omp simd
+_Pragma("omp simd")
     for (int j = 0; j < d; j++) dxr[j] = rs * (dyr[j] * gamma[j] - a - ((xr[j] - mu) * rs) * b);
-  }
-#pragma omp parallel for if (rows * d > PAR_MIN_COMPUTE)
+  });
+PAR_FOR("omp parallel for", rows * d > PAR_MIN_COMPUTE,
   for (int j = 0; j < d; j++) {
     float sg = 0.0f, sb = 0.0f;
     for (int64_t r = 0; r < rows; r++) {
@@ -762,7 +805,7 @@ void rs_layer_norm_grad(const float *dy, const float *x, const float *gamma, con
     }
     dgamma[j] = sg;
     dbeta[j] = sb;
-  }
+  });
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -804,7 +847,7 @@ static inline void window_cols(const int32_t *g, int ox, int *k0, int *k1) {
 static void im2col(const float *x, float *cols, const int32_t *g, int64_t n0, int64_t nb) {
   const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW], DW = g[G_DW];
   const int64_t K = (int64_t)KH * KW * C, P = (int64_t)OH * OW, rows = nb * P;
-#pragma omp parallel for schedule(static) if (rows * K > PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", rows * K > PAR_MIN,
   for (int64_t r = 0; r < rows; r++) {
     int64_t n = n0 + r / P;
     int p = (int)(r % P), oy = p / OW, ox = p % OW;
@@ -826,7 +869,7 @@ static void im2col(const float *x, float *cols, const int32_t *g, int64_t n0, in
         for (int kx = k0; kx < k1; kx++) memcpy(d + (int64_t)kx * C, src + (int64_t)(ix0 + kx * DW) * C, sizeof(float) * C);
       if (k1 < KW) memset(d + (int64_t)k1 * C, 0, sizeof(float) * (KW - k1) * C);
     }
-  }
+  });
 }
 
 /* dx[n0 .. n0+nb) += the windows of dcols, image by image (images in parallel). Gradients are
@@ -834,7 +877,7 @@ static void im2col(const float *x, float *cols, const int32_t *g, int64_t n0, in
 static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, int64_t nb) {
   const int H = g[G_H], W = g[G_W], C = g[G_C], KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW];
   const int64_t K = (int64_t)KH * KW * C, P = (int64_t)OH * OW;
-#pragma omp parallel for schedule(static) if (nb > 1 && nb * P * K > PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", nb > 1 && nb * P * K > PAR_MIN,
   for (int64_t i = 0; i < nb; i++) {
     float *img = dx + (n0 + i) * H * W * C;
     for (int64_t p = 0; p < P; p++) {
@@ -849,11 +892,11 @@ static void col2im(const float *dcols, float *dx, const int32_t *g, int64_t n0, 
         if (iy < 0 || iy >= H || len <= 0) continue;
         float *d = img + ((int64_t)iy * W + ix0 + k0) * C;
         const float *s = src + ((int64_t)ky * KW + k0) * C;
-#pragma omp simd
+_Pragma("omp simd")
         for (int64_t c = 0; c < len; c++) d[c] += s[c];
       }
     }
-  }
+  });
 }
 
 /* C (M x N, row-major, ldc N) += A' B'. */
@@ -970,7 +1013,7 @@ static inline void clip_span(int start, int len, int limit, int *a, int *b) {
 void rs_pool(int isMax, const float *x, float *y, const int32_t *g) {
   const int H = g[Q_H], W = g[Q_W], C = g[Q_C], OH = g[Q_OH], OW = g[Q_OW];
   const int64_t rows = (int64_t)g[Q_N] * OH;
-#pragma omp parallel for schedule(static) if (rows * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", rows * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN,
   for (int64_t r = 0; r < rows; r++) {
     int64_t n = r / OH;
     int oy = (int)(r % OH), y0, y1;
@@ -985,10 +1028,10 @@ void rs_pool(int isMax, const float *x, float *y, const int32_t *g) {
         for (int ix = x0; ix < x1; ix++) {
           const float *src = x + ((n * H + iy) * W + ix) * C;
           if (isMax) {
-#pragma omp simd
+_Pragma("omp simd")
             for (int c = 0; c < C; c++) out[c] = src[c] > out[c] ? src[c] : out[c];
           } else {
-#pragma omp simd
+_Pragma("omp simd")
             for (int c = 0; c < C; c++) out[c] += src[c];
           }
         }
@@ -996,7 +1039,7 @@ void rs_pool(int isMax, const float *x, float *y, const int32_t *g) {
         for (int c = 0; c < C; c++) out[c] = count > 0 ? out[c] / (float)count : NAN;
       }
     }
-  }
+  });
 }
 
 void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const int32_t *g) {
@@ -1004,7 +1047,7 @@ void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const i
   const int64_t N = g[Q_N], HWC = (int64_t)H * W * C;
   const float scale = 1.0f / (float)(g[Q_KH] * g[Q_KW]);
   memset(dx, 0, sizeof(float) * N * HWC);
-#pragma omp parallel for schedule(static) if (N > 1 && N * OH * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", N > 1 && N * OH * OW * C * g[Q_KH] * g[Q_KW] > PAR_MIN,
   for (int64_t n = 0; n < N; n++) {
     float *img = dx + n * HWC;
     const float *xin = x ? x + n * HWC : 0;
@@ -1030,13 +1073,13 @@ void rs_pool_grad(int isMax, const float *dy, const float *x, float *dx, const i
           for (int iy = y0; iy < y1; iy++)
             for (int ix = x0; ix < x1; ix++) {
               float *o = img + ((int64_t)iy * W + ix) * C;
-#pragma omp simd
+_Pragma("omp simd")
               for (int c = 0; c < C; c++) o[c] += d[c] * scale;
             }
         }
       }
     }
-  }
+  });
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1059,7 +1102,7 @@ static inline void axpy_f(float *y, float a, const float *x, int n) {
 
 void rs_attention(const float *q, const float *k, const float *v, float *out, float *probs, int N, int T, int H, int D, int causal, float scale) {
   const int64_t W = (int64_t)H * D, pairs = (int64_t)N * H;
-#pragma omp parallel for schedule(static) if (pairs > 1 && pairs * T * T * D > PAR_MIN)
+PAR_FOR("omp parallel for schedule(static)", pairs > 1 && pairs * T * T * D > PAR_MIN,
   for (int64_t pr = 0; pr < pairs; pr++) {
     const int64_t n = pr / H, h = pr % H, base = n * T * W + h * D;
     float *P = probs + pr * T * T;
@@ -1073,7 +1116,7 @@ void rs_attention(const float *q, const float *k, const float *v, float *out, fl
         if (row[j] > mx) mx = row[j];
       }
       float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
+_Pragma("omp simd reduction(+ : sum)")
       for (int j = 0; j < seen; j++) {
         row[j] = exp_clamped(row[j] - mx);
         sum += row[j];
@@ -1084,7 +1127,7 @@ void rs_attention(const float *q, const float *k, const float *v, float *out, fl
       for (int c = 0; c < D; c++) o[c] = 0.0f;
       for (int j = 0; j < seen; j++) axpy_f(o, row[j], v + base + j * W, D);
     }
-  }
+  });
 }
 
 /* dv = P^T dy; dP = dy v^T; dS = P (dP - rowsum(P dP)); dq = scale dS k; dk = scale dS^T q. */

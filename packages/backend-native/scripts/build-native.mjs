@@ -17,10 +17,10 @@ const ext = process.platform === 'darwin' ? 'dylib' : 'so';
 const output = join(outDir, `librsnative.${ext}`);
 const status = join(outDir, 'status.json');
 
-function report(ok, message) {
+function report(ok, message, degraded = false) {
   mkdirSync(outDir, { recursive: true });
   writeFileSync(status, JSON.stringify({ ok, message, compiler: cc, at: new Date().toISOString() }, null, 2));
-  if (!ok || !quiet) console[ok ? 'log' : 'warn'](`@rs/backend-native: ${message}`);
+  if (!ok || degraded || !quiet) console[ok && !degraded ? 'log' : 'warn'](`@rs/backend-native: ${message}`);
   process.exit(0);
 }
 
@@ -44,9 +44,13 @@ const attempts = [
   [...base, '-ldl', '-lm'],
 ];
 let last = '';
+let first = '';
 for (const args of attempts) {
   const run = spawnSync(cc, args, { encoding: 'utf8' });
-  if (run.status === 0) report(true, `built ${output} (${cc} ${args.filter((a) => a.startsWith('-') && a !== '-o').join(' ')})`);
+  // A build without OpenMP (or without -march=native) says why the fuller one failed: a compile
+  // error in the source would otherwise pass unnoticed as a single-threaded library.
+  if (run.status === 0) report(true, `built ${output} (${cc} ${args.filter((a) => a.startsWith('-') && a !== '-o').join(' ')})${first ? `; the build with ${attempts[0].filter((a) => a === '-fopenmp' || a === '-march=native').join(' ')} failed:\n${first}` : ''}`, first !== '');
   last = (run.stderr || run.error?.message || '').trim().split('\n').slice(-5).join('\n');
+  first ||= last;
 }
 report(false, `compiling ${source} with '${cc}' failed:\n${last}`);
