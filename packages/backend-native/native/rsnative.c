@@ -9,6 +9,8 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,11 +174,14 @@ static inline vf vset1_(float x) { vf v = {0}; return v + x; }
 #define KC 256
 /* Rows of A' per block: a multiple of MR; the packed block (MC x KC) stays in L2. */
 #define MC (MR * 8)
-/* Column panels per work item: blocks of MC rows x GEMM_NP panels are shared among threads. */
-#define GEMM_NP 4
-/* Products below this many multiply-adds run on one thread (256 x 100 x 10: 0.04 ms on two
- * threads, the team's wake-up included). */
-#define GEMM_PAR_MIN (1 << 19)
+/* Own-GEMM products below this many multiply-adds run on one thread: waking the sleeping team
+ * and sharing the work cost more than the second thread gave. Measured on 2 threads against 1:
+ * [256, 150] x [150, 50] 0.074 against 0.046 ms, [256, 300] x [300, 100] 0.146 both ways,
+ * [256, 784] x [784, 150] 0.33 against 0.40 ms. */
+#define GEMM_PAR_MIN (1 << 23)
+/* In the 'auto' mode, products below this many multiply-adds go to the BLAS: its set-up is
+ * lighter ([256, 100] x [100, 10]: 0.011 ms against the own GEMM's 0.025). */
+#define OWN_GEMM_MIN (1 << 19)
 
 #if MR == 12
 #define ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
@@ -253,50 +258,74 @@ static void pack_a_block(const float *A, int transA, int lda, int i0, int mc, in
   }
 }
 
+/* Waits until another thread has set *flag (a packed panel): spins, then yields the core, so
+ * that a waiting thread does not hold up a packing thread that was descheduled. */
+static void wait_ready(atomic_int *flag) {
+  for (int spins = 0; !atomic_load_explicit(flag, memory_order_acquire); spins++) {
+    if (spins > 2000) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+    else __builtin_ia32_pause();
+#endif
+  }
+}
+
 static void own_gemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate, int parallel) {
   if (!accumulate)
     for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
   if (K == 0 || M == 0 || N == 0) return;
   int npanels = (N + NR - 1) / NR;
-  int nchunks = (npanels + GEMM_NP - 1) / GEMM_NP;
   int use_threads = parallel && n_threads > 1 && (size_t)M * N * K > GEMM_PAR_MIN;
-  /* Row blocks of MC, or smaller ones when that leaves under 4 work items per thread (128 rows
-   * as one block of 96 and one of 32 kept one thread three times as busy as the other). */
-  int mc = MC;
-  if (use_threads && ((M + MC - 1) / MC) * nchunks < 4 * n_threads) {
-    int want = (4 * n_threads + nchunks - 1) / nchunks;
-    mc = ((M + want - 1) / want + MR - 1) / MR * MR;
-    if (mc > MC) mc = MC;
+  /* Work items: row blocks, each over every column panel (its packed rows serve all of them),
+   * about 8 per thread so that dynamic scheduling evens the threads out to a few percent
+   * ([256, 784] x [784, 300] in 3 blocks of 96 rows, times 3 column groups, left one thread 10%
+   * busier and packed each row block three times). Where the rows give too few blocks, column
+   * panels are grouped into items as well. */
+  int microrows = (M + MR - 1) / MR;
+  int mc = MC, panels_per = npanels;
+  if (use_threads) {
+    int per = microrows / (8 * n_threads);
+    if (per < 1) per = 1;
+    mc = MR * per < MC ? MR * per : MC;
+    int blocks = (M + mc - 1) / mc;
+    if (blocks < 4 * n_threads) {
+      int groups = (4 * n_threads + blocks - 1) / blocks;
+      panels_per = (npanels + groups - 1) / groups;
+    }
   }
-  int nblocks = (M + mc - 1) / mc;
+  int nblocks = (M + mc - 1) / mc, nchunks = (npanels + panels_per - 1) / panels_per;
   /* K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16). */
   int kblocks = (K + KC - 1) / KC, kstep = (K + kblocks - 1) / kblocks;
-  /* All of B' is packed first (panel t = kb * npanels + jp holds K block kb of panel jp), so
-   * that the threads meet at one barrier per product: with sleeping OpenMP threads (see the
-   * OMP_WAIT_POLICY note in src/library.ts) each barrier costs a wake-up, and one per K block
-   * took a fifth of a [256, 784] x [784, 300] product. */
-  float *bp = aligned_alloc(64, sizeof(float) * (size_t)kblocks * npanels * kstep * NR);
-  if (!bp) abort();
+  /* All of B' is packed up front, panel t = kb * npanels + jp holding K block kb of panel jp,
+   * shared among the threads, and each panel is marked ready when packed: a thread waits for a
+   * panel it needs only if that panel is not packed yet (rare: each thread packs its own share
+   * first) instead of at a barrier. With sleeping OpenMP threads (see the OMP_WAIT_POLICY note
+   * in src/library.ts) every barrier costs a wake-up through the kernel: one per K block took a
+   * fifth of a [256, 784] x [784, 300] product, and the one after packing about 30 us. */
+  int ntiles = kblocks * npanels;
+  float *bp = aligned_alloc(64, sizeof(float) * (size_t)ntiles * kstep * NR);
+  atomic_int *ready = calloc((size_t)ntiles, sizeof(atomic_int));
+  if (!bp || !ready) abort();
 #pragma omp parallel if (use_threads)
   {
-#pragma omp for schedule(static)
-    for (int t = 0; t < kblocks * npanels; t++) {
+#pragma omp for schedule(static) nowait
+    for (int t = 0; t < ntiles; t++) {
       int k0 = (t / npanels) * kstep, kc = K - k0 < kstep ? K - k0 : kstep;
       pack_b_panel(B, transB, ldb, N, k0, kc, t % npanels, bp + (size_t)t * kstep * NR);
+      atomic_store_explicit(&ready[t], 1, memory_order_release);
     }
-    /* (implicit barrier: every panel is packed before any block uses it) */
     float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
     if (!ap) abort();
 #pragma omp for schedule(dynamic)
     for (int item = 0; item < nblocks * nchunks; item++) {
       int ib = item / nchunks, ch = item % nchunks;
       int i0 = ib * mc, rows = M - i0 < mc ? M - i0 : mc;
-      int jp1 = (ch + 1) * GEMM_NP < npanels ? (ch + 1) * GEMM_NP : npanels;
+      int jp1 = (ch + 1) * panels_per < npanels ? (ch + 1) * panels_per : npanels;
       for (int kb = 0; kb < kblocks; kb++) {
         int k0 = kb * kstep, kc = K - k0 < kstep ? K - k0 : kstep;
         pack_a_block(A, transA, lda, i0, rows, k0, kc, ap);
-        for (int jp = ch * GEMM_NP; jp < jp1; jp++) {
+        for (int jp = ch * panels_per; jp < jp1; jp++) {
           int nr = N - jp * NR < NR ? N - jp * NR : NR;
+          wait_ready(&ready[kb * npanels + jp]);
           const float *b = bp + ((size_t)kb * npanels + jp) * kstep * NR;
           for (int ir = 0; ir < rows; ir += MR) {
             int mr = rows - ir < MR ? rows - ir : MR;
@@ -308,6 +337,7 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
     free(ap);
   }
   free(bp);
+  free(ready);
 }
 
 /* Which GEMM runs a product, by the `useBlas` mode every GEMM-calling kernel takes: 0 the own
@@ -316,7 +346,7 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
  * AVX-512 and the BLAS only AVX2 kernels; see src/index.ts). */
 static int on_blas(int useBlas, int M, int N, int K) {
   if (!blas_sgemm || K <= 0) return 0;
-  return useBlas == 1 || (useBlas == 2 && (size_t)M * N * K < GEMM_PAR_MIN);
+  return useBlas == 1 || (useBlas == 2 && (size_t)M * N * K < OWN_GEMM_MIN);
 }
 
 /* Vector width of the own GEMM in bits: 512 (AVX-512), 256 (AVX2 + FMA) or 0 (portable C). */
