@@ -9,8 +9,6 @@
 #include <dlfcn.h>
 #include <malloc.h>
 #include <math.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,10 +173,10 @@ static inline vf vset1_(float x) { vf v = {0}; return v + x; }
 /* Rows of A' per block: a multiple of MR; the packed block (MC x KC) stays in L2. */
 #define MC (MR * 8)
 /* Own-GEMM products below this many multiply-adds run on one thread: waking the sleeping team
- * and sharing the work cost more than the second thread gave. Measured on 2 threads against 1:
- * [256, 150] x [150, 50] 0.074 against 0.046 ms, [256, 300] x [300, 100] 0.146 both ways,
- * [256, 784] x [784, 150] 0.33 against 0.40 ms. */
-#define GEMM_PAR_MIN (1 << 23)
+ * cost more than the second thread gave. Measured on 2 threads against 1: [256, 150] x
+ * [150, 50] 0.050 against 0.034 ms, [128, 128] x [128, 128] 0.047 against 0.026, and from about
+ * 4M on the threads win ([256, 300] x [300, 100]: 0.089 against 0.110). */
+#define GEMM_PAR_MIN (1 << 22)
 /* In the 'auto' mode, products below this many multiply-adds go to the BLAS: its set-up is
  * lighter ([256, 100] x [100, 10]: 0.011 ms against the own GEMM's 0.025). */
 #define OWN_GEMM_MIN (1 << 19)
@@ -219,19 +217,34 @@ static void gemm_kernel(int kc, const float *restrict a, const float *restrict b
     for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i * NR + j];
 }
 
-/* Panel jp of B' rows k0 .. k0 + kc - 1 into dst (kc x NR, zero beyond column N). */
-static void pack_b_panel(const float *B, int transB, int ldb, int N, int k0, int kc, int jp, float *dst) {
-  int c0 = jp * NR, w = N - c0 < NR ? N - c0 : NR;
+/* Rows 0 .. kc - 1 of the K block starting at k0 of B', panels jp0 .. jp1 - 1: panel jp goes to
+ * dst + jp * pstride (kc x NR, zero beyond column N). A row-major B is read along its rows. */
+static void pack_b_block(const float *B, int transB, int ldb, int N, int jp0, int jp1, int k0, int kc, float *dst, size_t pstride) {
+  int full = N / NR < jp1 ? N / NR : jp1;
   if (!transB) {
     for (int p = 0; p < kc; p++) {
-      const float *src = B + (size_t)(k0 + p) * ldb + c0;
-      float *d = dst + (size_t)p * NR;
-      memcpy(d, src, sizeof(float) * w);
-      for (int j = w; j < NR; j++) d[j] = 0.0f;
+      const float *src = B + (size_t)(k0 + p) * ldb;
+      int jp = jp0;
+      for (; jp < full; jp++) {
+        float *d = dst + jp * pstride + (size_t)p * NR;
+        VSTORE(d, VLOAD(src + jp * NR));
+        VSTORE(d + VL, VLOAD(src + jp * NR + VL));
+      }
+      for (; jp < jp1; jp++) {
+        float *d = dst + jp * pstride + (size_t)p * NR;
+        int w = N - jp * NR;
+        for (int j = 0; j < NR; j++) d[j] = j < w ? src[jp * NR + j] : 0.0f;
+      }
     }
   } else {
-    for (int p = 0; p < kc; p++)
-      for (int j = 0; j < NR; j++) dst[(size_t)p * NR + j] = j < w ? B[(size_t)(c0 + j) * ldb + k0 + p] : 0.0f;
+    for (int jp = jp0; jp < jp1; jp++) {
+      int c0 = jp * NR, w = N - c0 < NR ? N - c0 : NR;
+      float *d = dst + jp * pstride;
+      for (int j = 0; j < NR; j++) {
+        const float *col = B + (size_t)(c0 + j) * ldb + k0;
+        for (int p = 0; p < kc; p++) d[(size_t)p * NR + j] = j < w ? col[p] : 0.0f;
+      }
+    }
   }
 }
 
@@ -241,13 +254,16 @@ static void pack_a_block(const float *A, int transA, int lda, int i0, int mc, in
     int mr = mc - ir < MR ? mc - ir : MR;
     float *a = dst + (size_t)ir * kc;
     if (!transA) {
-      for (int i = 0; i < MR; i++) {
-        if (i >= mr) {
-          for (int p = 0; p < kc; p++) a[p * MR + i] = 0.0f;
-          continue;
-        }
-        const float *row = A + (size_t)(i0 + ir + i) * lda + k0;
-        for (int p = 0; p < kc; p++) a[p * MR + i] = row[p];
+      /* Rows interleaved MR at a time, p outer: the MR source rows are read in step (each a
+       * sequential stream) and the panel is written in order. */
+      const float *rows[MR];
+      for (int i = 0; i < MR; i++) rows[i] = i < mr ? A + (size_t)(i0 + ir + i) * lda + k0 : 0;
+      if (mr == MR) {
+        for (int p = 0; p < kc; p++)
+          for (int i = 0; i < MR; i++) a[p * MR + i] = rows[i][p];
+      } else {
+        for (int p = 0; p < kc; p++)
+          for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? rows[i][p] : 0.0f;
       }
     } else {
       for (int p = 0; p < kc; p++) {
@@ -258,17 +274,6 @@ static void pack_a_block(const float *A, int transA, int lda, int i0, int mc, in
   }
 }
 
-/* Waits until another thread has set *flag (a packed panel): spins, then yields the core, so
- * that a waiting thread does not hold up a packing thread that was descheduled. */
-static void wait_ready(atomic_int *flag) {
-  for (int spins = 0; !atomic_load_explicit(flag, memory_order_acquire); spins++) {
-    if (spins > 2000) sched_yield();
-#if defined(__x86_64__) || defined(__i386__)
-    else __builtin_ia32_pause();
-#endif
-  }
-}
-
 static void own_gemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *C, int ldc, int accumulate, int parallel) {
   if (!accumulate)
     for (int i = 0; i < M; i++) memset(C + (size_t)i * ldc, 0, sizeof(float) * N);
@@ -276,10 +281,9 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
   int npanels = (N + NR - 1) / NR;
   int use_threads = parallel && n_threads > 1 && (size_t)M * N * K > GEMM_PAR_MIN;
   /* Work items: row blocks, each over every column panel (its packed rows serve all of them),
-   * about 8 per thread so that dynamic scheduling evens the threads out to a few percent
-   * ([256, 784] x [784, 300] in 3 blocks of 96 rows, times 3 column groups, left one thread 10%
-   * busier and packed each row block three times). Where the rows give too few blocks, column
-   * panels are grouped into items as well. */
+   * about 8 per thread, split evenly among the threads ([256, 784] x [784, 300] in 3 blocks of
+   * 96 rows, times 3 column groups, left one thread 10% busier and packed each row block three
+   * times). Where the rows give too few blocks, column panels are grouped into items as well. */
   int microrows = (M + MR - 1) / MR;
   int mc = MC, panels_per = npanels;
   if (use_threads) {
@@ -295,38 +299,35 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
   int nblocks = (M + mc - 1) / mc, nchunks = (npanels + panels_per - 1) / panels_per;
   /* K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16). */
   int kblocks = (K + KC - 1) / KC, kstep = (K + kblocks - 1) / kblocks;
-  /* All of B' is packed up front, panel t = kb * npanels + jp holding K block kb of panel jp,
-   * shared among the threads, and each panel is marked ready when packed: a thread waits for a
-   * panel it needs only if that panel is not packed yet (rare: each thread packs its own share
-   * first) instead of at a barrier. With sleeping OpenMP threads (see the OMP_WAIT_POLICY note
-   * in src/library.ts) every barrier costs a wake-up through the kernel: one per K block took a
-   * fifth of a [256, 784] x [784, 300] product, and the one after packing about 30 us. */
-  int ntiles = kblocks * npanels;
-  float *bp = aligned_alloc(64, sizeof(float) * (size_t)ntiles * kstep * NR);
-  atomic_int *ready = calloc((size_t)ntiles, sizeof(atomic_int));
-  if (!bp || !ready) abort();
+  /* Each thread packs the panels of B' it uses into memory of its own (K block by K block, as
+   * its items need them) and takes its items in a fixed order, so that from one call to the
+   * next the same core writes the same packed panels and rows of C. Panels packed by one
+   * thread and read by another, rewritten on the next call, made packing five times slower on
+   * 2 threads than on one (each write first took the line back from the other core's cache):
+   * 60 us for half of a [784, 300] B against 22 us for all of it on one thread. */
+  size_t pstride = (size_t)kstep * NR;
 #pragma omp parallel if (use_threads)
   {
-#pragma omp for schedule(static) nowait
-    for (int t = 0; t < ntiles; t++) {
-      int k0 = (t / npanels) * kstep, kc = K - k0 < kstep ? K - k0 : kstep;
-      pack_b_panel(B, transB, ldb, N, k0, kc, t % npanels, bp + (size_t)t * kstep * NR);
-      atomic_store_explicit(&ready[t], 1, memory_order_release);
-    }
+    float *bp = aligned_alloc(64, sizeof(float) * (size_t)kblocks * npanels * pstride);
     float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
-    if (!ap) abort();
-#pragma omp for schedule(dynamic)
+    unsigned char *packed = calloc((size_t)kblocks * nchunks, 1);
+    if (!bp || !ap || !packed) abort();
+#pragma omp for schedule(static)
     for (int item = 0; item < nblocks * nchunks; item++) {
       int ib = item / nchunks, ch = item % nchunks;
       int i0 = ib * mc, rows = M - i0 < mc ? M - i0 : mc;
-      int jp1 = (ch + 1) * panels_per < npanels ? (ch + 1) * panels_per : npanels;
+      int jp0 = ch * panels_per, jp1 = jp0 + panels_per < npanels ? jp0 + panels_per : npanels;
       for (int kb = 0; kb < kblocks; kb++) {
         int k0 = kb * kstep, kc = K - k0 < kstep ? K - k0 : kstep;
+        float *bk = bp + (size_t)kb * npanels * pstride;
+        if (!packed[kb * nchunks + ch]) {
+          pack_b_block(B, transB, ldb, N, jp0, jp1, k0, kc, bk, pstride);
+          packed[kb * nchunks + ch] = 1;
+        }
         pack_a_block(A, transA, lda, i0, rows, k0, kc, ap);
-        for (int jp = ch * panels_per; jp < jp1; jp++) {
+        for (int jp = jp0; jp < jp1; jp++) {
           int nr = N - jp * NR < NR ? N - jp * NR : NR;
-          wait_ready(&ready[kb * npanels + jp]);
-          const float *b = bp + ((size_t)kb * npanels + jp) * kstep * NR;
+          const float *b = bk + (size_t)jp * pstride;
           for (int ir = 0; ir < rows; ir += MR) {
             int mr = rows - ir < MR ? rows - ir : MR;
             gemm_kernel(kc, ap + (size_t)ir * kc, b, C + (size_t)(i0 + ir) * ldc + jp * NR, ldc, mr, nr);
@@ -334,10 +335,10 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
         }
       }
     }
+    free(packed);
     free(ap);
+    free(bp);
   }
-  free(bp);
-  free(ready);
 }
 
 /* Which GEMM runs a product, by the `useBlas` mode every GEMM-calling kernel takes: 0 the own

@@ -78,6 +78,9 @@ describe('native kernels against cpu, including the cases native code hands back
           same(() => tf.matMul(tf.mul(rnd(ta ? [600, 200] : [200, 600]), 0.1), tf.mul(rnd(tb ? [150, 600] : [600, 150]), 0.1), ta, tb), `matMul 200x600x150 ${ta} ${tb}`);
         }
         same(() => tf.matMul(tf.mul(rnd([128, 1024]), 0.1), tf.mul(rnd([1024, 40]), 0.1)), 'matMul 128x1024x40 (row blocks shrunk for the threads)');
+        for (const tb of [false, true]) {
+          same(() => tf.matMul(tf.mul(rnd([30, 700]), 0.1), tf.mul(rnd(tb ? [300, 700] : [700, 300]), 0.1), false, tb), `matMul 30x700x300 transposeB=${tb} (few rows: column panels grouped into work items)`);
+        }
         for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
           const a = ta ? [37, 70] : [70, 37];
           const b = tb ? [19, 37] : [37, 19];
