@@ -6,6 +6,9 @@ import type { ValidatedGraph } from '../ir/validate';
 import { ancestors } from '../ir/ancestors';
 import type { OpRegistry } from '../ops/registry';
 import type { ForwardContext, OpSchema, Rng } from '../ops/schema';
+import { dense as denseOp } from '../ops/dense';
+import { relu as reluOp } from '../ops/relu';
+import { recordingGradients } from '../train/tape';
 
 /** One node ready to run. */
 export interface PlanStep {
@@ -22,22 +25,59 @@ export interface Plan {
   steps: PlanStep[];
   inputs: GraphDef['inputs'];
   outputs: string[];
+  /**
+   * `relu node -> dense node` where the relu is the dense node's only consumer and the dense
+   * node is not an output: in inference the executor runs such a pair as one product with the
+   * activation fused (one kernel and one pass over the output fewer per layer), unless the run
+   * needs the dense node's own value (see `execute`).
+   */
+  fusable?: ReadonlyMap<string, string>;
 }
 
 export function compile(graph: GraphDef, validated: ValidatedGraph, registry: OpRegistry): Plan {
   const names = new Map<string, string[]>();
   for (const spec of validated.paramSpecs.values()) names.set(spec.node, [...(names.get(spec.node) ?? []), spec.name]);
-  return {
-    graph,
-    inputs: graph.inputs,
-    outputs: graph.outputs,
-    steps: validated.order.map((node) => ({
-      node,
-      schema: registry.get(node.op),
-      paramNames: names.get(node.id) ?? [],
-      output: validated.infos.get(node.id) as TensorInfo,
-    })),
-  };
+  const steps = validated.order.map((node) => ({
+    node,
+    schema: registry.get(node.op),
+    paramNames: names.get(node.id) ?? [],
+    output: validated.infos.get(node.id) as TensorInfo,
+  }));
+  return { graph, inputs: graph.inputs, outputs: graph.outputs, steps, fusable: fusablePairs(graph, steps) };
+}
+
+/** The library's own dense and relu ops only (a registry may replace either). */
+function fusablePairs(graph: GraphDef, steps: PlanStep[]): Map<string, string> {
+  const consumers = new Map<string, number>();
+  for (const step of steps) for (const input of step.node.inputs) consumers.set(input, (consumers.get(input) ?? 0) + 1);
+  const byId = new Map(steps.map((s) => [s.node.id, s]));
+  const pairs = new Map<string, string>();
+  for (const step of steps) {
+    if (step.schema !== reluOp || step.node.inputs.length !== 1) continue;
+    const producer = byId.get(step.node.inputs[0]);
+    if (!producer || producer.schema !== denseOp || consumers.get(producer.node.id) !== 1 || graph.outputs.includes(producer.node.id)) continue;
+    pairs.set(step.node.id, producer.node.id);
+  }
+  return pairs;
+}
+
+const NO_FUSION: ReadonlyMap<string, string> = new Map();
+
+/**
+ * The fusable pairs this run may fuse: none while training, recording gradients, intercepting
+ * nodes or sharing a value cache; none whose dense node is tapped, targeted or aliased (its own
+ * value is then needed), nor whose relu is aliased or gradient-tapped.
+ */
+function activeFusions(plan: Plan, options: RunOptions, targets: readonly string[], alias: ReadonlyMap<string, string>, taps: { activations: Set<string>; gradients: Set<string> }): ReadonlyMap<string, string> {
+  if (!plan.fusable || plan.fusable.size === 0 || options.training || options.intercept || options.values !== undefined || recordingGradients()) return NO_FUSION;
+  const aliased = new Set([...alias.keys(), ...alias.values()]);
+  const active = new Map<string, string>();
+  for (const [reluId, denseId] of plan.fusable) {
+    if (taps.activations.has(denseId) || taps.gradients.has(denseId) || taps.gradients.has(reluId)) continue;
+    if (targets.includes(denseId) || aliased.has(denseId) || aliased.has(reluId)) continue;
+    active.set(reluId, denseId);
+  }
+  return active;
 }
 
 /** Taps: record activations (forward values) and gradients (dLoss/dActivation) of named nodes. */
@@ -127,9 +167,25 @@ export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
     }
   }
   const out: RunResult = { outputs: [], losses: new Map(), metrics: new Map(), state: new Map() };
+  const fused = activeFusions(plan, options, targets, alias, taps);
+  const fusedAway = fused.size === 0 ? NO_NODES : new Set(fused.values());
   const compute = (id: string, path: readonly string[]): Tensor => {
     const known = values.get(id);
     if (known) return known;
+    const into = fused.get(id);
+    if (into !== undefined) {
+      // relu(dense(x)) as one product: the dense node runs with the activation fused.
+      const denseStep = steps.get(into) as PlanStep;
+      const inputs = denseStep.node.inputs.map((i) => compute(i, [...path, id]));
+      const value = runStep({ ...denseStep, node: { ...denseStep.node, attrs: { ...denseStep.node.attrs, fusedActivation: 'relu' } } }, inputs, params, options, out, taps);
+      if (taps.activations.has(id) && options.tapSink) {
+        const sink = options.tapSink.activations;
+        sink.get(id)?.dispose();
+        sink.set(id, tf.keep(tf.clone(value)));
+      }
+      values.set(id, value);
+      return value;
+    }
     const to = alias.get(id);
     if (to !== undefined) {
       if (path.includes(id)) throw new RsError('CYCLE', `Aliases form a cycle through '${id}'.`, { node: id });
@@ -151,7 +207,7 @@ export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
     // `values` cache) end the walk: what only they need is not recomputed.
     const needed =
       options.targets === undefined && alias === NO_ALIAS && options.values === undefined ? allNeeded(plan) : ancestors(plan.graph, targets, alias, options.values);
-    for (const step of plan.steps) if (needed.has(step.node.id) && !alias.has(step.node.id)) compute(step.node.id, []);
+    for (const step of plan.steps) if (needed.has(step.node.id) && !alias.has(step.node.id) && !fusedAway.has(step.node.id)) compute(step.node.id, []);
     out.outputs = targets.map((t) => compute(t, []));
   } catch (error) {
     // New state values are kept outside every scope: release them when the pass fails.
@@ -165,6 +221,7 @@ export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
 export const runPlan = execute;
 
 const NO_ALIAS: ReadonlyMap<string, string> = new Map();
+const NO_NODES: ReadonlySet<string> = new Set();
 const NEEDED = new WeakMap<Plan, Set<string>>();
 
 /** The nodes the plan's outputs need (cached per plan: the common case of every step). */

@@ -9,6 +9,11 @@ export interface DenseAttrs {
   units: number;
   /** Default true. */
   useBias?: boolean;
+  /**
+   * Set by the executor only, never stored in a graph: the node's single consumer is a relu that
+   * this forward applies too (inference; see `execute`).
+   */
+  fusedActivation?: 'relu';
 }
 
 /** Fully connected layer over the last axis: `y = x @ kernel + bias`. Units: output features. */
@@ -36,9 +41,13 @@ export const dense: OpSchema<DenseAttrs> = {
     // Inference: the bias fused into the matmul (one pass over the output instead of two).
     // Under a gradient tape, a matmul plus an add: tfjs's fused gradient is much slower.
     let y: Tensor;
-    if (attrs.useBias === false) y = tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D);
-    else if (recordingGradients()) y = tf.add(tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D), params.bias);
-    else y = tf.fused.matMul({ a: flat as tf.Tensor2D, b: params.kernel as tf.Tensor2D, bias: params.bias });
+    const activation = attrs.fusedActivation;
+    if (recordingGradients()) {
+      y = tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D);
+      if (attrs.useBias !== false) y = tf.add(y, params.bias);
+      if (activation === 'relu') y = tf.relu(y);
+    } else if (attrs.useBias === false && activation === undefined) y = tf.matMul(flat as tf.Tensor2D, params.kernel as tf.Tensor2D);
+    else y = tf.fused.matMul({ a: flat as tf.Tensor2D, b: params.kernel as tf.Tensor2D, bias: attrs.useBias === false ? undefined : params.bias, activation: activation ?? 'linear' });
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), attrs.units]);
   },
   units(u) {
