@@ -81,6 +81,16 @@ describe('native kernels against cpu, including the cases native code hands back
         for (const tb of [false, true]) {
           same(() => tf.matMul(tf.mul(rnd([30, 700]), 0.1), tf.mul(rnd(tb ? [300, 700] : [700, 300]), 0.1), false, tb), `matMul 30x700x300 transposeB=${tb} (few rows: column panels grouped into work items)`);
         }
+        // Random shapes and transposes (a fixed generator): every edge of the tiles and blocks,
+        // on one thread and on two (from 2^22 multiply-adds), scaled so that sums stay small.
+        let r = 12345;
+        const draw = (lo: number, hi: number) => lo + ((r = (r * 48271) % 2147483647) % (hi - lo + 1));
+        for (let i = 0; i < 24; i++) {
+          const big = i % 3 === 0;
+          const [m, k, n] = big ? [draw(40, 300), draw(200, 700), draw(33, 260)] : [draw(1, 70), draw(1, 300), draw(1, 90)];
+          const [ta, tb] = [draw(0, 1) === 1, draw(0, 1) === 1];
+          same(() => tf.matMul(tf.mul(rnd(ta ? [k, m] : [m, k]), 0.1), tf.mul(rnd(tb ? [n, k] : [k, n]), 0.1), ta, tb), `random matMul ${m}x${k}x${n} ${ta} ${tb}`);
+        }
         for (const [ta, tb] of [[false, false], [true, false], [false, true], [true, true]]) {
           const a = ta ? [37, 70] : [70, 37];
           const b = tb ? [19, 37] : [37, 19];
@@ -88,10 +98,12 @@ describe('native kernels against cpu, including the cases native code hands back
           same(() => tf.matMul(rnd([3, ...a]), rnd([3, ...b]), ta, tb), `batched matMul ${ta} ${tb}`);
         }
         // One row (batch-1 inference: the gemv path), column counts on and off its 32-column blocks.
+        // Scaled by 0.1: a sum of 784 products of values up to 2 that cancels to near 0 differs
+        // from cpu's (another summation order) by more than the comparison's 1e-5 absolute part.
         for (const [k, n] of [[784, 300], [33, 7], [5, 64]]) {
           for (const tb of [false, true]) {
-            same(() => tf.matMul(rnd([1, k]), rnd(tb ? [n, k] : [k, n]), false, tb), `one row ${k}x${n} transposeB=${tb}`);
-            same(() => tf.fused.matMul({ a: rnd([1, k]), b: rnd(tb ? [n, k] : [k, n]), transposeB: tb, bias: rnd([n]), activation: 'relu' }), `fused one row ${k}x${n} transposeB=${tb}`);
+            same(() => tf.matMul(tf.mul(rnd([1, k]), 0.1), tf.mul(rnd(tb ? [n, k] : [k, n]), 0.1), false, tb), `one row ${k}x${n} transposeB=${tb}`);
+            same(() => tf.fused.matMul({ a: tf.mul(rnd([1, k]), 0.1), b: tf.mul(rnd(tb ? [n, k] : [k, n]), 0.1), transposeB: tb, bias: rnd([n]), activation: 'relu' }), `fused one row ${k}x${n} transposeB=${tb}`);
           }
         }
         same(() => tf.matMul(rnd([1, 5, 7]), rnd([4, 7, 3])), 'batch broadcast (batch 1)');
