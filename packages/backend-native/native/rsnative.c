@@ -191,6 +191,22 @@ static inline vf vset1_(float x) { vf v = {0}; return v + x; }
 
 static inline float at(const float *X, int trans, int ld, int r, int c) { return trans ? X[(size_t)c * ld + r] : X[(size_t)r * ld + c]; }
 
+/* C[mr x nr] += the accumulators c<i>0, c<i>1 of a kernel: whole vectors for a full tile, through
+ * a buffer at the edges. */
+#define ADD_ROW(i) { float *cr = C + (size_t)(i) * ldc; VSTORE(cr, VADD(VLOAD(cr), c##i##0)); VSTORE(cr + VL, VADD(VLOAD(cr + VL), c##i##1)); }
+#define KEEP_ROW(i) VSTORE(tmp + (i) * NR, c##i##0); VSTORE(tmp + (i) * NR + VL, c##i##1);
+#define TILE_ADD_TO_C()                                                      \
+  do {                                                                       \
+    if (mr == MR && nr == NR) {                                              \
+      ROWS(ADD_ROW)                                                          \
+    } else {                                                                 \
+      float tmp[MR * NR];                                                    \
+      ROWS(KEEP_ROW)                                                         \
+      for (int i = 0; i < mr; i++)                                           \
+        for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i * NR + j]; \
+    }                                                                        \
+  } while (0)
+
 /* C[mr x nr] += a (kc x MR, packed) b (kc x NR, packed). */
 static void gemm_kernel(int kc, const float *restrict a, const float *restrict b, float *C, int ldc, int mr, int nr) {
 #define DECL(i) vf c##i##0 = VZERO(), c##i##1 = VZERO();
@@ -203,18 +219,7 @@ static void gemm_kernel(int kc, const float *restrict a, const float *restrict b
     ROWS(STEP)
 #undef STEP
   }
-  if (mr == MR && nr == NR) {
-#define ADD(i) { float *cr = C + (size_t)(i) * ldc; VSTORE(cr, VADD(VLOAD(cr), c##i##0)); VSTORE(cr + VL, VADD(VLOAD(cr + VL), c##i##1)); }
-    ROWS(ADD)
-#undef ADD
-    return;
-  }
-  float tmp[MR * NR];
-#define KEEP(i) VSTORE(tmp + (i) * NR, c##i##0); VSTORE(tmp + (i) * NR + VL, c##i##1);
-  ROWS(KEEP)
-#undef KEEP
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i * NR + j];
+  TILE_ADD_TO_C();
 }
 
 /* The same tile with A' read in place, row i of the tile at a + i * lda (A not transposed): no
@@ -234,18 +239,7 @@ static void gemm_kernel_rows(int kc, const float *a, int lda, const float *restr
     ROWS(STEP)
 #undef STEP
   }
-  if (mr == MR && nr == NR) {
-#define ADD(i) { float *cr = C + (size_t)(i) * ldc; VSTORE(cr, VADD(VLOAD(cr), c##i##0)); VSTORE(cr + VL, VADD(VLOAD(cr + VL), c##i##1)); }
-    ROWS(ADD)
-#undef ADD
-    return;
-  }
-  float tmp[MR * NR];
-#define KEEP(i) VSTORE(tmp + (i) * NR, c##i##0); VSTORE(tmp + (i) * NR + VL, c##i##1);
-  ROWS(KEEP)
-#undef KEEP
-  for (int i = 0; i < mr; i++)
-    for (int j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tmp[i * NR + j];
+  TILE_ADD_TO_C();
 }
 
 /* Rows 0 .. kc - 1 of the K block starting at k0 of B', panels jp0 .. jp1 - 1: panel jp goes to
