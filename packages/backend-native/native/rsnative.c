@@ -144,6 +144,12 @@ typedef __m512 vf;
 #define VZERO _mm512_setzero_ps
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VADD _mm512_add_ps
+/* p[0 .. n - 1] += v[0 .. n - 1], 0 < n <= 16: a masked load and store touch no other element. */
+#define VMASK_ADD(p, v, n)                                                        \
+  do {                                                                            \
+    __mmask16 m_ = (__mmask16)((1u << (n)) - 1u);                                 \
+    _mm512_mask_storeu_ps((p), m_, _mm512_add_ps(_mm512_maskz_loadu_ps(m_, (p)), (v))); \
+  } while (0)
 #elif defined(__x86_64__) && defined(__AVX2__) && defined(__FMA__)
 typedef __m256 vf;
 #define VL 8
@@ -195,11 +201,20 @@ static inline float at(const float *X, int trans, int ld, int r, int c) { return
  * a buffer at the edges. */
 #define ADD_ROW(i) { float *cr = C + (size_t)(i) * ldc; VSTORE(cr, VADD(VLOAD(cr), c##i##0)); VSTORE(cr + VL, VADD(VLOAD(cr + VL), c##i##1)); }
 #define KEEP_ROW(i) VSTORE(tmp + (i) * NR, c##i##0); VSTORE(tmp + (i) * NR + VL, c##i##1);
+#if defined(VMASK_ADD)
+/* Rows of a tile with nr < NR columns: whole vectors, then one masked load and store. */
+#define ADD_ROW_MASKED(i) { float *cr = C + (size_t)(i) * ldc; \
+    if (nr > VL) { VSTORE(cr, VADD(VLOAD(cr), c##i##0)); VMASK_ADD(cr + VL, c##i##1, nr - VL); } \
+    else VMASK_ADD(cr, c##i##0, nr); }
+#define TILE_EDGE_MASKED() if (mr == MR && nr < NR) { ROWS(ADD_ROW_MASKED) } else
+#else
+#define TILE_EDGE_MASKED()
+#endif
 #define TILE_ADD_TO_C()                                                      \
   do {                                                                       \
     if (mr == MR && nr == NR) {                                              \
       ROWS(ADD_ROW)                                                          \
-    } else {                                                                 \
+    } else TILE_EDGE_MASKED() {                                              \
       float tmp[MR * NR];                                                    \
       ROWS(KEEP_ROW)                                                         \
       for (int i = 0; i < mr; i++)                                           \
