@@ -127,8 +127,8 @@ const char *rs_dlerror(void) {
 /* Own GEMM: C = A' B' (+ C when accumulate), A' = A or A^T, B' = B or B^T. A' is M x K, B' is */
 /* K x N. B' is packed into column panels of NR = 2 vectors, A' into row panels of MR, and an   */
 /* MR x NR register kernel accumulates with fused multiply-adds: 12 x 32 with AVX-512 (24 of   */
-/* the 32 vector registers), 6 x 16 with AVX2 + FMA (12 of 16), 4 x 16 in portable vector C     */
-/* elsewhere. FMA is written as an intrinsic: in ISO C mode (-std=c11) GCC does not contract    */
+/* the 32 vector registers), 6 x 16 with AVX2 + FMA (12 of 16), 4 x 8 in portable vector C      */
+/* (16-byte vectors) elsewhere. FMA is written as an intrinsic: in ISO C mode (-std=c11) GCC does not contract    */
 /* a * b + c, so the portable form ran as separate multiplies and adds.                         */
 /* ---------------------------------------------------------------------------------------- */
 #if defined(__x86_64__) && (defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__)))
@@ -161,8 +161,9 @@ typedef __m256 vf;
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VADD _mm256_add_ps
 #else
-typedef float vf __attribute__((vector_size(32)));
-#define VL 8
+/* 16-byte vectors: SSE2 (the x86-64 baseline) and NEON have them natively. */
+typedef float vf __attribute__((vector_size(16)));
+#define VL 4
 #define MR 4
 static inline vf vload_(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void vstore_(float *p, vf v) { memcpy(p, &v, sizeof v); }
