@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
@@ -347,12 +348,30 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
    * 2 threads than on one (each write first took the line back from the other core's cache):
    * 60 us for half of a [784, 300] B against 22 us for all of it on one thread. */
   size_t pstride = (size_t)kstep * NR;
-#pragma omp parallel if (use_threads)
+  /* The threads' buffers, allocated here: where the packed B' copies do not fit, one thread
+   * runs the product with one copy; only when that fails too does the process stop. */
+  size_t bfloats = (size_t)kblocks * npanels * pstride, afloats = (size_t)MC * KC;
+  int team = use_threads ? n_threads : 1;
+  float *buffers = aligned_alloc(64, sizeof(float) * (size_t)team * (bfloats + afloats));
+  if (!buffers && team > 1) {
+    team = 1;
+    use_threads = 0;
+    buffers = aligned_alloc(64, sizeof(float) * (bfloats + afloats));
+  }
+  unsigned char *flags = calloc((size_t)team * kblocks * nchunks, 1);
+  if (!buffers || !flags) {
+    fputs("rsnative: out of memory for a GEMM's packing buffers\n", stderr);
+    abort();
+  }
+#pragma omp parallel if (use_threads) num_threads(team)
   {
-    float *bp = aligned_alloc(64, sizeof(float) * (size_t)kblocks * npanels * pstride);
-    float *ap = aligned_alloc(64, sizeof(float) * MC * KC);
-    unsigned char *packed = calloc((size_t)kblocks * nchunks, 1);
-    if (!bp || !ap || !packed) abort();
+#ifdef _OPENMP
+    int me = omp_get_thread_num();
+#else
+    int me = 0;
+#endif
+    float *bp = buffers + (size_t)me * (bfloats + afloats), *ap = bp + bfloats;
+    unsigned char *packed = flags + (size_t)me * kblocks * nchunks;
 #pragma omp for schedule(static)
     for (int item = 0; item < nblocks * nchunks; item++) {
       int ib = item / nchunks, ch = item % nchunks;
@@ -378,10 +397,9 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
         }
       }
     }
-    free(packed);
-    free(ap);
-    free(bp);
   }
+  free(flags);
+  free(buffers);
 }
 
 /* Which GEMM runs a product, by the `useBlas` mode every GEMM-calling kernel takes: 0 the own
