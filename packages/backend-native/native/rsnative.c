@@ -1001,6 +1001,119 @@ static void gemm_acc(int transA, int transB, int M, int N, int K, const float *A
     own_gemm(transA, transB, M, N, K, A, lda, B, ldb, C, N, 1, 1);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* One input channel (a grayscale first layer): direct convolution, no im2col. With C = 1 a     */
+/* window row is KW values, so im2col copied 5-value pieces (LeNet-5: 0.95 ms of 1.65 for the  */
+/* first layer) and the GEMM had 6 columns in a 32-wide tile (0.7 ms). Here output positions   */
+/* along a row are the vector lanes and the filters 8 register accumulators: 0.1-0.2 ms.       */
+/* ---------------------------------------------------------------------------------------- */
+#define C1_OCG 8
+/* Rows of a padded window per image row: KH rows of (round up(OW, VL) + KW) values. */
+static int conv_c1_ok(const int32_t *g, int forFilter) {
+  int64_t pw = ((int64_t)g[G_OW] + VL - 1) / VL * VL + g[G_KW];
+  return g[G_C] == 1 && g[G_SW] == 1 && g[G_DH] == 1 && g[G_DW] == 1 && (!forFilter || g[G_SH] == 1) && (int64_t)g[G_KH] * pw <= 16384;
+}
+
+/* The KH input rows under output row oy of image n, zero-padded: pad[ky * pw + c] is input column
+ * c - PL of row oy * SH - PT + ky (0 outside the image). */
+static void c1_window_rows(const float *x, const int32_t *g, int64_t n, int oy, float *pad, int pw) {
+  const int H = g[G_H], W = g[G_W], KH = g[G_KH], PL = g[G_PL];
+  for (int ky = 0; ky < KH; ky++) {
+    int iy = oy * g[G_SH] - g[G_PT] + ky;
+    float *d = pad + (int64_t)ky * pw;
+    if (iy < 0 || iy >= H) {
+      for (int c = 0; c < pw; c++) d[c] = 0.0f;
+      continue;
+    }
+    const float *src = x + (n * H + iy) * W;
+    for (int c = 0; c < pw; c++) {
+      int ix = c - PL;
+      d[c] = ix >= 0 && ix < W ? src[ix] : 0.0f;
+    }
+  }
+}
+
+static void conv2d_c1(const float *x, const float *w, float *y, const int32_t *g) {
+  const int KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW], OC = g[G_OC];
+  const int64_t N = g[G_N], rows = N * OH;
+  const int pw = (OW + VL - 1) / VL * VL + KW, ocp = (OC + C1_OCG - 1) / C1_OCG * C1_OCG;
+  /* Filters regrouped as [KH * KW][ocp], zero beyond OC. */
+  float *wk = calloc((size_t)KH * KW * ocp, sizeof(float));
+  if (!wk) abort();
+  for (int t = 0; t < KH * KW; t++)
+    for (int oc = 0; oc < OC; oc++) wk[(size_t)t * ocp + oc] = w[(size_t)t * OC + oc];
+PAR_FOR("omp parallel for schedule(static)", rows * OW * KH * KW * OC > PAR_MIN,
+  for (int64_t r = 0; r < rows; r++) {
+    float pad[KH * pw];
+    float tmp[C1_OCG * VL];
+    c1_window_rows(x, g, r / OH, (int)(r % OH), pad, pw);
+    float *yr = y + r * OW * OC;
+    for (int ox0 = 0; ox0 < OW; ox0 += VL) {
+      int lanes = OW - ox0 < VL ? OW - ox0 : VL;
+      for (int og = 0; og < OC; og += C1_OCG) {
+        vf acc[C1_OCG];
+        for (int q = 0; q < C1_OCG; q++) acc[q] = VZERO();
+        for (int ky = 0; ky < KH; ky++)
+          for (int kx = 0; kx < KW; kx++) {
+            vf xv = VLOAD(pad + (int64_t)ky * pw + ox0 + kx);
+            const float *wv = wk + (size_t)(ky * KW + kx) * ocp + og;
+            for (int q = 0; q < C1_OCG; q++) acc[q] = VFMA(xv, VSET1(wv[q]), acc[q]);
+          }
+        for (int q = 0; q < C1_OCG; q++) VSTORE(tmp + q * VL, acc[q]);
+        int nq = OC - og < C1_OCG ? OC - og : C1_OCG;
+        for (int l = 0; l < lanes; l++)
+          for (int q = 0; q < nq; q++) yr[(int64_t)(ox0 + l) * OC + og + q] = tmp[q * VL + l];
+      }
+    }
+  });
+  free(wk);
+}
+
+/* dw[ky, kx, 0, oc] = sum over images and output positions of x under (ky, kx) times dy[oc]:
+ * the rows (image, output row) are shared among threads, each summing vector partials of every
+ * filter value into its own buffer; lanes and threads are added at the end. */
+static void conv2d_c1_grad_filter(const float *x, const float *dy, float *dw, const int32_t *g) {
+  const int KH = g[G_KH], KW = g[G_KW], OH = g[G_OH], OW = g[G_OW], OC = g[G_OC];
+  const int64_t N = g[G_N], rows = N * OH, taps = (int64_t)KH * KW * OC;
+  const int pw = (OW + VL - 1) / VL * VL + KW, owr = (OW + VL - 1) / VL * VL;
+  int teams = rows * OW * taps > PAR_MIN && n_threads > 1 ? n_threads : 1;
+  float *parts = aligned_alloc(64, sizeof(float) * (size_t)teams * taps * VL);
+  if (!parts) abort();
+  memset(parts, 0, sizeof(float) * (size_t)teams * taps * VL);
+  int64_t share = (rows + teams - 1) / teams;
+PAR_FOR("omp parallel for schedule(static) num_threads(teams)", teams > 1,
+  for (int t = 0; t < teams; t++) {
+    float pad[KH * pw];
+    float dyt[OC * owr];
+    float *mine = parts + (size_t)t * taps * VL;
+    int64_t r1 = (t + 1) * share < rows ? (t + 1) * share : rows;
+    for (int64_t r = t * share; r < r1; r++) {
+      c1_window_rows(x, g, r / OH, (int)(r % OH), pad, pw);
+      /* This row of dy as [OC][owr], zero beyond OW. */
+      const float *dr = dy + r * OW * OC;
+      for (int oc = 0; oc < OC; oc++)
+        for (int ox = 0; ox < owr; ox++) dyt[oc * owr + ox] = ox < OW ? dr[(int64_t)ox * OC + oc] : 0.0f;
+      for (int ky = 0; ky < KH; ky++)
+        for (int kx = 0; kx < KW; kx++) {
+          const float *xr = pad + (int64_t)ky * pw + kx;
+          float *acc = mine + (size_t)((ky * KW + kx) * OC) * VL;
+          for (int oc = 0; oc < OC; oc++) {
+            vf s = VLOAD(acc + oc * VL);
+            for (int ox0 = 0; ox0 < owr; ox0 += VL) s = VFMA(VLOAD(xr + ox0), VLOAD(dyt + oc * owr + ox0), s);
+            VSTORE(acc + oc * VL, s);
+          }
+        }
+    }
+  });
+  for (int64_t i = 0; i < taps; i++) {
+    float v = 0.0f;
+    for (int t = 0; t < teams; t++)
+      for (int l = 0; l < VL; l++) v += parts[((size_t)t * taps + i) * VL + l];
+    dw[i] = v;
+  }
+  free(parts);
+}
+
 /* y = act(conv(x, w) + bias). Returns 0 when the cols buffer could not be allocated. */
 int rs_conv2d(const float *x, const float *w, float *y, const int32_t *g, const float *bias, int biasMode, int act, float alpha, int useBlas) {
   const int64_t N = g[G_N], K = (int64_t)g[G_KH] * g[G_KW] * g[G_C], P = (int64_t)g[G_OH] * g[G_OW], OC = g[G_OC];
@@ -1008,6 +1121,8 @@ int rs_conv2d(const float *x, const float *w, float *y, const int32_t *g, const 
   if (K == 0) { memset(y, 0, sizeof(float) * N * P * OC); }
   else if (conv_is_pointwise(g)) {
     gemm(0, 0, (int)(N * P), (int)OC, (int)K, x, w, y, 1, useBlas);
+  } else if (conv_c1_ok(g, 0)) {
+    conv2d_c1(x, w, y, g);
   } else {
     int64_t nb = conv_chunk(g);
     float *cols = malloc(sizeof(float) * nb * P * K);
@@ -1030,6 +1145,10 @@ int rs_conv2d_grad_filter(const float *x, const float *dy, float *dw, const int3
   if (N * P == 0) { memset(dw, 0, sizeof(float) * K * OC); return 1; }
   if (conv_is_pointwise(g)) {
     gemm(1, 0, (int)K, (int)OC, (int)(N * P), x, dy, dw, 1, useBlas);
+    return 1;
+  }
+  if (conv_c1_ok(g, 1)) {
+    conv2d_c1_grad_filter(x, dy, dw, g);
     return 1;
   }
   int64_t nb = conv_chunk(g);

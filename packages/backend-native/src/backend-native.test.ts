@@ -232,6 +232,13 @@ describe('native kernels against cpu, including the cases native code hands back
       // 2.25M per image, a larger filter (2500 x 2): one image per chunk of native code's 4M
       // buffer, the filter gradient summed chunk after chunk.
       [[3, 30, 30, 100], [5, 5, 100, 2], 1, 'same', 1],
+      // One input channel: the direct convolution (output columns as vector lanes, filters in
+      // groups of 8) and its filter gradient (row stride 1 only; the other cases use im2col).
+      [[3, 28, 28, 1], [5, 5, 1, 6], 1, 'same', 1],
+      [[2, 9, 13, 1], [3, 4, 1, 9], [2, 1], 'valid', 1],
+      [[2, 7, 20, 1], [3, 3, 1, 1], 1, 2, 1],
+      [[2, 8, 8, 1], [3, 3, 1, 4], 2, 'same', 1],
+      [[1, 40, 37, 1], [5, 5, 1, 17], 1, 'same', 1],
     ];
     // Inputs scaled by 0.05 where a window holds hundreds of values: sums of that many products
     // then cancel to within float32's rounding of the element-wise tolerance.
