@@ -84,22 +84,7 @@ int rs_init(const char *path, int threads) {
   blas_path[0] = 0;
   blas_core[0] = 0;
   if (!path || !path[0]) return 0;
-  /* OpenBLAS picks its kernels for the CPU when it loads. Releases that do not know a CPU fall
-   * back to an older core: OpenBLAS 0.3.21 (Debian 12) runs its AVX2 "Haswell" kernels on AMD
-   * Zen 4/5, which have AVX-512, and its sgemm is then about 1.75x slower than with its AVX-512
-   * "SkylakeX" kernels (1024^3 on 2 threads: 198 -> 349 GFLOP/s, measured on a Zen 5 VM). On a
-   * CPU with AVX-512 F/BW/DQ/VL, the SkylakeX kernels are asked for while the library loads,
-   * unless OPENBLAS_CORETYPE is set (the user's choice wins; OPENBLAS_CORETYPE=Haswell restores
-   * the detected core). The variable is removed again right after, so child processes do not
-   * inherit it. Other BLAS libraries ignore it. */
-  int set_core = 0;
-#if defined(__x86_64__) && defined(__GNUC__)
-  if (!getenv("OPENBLAS_CORETYPE") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    set_core = setenv("OPENBLAS_CORETYPE", "SkylakeX", 0) == 0;
-#endif
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (set_core) unsetenv("OPENBLAS_CORETYPE");
   if (!h) return 0;
   sgemm_fn f = (sgemm_fn)dlsym(h, "cblas_sgemm");
   if (!f) return 0;

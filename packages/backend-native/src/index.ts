@@ -25,10 +25,10 @@ export interface NativeInstallOptions {
    * RS_BLAS environment variable, else the first of OpenBLAS, MKL, BLIS (Accelerate on macOS)
    * that loads, else the own GEMM. A BLAS named here that does not load is an error.
    *
-   * When none is named and the BLAS found is an OpenBLAS running AVX2 kernels on a CPU with
-   * AVX-512 (OPENBLAS_CORETYPE=Haswell, or a release that does not know the CPU), products of at
-   * least 2^19 multiply-adds go to the own GEMM, which uses AVX-512 there, and smaller ones to
-   * the BLAS (`capabilities.gemm` is then 'auto').
+   * When none is named and the BLAS found is an OpenBLAS running kernels without AVX-512 on a
+   * CPU with it (OPENBLAS_CORETYPE=Haswell, or a release that does not know the CPU), products
+   * of at least 2^19 multiply-adds go to the own GEMM, which uses AVX-512 there, and smaller ones
+   * to the BLAS (`capabilities.gemm` is then 'auto').
    */
   blas?: string | false;
   /** The compiled kernel library (default: RS_NATIVE_LIBRARY, a prebuilt one, else build/). */
@@ -200,9 +200,10 @@ const OPENBLAS_AVX512_CORES = /skylakex|cooperlake|sapphirerapids/i;
 /**
  * Whether the own GEMM should take the larger products: it was compiled with AVX-512 and the
  * BLAS is an OpenBLAS whose kernel set has none. Measured on a 2-core AMD Zen 5 with
- * OPENBLAS_CORETYPE=Haswell, 2 threads: 1024^3 in 8.6 ms (own) against 11.6 ms (OpenBLAS),
- * [256, 784] x [784, 300] 0.73 against 0.76 ms, [1024, 128] x [128, 512] 0.75 against 1.0 ms;
- * below 2^19 multiply-adds the BLAS was faster ([256, 100] x [100, 10]: 0.011 against 0.025 ms).
+ * OPENBLAS_CORETYPE=Haswell, 2 threads: 1024^3 in 6.3-7.0 ms (own) against 10.8-11.6 ms
+ * (OpenBLAS), [256, 784] x [784, 300] 0.36-0.38 against 0.76 ms, [1024, 128] x [128, 512] 0.47
+ * against 1.0 ms; below 2^19 multiply-adds the BLAS was faster ([256, 100] x [100, 10]: 0.011
+ * against 0.025 ms).
  */
 function ownGemmOutruns(blasCore: string, ownBits: number): boolean {
   return ownBits === 512 && blasCore !== '' && !OPENBLAS_AVX512_CORES.test(blasCore);
