@@ -275,28 +275,16 @@ static void pack_b_block(const float *B, int transB, int ldb, int N, int jp0, in
   }
 }
 
-/* Rows i0 .. i0 + mc - 1 of A', columns k0 .. k0 + kc - 1, as row panels of MR (zero-padded). */
-static void pack_a_block(const float *A, int transA, int lda, int i0, int mc, int k0, int kc, float *dst) {
+/* Rows i0 .. i0 + mc - 1 of A' = A^T (A stored K x M, leading dimension lda), columns k0 ..
+ * k0 + kc - 1, as row panels of MR (zero-padded). A non-transposed A is not packed: the kernel
+ * reads it in place (gemm_kernel_rows). */
+static void pack_a_transposed(const float *A, int lda, int i0, int mc, int k0, int kc, float *dst) {
   for (int ir = 0; ir < mc; ir += MR) {
     int mr = mc - ir < MR ? mc - ir : MR;
     float *a = dst + (size_t)ir * kc;
-    if (!transA) {
-      /* Rows interleaved MR at a time, p outer: the MR source rows are read in step (each a
-       * sequential stream) and the panel is written in order. */
-      const float *rows[MR];
-      for (int i = 0; i < MR; i++) rows[i] = i < mr ? A + (size_t)(i0 + ir + i) * lda + k0 : 0;
-      if (mr == MR) {
-        for (int p = 0; p < kc; p++)
-          for (int i = 0; i < MR; i++) a[p * MR + i] = rows[i][p];
-      } else {
-        for (int p = 0; p < kc; p++)
-          for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? rows[i][p] : 0.0f;
-      }
-    } else {
-      for (int p = 0; p < kc; p++) {
-        const float *col = A + (size_t)(k0 + p) * lda + i0 + ir;
-        for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? col[i] : 0.0f;
-      }
+    for (int p = 0; p < kc; p++) {
+      const float *col = A + (size_t)(k0 + p) * lda + i0 + ir;
+      for (int i = 0; i < MR; i++) a[p * MR + i] = i < mr ? col[i] : 0.0f;
     }
   }
 }
@@ -369,7 +357,7 @@ static void own_gemm(int transA, int transB, int M, int N, int K, const float *A
           pack_b_block(B, transB, ldb, N, jp0, jp1, k0, kc, bk, pstride);
           packed[kb * nchunks + ch] = 1;
         }
-        if (transA) pack_a_block(A, transA, lda, i0, rows, k0, kc, ap);
+        if (transA) pack_a_transposed(A, lda, i0, rows, k0, kc, ap);
         for (int jp = jp0; jp < jp1; jp++) {
           int nr = N - jp * NR < NR ? N - jp * NR : NR;
           const float *b = bk + (size_t)jp * pstride;

@@ -70,6 +70,8 @@ const NO_FUSION: ReadonlyMap<string, string> = new Map();
  */
 function activeFusions(plan: Plan, options: RunOptions, targets: readonly string[], alias: ReadonlyMap<string, string>, taps: { activations: Set<string>; gradients: Set<string> }): ReadonlyMap<string, string> {
   if (!plan.fusable || plan.fusable.size === 0 || options.training || options.intercept || options.values !== undefined || recordingGradients()) return NO_FUSION;
+  // The common inference call (no targets, aliases or taps) fuses every pair.
+  if (options.targets === undefined && alias.size === 0 && taps.activations.size === 0 && taps.gradients.size === 0) return plan.fusable;
   const aliased = new Set([...alias.keys(), ...alias.values()]);
   const active = new Map<string, string>();
   for (const [reluId, denseId] of plan.fusable) {
@@ -168,21 +170,17 @@ export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
   }
   const out: RunResult = { outputs: [], losses: new Map(), metrics: new Map(), state: new Map() };
   const fused = activeFusions(plan, options, targets, alias, taps);
-  const fusedAway = fused.size === 0 ? NO_NODES : new Set(fused.values());
+  const fusedAway = fusedDenseNodes(fused);
   const compute = (id: string, path: readonly string[]): Tensor => {
     const known = values.get(id);
     if (known) return known;
     const into = fused.get(id);
     if (into !== undefined) {
       // relu(dense(x)) as one product: the dense node runs with the activation fused.
-      const denseStep = steps.get(into) as PlanStep;
+      const denseStep = fusedStep(steps.get(into) as PlanStep);
       const inputs = denseStep.node.inputs.map((i) => compute(i, [...path, id]));
-      const value = runStep({ ...denseStep, node: { ...denseStep.node, attrs: { ...denseStep.node.attrs, fusedActivation: 'relu' } } }, inputs, params, options, out, taps);
-      if (taps.activations.has(id) && options.tapSink) {
-        const sink = options.tapSink.activations;
-        sink.get(id)?.dispose();
-        sink.set(id, tf.keep(tf.clone(value)));
-      }
+      const value = runStep(denseStep, inputs, params, options, out, taps);
+      recordActivation(id, value, taps, options);
       values.set(id, value);
       return value;
     }
@@ -221,7 +219,28 @@ export function execute(plan: Plan, feeds: Tensor[], params: Map<string, Tensor>
 export const runPlan = execute;
 
 const NO_ALIAS: ReadonlyMap<string, string> = new Map();
-const NO_NODES: ReadonlySet<string> = new Set();
+const FUSED_AWAY = new WeakMap<ReadonlyMap<string, string>, ReadonlySet<string>>();
+const FUSED_STEP = new WeakMap<PlanStep, PlanStep>();
+
+/** The dense nodes that `fused` runs inside their relu (cached per pair map: the plan's own in the common case). */
+function fusedDenseNodes(fused: ReadonlyMap<string, string>): ReadonlySet<string> {
+  let nodes = FUSED_AWAY.get(fused);
+  if (!nodes) {
+    nodes = new Set(fused.values());
+    FUSED_AWAY.set(fused, nodes);
+  }
+  return nodes;
+}
+
+/** A dense step that applies its relu consumer too (made once per step). */
+function fusedStep(step: PlanStep): PlanStep {
+  let fusedOne = FUSED_STEP.get(step);
+  if (!fusedOne) {
+    fusedOne = { ...step, node: { ...step.node, attrs: { ...step.node.attrs, fusedActivation: 'relu' } } };
+    FUSED_STEP.set(step, fusedOne);
+  }
+  return fusedOne;
+}
 const NEEDED = new WeakMap<Plan, Set<string>>();
 
 /** The nodes the plan's outputs need (cached per plan: the common case of every step). */
@@ -289,10 +308,14 @@ function runStep(step: PlanStep, inputs: Tensor[], params: Map<string, Tensor>, 
     })) as unknown as Parameters<typeof tf.customGrad>[0]);
     result = tap(result);
   }
-  if (taps.activations.has(node.id) && options.tapSink) {
-    const sink = options.tapSink.activations;
-    sink.get(node.id)?.dispose();
-    sink.set(node.id, tf.keep(tf.clone(result)));
-  }
+  recordActivation(node.id, result, taps, options);
   return result;
+}
+
+/** Keeps a copy of `value` in the activation tap sink when `id` is tapped. */
+function recordActivation(id: string, value: Tensor, taps: { activations: Set<string> }, options: RunOptions): void {
+  if (!taps.activations.has(id) || !options.tapSink) return;
+  const sink = options.tapSink.activations;
+  sink.get(id)?.dispose();
+  sink.set(id, tf.keep(tf.clone(value)));
 }
