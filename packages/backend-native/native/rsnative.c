@@ -27,7 +27,7 @@ static char blas_core[64] = "";
 static int n_threads = 1;
 
 /* Work below which a loop runs on one thread: waking the team (sleeping threads, see the
- * OMP_WAIT_POLICY note in src/library.ts) costs more. A row sum of 131k elements took 0.78 ms on
+ * GOMP_SPINCOUNT note in src/library.ts) costs more. A row sum of 131k elements took 0.78 ms on
  * two threads and 0.05 ms on one. */
 #define PAR_MIN 32768
 /* Element-wise loops are memory-bound: one thread nearly saturates memory, and waking the team

@@ -8,7 +8,7 @@ import { tf, Model, lenet300100, charTransformer, trainStep, adam, softmaxCrossE
 import { builtinOps } from '@rs/core/extend';
 import { checkConformance } from '@rs/core/testing';
 import { install as installCpu } from '@rs/backend-cpu';
-import { install, setGemm, blasInUse, NATIVE_KERNELS } from './index';
+import { install, setGemm, blasInUse, NATIVE_KERNELS, GOMP_SPINCOUNT } from './index';
 
 const here = dirname(fileURLToPath(import.meta.url));
 let blas = '';
@@ -410,7 +410,7 @@ describe('native backend', () => {
   });
 
   // The children run the built package (the test command builds every package first).
-  const child = (env: Record<string, string> = {}) => {
+  const child = (env: Record<string, string | undefined> = {}) => {
     const run = spawnSync(process.execPath, [join(here, '..', 'test', 'exit-child.mjs')], { encoding: 'utf8', timeout: 60_000, cwd: join(here, '..'), env: { ...process.env, ...env } });
     expect(run.error, 'the child did not exit within 60 s').toBeUndefined();
     expect(run.status, run.stderr).toBe(0);
@@ -419,6 +419,13 @@ describe('native backend', () => {
 
   it('a Node process using native threads exits by itself', () => {
     expect(child()).toMatchObject({ backend: 'native', threads: 2 });
+  });
+
+  it("sets OpenMP's short spin before the library loads unless the user chose a wait policy", () => {
+    const clean = { OMP_WAIT_POLICY: undefined, GOMP_SPINCOUNT: undefined, KMP_BLOCKTIME: undefined };
+    expect(child(clean).wait).toEqual({ GOMP_SPINCOUNT: String(GOMP_SPINCOUNT), KMP_BLOCKTIME: '0', OMP_WAIT_POLICY: null });
+    expect(child({ ...clean, OMP_WAIT_POLICY: 'passive' }).wait).toEqual({ GOMP_SPINCOUNT: null, KMP_BLOCKTIME: null, OMP_WAIT_POLICY: 'passive' });
+    expect(child({ ...clean, GOMP_SPINCOUNT: '1000' }).wait).toEqual({ GOMP_SPINCOUNT: '1000', KMP_BLOCKTIME: null, OMP_WAIT_POLICY: null });
   });
 
   it('GEMM: the own AVX-512 GEMM takes the large products only where OpenBLAS runs kernels without AVX-512', () => {

@@ -16,6 +16,7 @@ import { pool } from './kernels/common';
 import { DEFAULT_POOL_BYTES } from './pool';
 
 export { NATIVE_KERNELS };
+export { GOMP_SPINCOUNT } from './library';
 
 export interface NativeInstallOptions {
   /** Threads for GEMM and the native kernels (default: all logical cores). */

@@ -9,6 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RsError } from '@rs/core';
 
+/** OpenMP spins before an idle thread sleeps (libgomp), unless the user set a wait policy. */
+export const GOMP_SPINCOUNT = 30000;
+
 type Fn = (...args: any[]) => any;
 
 /** The bound functions of librsnative. Pointers are Float32Arrays, passed without a copy. */
@@ -107,11 +110,22 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
       candidates,
     });
   }
-  // OpenMP's threads spin between parallel regions by default, which costs dearly whenever the
-  // cores are shared (another process, or OpenBLAS and the kernels taking turns): measured on
-  // a loaded 2-core machine, a LeNet step took 220 ms spinning and 13 ms sleeping. libgomp reads
-  // the setting once, when it loads with this library; a value the user set is kept.
-  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined) process.env.OMP_WAIT_POLICY = 'passive';
+  // How long OpenMP's idle threads spin before they sleep. libgomp's default, about 300,000
+  // spins (5.7 ms of a core here after every parallel region), costs dearly whenever the cores
+  // are shared (another process, or OpenBLAS and the kernels taking turns): on a loaded 2-core
+  // machine a LeNet step took 220 ms spinning and 13 ms sleeping. Sleeping at once
+  // (OMP_WAIT_POLICY=passive, this backend's earlier setting) makes every region wake its team
+  // through the kernel: [256, 300] x [300, 100] took 81 us in Node against 60 us with a short
+  // spin. 30,000 spins (about 0.5 ms) keep a team awake from one kernel to the next and give
+  // the cores back soon after: on an idle 2-core machine a batch-256 LeNet-300-100 inference
+  // 0.51 -> 0.47 ms and a training step 3.2 -> 2.8 ms; with two busy processes on the same
+  // cores, the step took 7.0-7.3 ms against 6.1-7.9 ms sleeping at once. libgomp reads
+  // GOMP_SPINCOUNT once, when it loads with this library; LLVM's libomp (a clang build) reads
+  // KMP_BLOCKTIME instead, and keeps sleeping at once. A value the user set is kept.
+  if (process.env.OMP_WAIT_POLICY === undefined && process.env.GOMP_SPINCOUNT === undefined && process.env.KMP_BLOCKTIME === undefined) {
+    process.env.GOMP_SPINCOUNT = String(GOMP_SPINCOUNT);
+    process.env.KMP_BLOCKTIME = '0';
+  }
   let handle: { func: (decl: string) => Fn };
   try {
     handle = koffi.load(path);

@@ -21,7 +21,7 @@ try {
       autoError = error.code;
     }
   }
-  console.log(JSON.stringify({ backend: tf.getBackend(), threads: info.capabilities.threads, blas, blasCore, gemm, ownGemmBits, coretypeAfter: process.env.OPENBLAS_CORETYPE ?? null, autoError, value: tf.sum(step).dataSync()[0] }));
+  console.log(JSON.stringify({ backend: tf.getBackend(), threads: info.capabilities.threads, blas, blasCore, gemm, ownGemmBits, coretypeAfter: process.env.OPENBLAS_CORETYPE ?? null, autoError, wait: { GOMP_SPINCOUNT: process.env.GOMP_SPINCOUNT ?? null, KMP_BLOCKTIME: process.env.KMP_BLOCKTIME ?? null, OMP_WAIT_POLICY: process.env.OMP_WAIT_POLICY ?? null }, value: tf.sum(step).dataSync()[0] }));
 } catch (error) {
   await tf.setBackend('cpu');
   const value = tf.sum(tf.matMul(tf.ones([4, 4]), tf.ones([4, 4]))).dataSync()[0];

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { tf, Model, lenet5, lenet300100, charTransformer, computeGradients, softmaxCrossEntropy, disposeGradients } from '@rs/core';
+import { tf, Model, lenet5, lenet300100, charTransformer, computeGradients, softmaxCrossEntropy, disposeGradients, DENSE_KERNEL } from '@rs/core';
 import { install as installCpu } from '@rs/backend-cpu';
 import { install, threadsCount } from './index';
 
@@ -101,6 +101,40 @@ describe('@rs/backend-wasm', () => {
     const [wasm, cpu] = [await on('wasm', run), await on('cpu', run)];
     expect(wasm.length).toBe(cpu.length);
     for (let i = 0; i < cpu.length; i++) expect(Math.abs(wasm[i] - cpu[i])).toBeLessThan(1e-4 * (1 + Math.abs(cpu[i])));
+  });
+
+  it("core's dense kernel (rank-2 operands over the wasm _FusedMatMul) runs inference, equals cpu, with and without bias and relu, and leaks nothing", async () => {
+    const graph = {
+      inputs: [{ id: 'x', shape: [null, 6], dtype: 'float32' as const }],
+      nodes: [
+        { id: 'a', op: 'dense', inputs: ['x'], attrs: { units: 5 } },
+        { id: 'r', op: 'relu', inputs: ['a'], attrs: {} },
+        { id: 'b', op: 'dense', inputs: ['r'], attrs: { units: 4, useBias: false } },
+        { id: 'r2', op: 'relu', inputs: ['b'], attrs: {} },
+        { id: 'c', op: 'dense', inputs: ['r2'], attrs: { units: 3 } },
+      ],
+      outputs: ['c'],
+    };
+    const run = async (backend: string) =>
+      on(backend, async () => {
+        const model = Model.create(graph, { seed: 2 });
+        const input = tf.tensor2d(Array.from({ length: 18 }, (_, i) => Math.sin(i * 0.7)), [3, 6]);
+        const names = (await tf.profile(() => model.apply(input).dispose())).kernels.map((k) => k.name);
+        const before = tf.memory().numTensors;
+        const y = model.apply(input);
+        const values = { shape: y.shape, data: Array.from(y.dataSync()), names };
+        y.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+        input.dispose();
+        model.dispose();
+        return values;
+      });
+    const wasm = await run('wasm');
+    const cpu = await run('cpu');
+    expect(wasm.names).toEqual([DENSE_KERNEL, DENSE_KERNEL, DENSE_KERNEL]);
+    expect(wasm.shape).toEqual([3, 3]);
+    expect(wasm.shape).toEqual(cpu.shape);
+    for (let i = 0; i < cpu.data.length; i++) expect(Math.abs(wasm.data[i] - cpu.data[i])).toBeLessThan(1e-4 * (1 + Math.abs(cpu.data[i])));
   });
 
   it('a unit edit leaves every parameter stored with its own shape (no per-call bias copy, XNNPACK operators stay cached)', async () => {

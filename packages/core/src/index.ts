@@ -39,6 +39,7 @@ export { saveToBuffer, loadFromBuffer, save, load, nonFiniteTensors } from './io
 export type { SaveOptions, LoadOptions } from './io/model-io';
 export { registerBackend, useBackend, backends, backendHasKernel } from './backend';
 export { GELU_KERNEL, GELU_GRAD_KERNEL } from './ops/gelu';
+export { DENSE_KERNEL } from './ops/dense';
 export { LAYER_NORM_KERNEL, LAYER_NORM_GRAD_KERNEL } from './ops/layer-norm';
 export { ATTENTION_KERNEL, ATTENTION_GRAD_KERNEL } from './ops/multi-head-attention';
 export { SOFTMAX_CE_KERNEL, SOFTMAX_CE_GRAD_KERNEL } from './train/losses';

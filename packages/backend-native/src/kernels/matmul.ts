@@ -4,7 +4,7 @@
  * native call on the output while it is in cache. Transposed operands are passed to GEMM as
  * flags, never materialised. Batched products (attention) run one product per thread.
  */
-import { tf } from '@rs/core';
+import { tf, DENSE_KERNEL } from '@rs/core';
 import { allFloat32, f32, native, output, sizeOf, withFallback, type KernelArgs, type KernelConfig, type TensorInfo } from './common';
 
 /** Activation codes of rs_fused_matmul (native/rsnative.c). prelu falls back to cpu. */
@@ -90,5 +90,7 @@ export function matmulKernels(backendName: string): KernelConfig[] {
   return [
     { kernelName: 'BatchMatMul', backendName, kernelFunc: withFallback('BatchMatMul', batchMatMul) },
     { kernelName: '_FusedMatMul', backendName, kernelFunc: withFallback('_FusedMatMul', fusedMatMul) },
+    // Core's dense kernel: the same kernel, which takes rank-2 operands as they are.
+    { kernelName: DENSE_KERNEL, backendName, kernelFunc: withFallback('_FusedMatMul', fusedMatMul) },
   ];
 }

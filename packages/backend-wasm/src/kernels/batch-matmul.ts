@@ -1,3 +1,4 @@
+import { DENSE_KERNEL } from '@rs/core';
 import { getKernel, replaceKernel } from './registry';
 import type { KernelBackendLike, KernelConfig, KernelFunc, TensorInfo } from './types';
 
@@ -69,4 +70,22 @@ function packSmallerBySwap(a: TensorInfo, b: TensorInfo): boolean {
   const m = a.shape[a.shape.length - 1];
   const n = b.shape[b.shape.length - 1];
   return single(a.shape) && single(b.shape) && a.shape.length === b.shape.length && m > 0 && n >= 2 * m;
+}
+
+/**
+ * Core's dense kernel (DENSE_KERNEL: `_FusedMatMul` with rank-2 operands) over the registered
+ * `_FusedMatMul`, looked up at each call so that it runs whichever one the other patches left.
+ * The wasm kernel reads its operands as rank 3: they get a leading 1 here as plain shape
+ * metadata (a reshape is no more than that), which spares core three reshapes per dense layer.
+ */
+export function registerDenseKernel(backendName: string): string[] {
+  const kernelFunc: KernelFunc = (args) => {
+    const fused = getKernel('_FusedMatMul', backendName);
+    if (!fused) throw new Error(`[NO_BACKEND] ${DENSE_KERNEL}: no _FusedMatMul kernel is registered for '${backendName}'.`);
+    const { a, b } = args.inputs;
+    const out = fused.kernelFunc({ ...args, inputs: { ...args.inputs, a: { ...a, shape: [1, ...a.shape] }, b: { ...b, shape: [1, ...b.shape] } } }) as TensorInfo;
+    return { ...out, shape: out.shape.slice(1) };
+  };
+  replaceKernel({ kernelName: DENSE_KERNEL, backendName, kernelFunc });
+  return [DENSE_KERNEL];
 }

@@ -3,7 +3,7 @@
  * (in order: Conv2DBackpropFilter must be registered before the cpu bridge fills the kernels
  * wasm still lacks, or the slow cpu one would be filled in instead).
  */
-import { patchTransposedMatMul } from './batch-matmul';
+import { patchTransposedMatMul, registerDenseKernel } from './batch-matmul';
 import { patchConv2D } from './conv2d';
 import { registerConv2DBackpropFilter } from './conv2d-backprop-filter';
 import { patchFusedBias } from './fused-bias';
@@ -52,6 +52,8 @@ export const KERNEL_PATCHES: readonly KernelPatch[] = [
   { skippedBy: 'stockKernels', register: registerSimdKernels },
   // Core's fused GELU, Adam update and softmax cross-entropy (new kernels: core uses them once registered).
   { skippedBy: 'stockKernels', register: registerFusedKernels },
+  // Core's dense kernel: whichever _FusedMatMul is registered, on rank-2 operands.
+  { register: registerDenseKernel },
 ];
 
 /** Registers every patch not skipped by `options` for `backendName`; returns the patched kernel names. */

@@ -5,6 +5,7 @@ import { Model } from '../model';
 import { lenet300100 } from '../models/builders';
 import type { GraphDef } from '../ir/types';
 import { valueAndGrads } from '../train/tape';
+import { DENSE_KERNEL } from '../ops/dense';
 
 beforeAll(useCpu);
 
@@ -68,5 +69,45 @@ describe('dense + relu fused in inference', () => {
     expect(names).toContain('Relu');
     tf.dispose([pre, input]);
     model.dispose();
+  });
+});
+
+describe('dense inference kernel', () => {
+  const registry = tf as unknown as {
+    getKernel(name: string, backend: string): { kernelFunc: unknown } | undefined;
+    registerKernel(config: { kernelName: string; backendName: string; kernelFunc: unknown }): void;
+    unregisterKernel(name: string, backend: string): void;
+  };
+
+  it('runs DENSE_KERNEL on rank-2 operands where the backend registers it, _FusedMatMul on rank-3 views otherwise, with one result', async () => {
+    const model = Model.create(lenet300100({ hidden: [7, 5] }), { seed: 4 });
+    const unbiased = Model.create(
+      { inputs: [{ id: 'x', shape: [null, 784], dtype: 'float32' }], nodes: [{ id: 'fc', op: 'dense', inputs: ['x'], attrs: { units: 3, useBias: false } }, { id: 'r', op: 'relu', inputs: ['fc'], attrs: {} }, { id: 'out', op: 'dense', inputs: ['r'], attrs: { units: 2 } }], outputs: ['out'] },
+      { seed: 5 },
+    );
+    const input = x();
+    expect(registry.getKernel(DENSE_KERNEL, 'cpu')).toBeUndefined();
+    const viaViews = [model.apply(input), unbiased.apply(input)];
+    const viewKernels = await kernels(() => model.apply(input));
+    expect(viewKernels.filter((k) => k === '_FusedMatMul')).toHaveLength(3);
+    expect(viewKernels).toContain('Reshape');
+    registry.registerKernel({ kernelName: DENSE_KERNEL, backendName: 'cpu', kernelFunc: registry.getKernel('_FusedMatMul', 'cpu')?.kernelFunc });
+    try {
+      const direct = [model.apply(input), unbiased.apply(input)];
+      expect(await kernels(() => model.apply(input))).toEqual([DENSE_KERNEL, DENSE_KERNEL, DENSE_KERNEL]);
+      for (let i = 0; i < 2; i++) {
+        expect(direct[i].shape).toEqual(viaViews[i].shape);
+        expect(maxAbsDiff(direct[i], viaViews[i])).toBeLessThanOrEqual(1e-6);
+      }
+      const before = tf.memory().numTensors;
+      model.apply(input).dispose();
+      expect(tf.memory().numTensors).toBe(before);
+      tf.dispose(direct);
+    } finally {
+      registry.unregisterKernel(DENSE_KERNEL, 'cpu');
+    }
+    tf.dispose([...viaViews, input]);
+    model.dispose();
+    unbiased.dispose();
   });
 });
