@@ -3,15 +3,20 @@
 // MLP columns 784-100-100-(2|10). Strategies: progressive (a column per task, laterals, frozen
 // earlier columns), fine-tuning one network, an independent network per task, and Rusu et al.'s
 // random-frozen column + new column. Metrics: ACC, BWT, FWT (Lopez-Paz & Ranzato 2017), final
-// parameters. Usage: pnpm bench progressive-sequences [wasm|cpu]
+// parameters. Usage: pnpm bench progressive-sequences [wasm|cpu] [--seed 0]
+// The seed sets every network's initial weights and the order of the training batches (the tasks,
+// and permuted MNIST's permutations, stay fixed); `pnpm bench seeds progressive-sequences` runs
+// several.
+import { parseArgs } from 'node:util';
 import { tf, lenet300100, adam } from '@rs/core';
 import { runSequence, ProgressiveNet } from '@rs/progressive';
 import { loadMnist, splitMnist, permutedMnist } from '@rs/datasets';
 import { selectBackend } from './lib/backends.mjs';
 import { writeResult } from './lib/results.mjs';
 
-const backend = await selectBackend(process.argv[2] ?? 'wasm');
-const SEED = 0;
+const { values: args, positionals } = parseArgs({ options: { seed: { type: 'string', default: '0' } }, allowPositionals: true });
+const backend = await selectBackend(positionals[0] ?? 'wasm');
+const SEED = Number(args.seed);
 const EPOCHS = 3;
 const BATCH = 64;
 const HIDDEN = [100, 100];

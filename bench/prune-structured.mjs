@@ -3,7 +3,9 @@
 // measure inference latency at batch 256 against the dense model in the same run.
 //   speedup = dense ms / pruned ms (median over alternating rounds, each the median of `timeIt`);
 //   flop_ratio = dense FLOPs / pruned FLOPs; efficiency = speedup / flop_ratio.
-//   pnpm bench prune-structured [--backend cpu|wasm] [--epochs 20] [--finetune-epochs 10]
+//   pnpm bench prune-structured [--backend cpu|wasm] [--epochs 20] [--finetune-epochs 10] [--seed 0]
+// The seed sets the initial weights and the order of the training batches (seed 0: the runs
+// before the option existed); `pnpm bench seeds prune-structured` runs several.
 // Default backend: wasm when @rs/backend-wasm can be imported, else cpu.
 import { parseArgs } from 'node:util';
 import { tf, Model, lenet300100, fit, evaluate, adam, saveToBuffer, loadFromBuffer } from '@rs/core';
@@ -18,6 +20,7 @@ const { values: args } = parseArgs({
     epochs: { type: 'string', default: '20' },
     'finetune-epochs': { type: 'string' },
     rounds: { type: 'string' },
+    seed: { type: 'string', default: '0' },
   },
 });
 let backend = args.backend;
@@ -36,9 +39,10 @@ const fineTuneEpochs = Number(args['finetune-epochs'] ?? Math.ceil(epochs / 2));
 const mnist = loadMnist();
 const train = { x: tf.tensor2d(mnist.train.x, [mnist.train.count, 784]), y: tf.tensor1d(mnist.train.y, 'int32') };
 const test = { x: tf.tensor2d(mnist.test.x, [mnist.test.count, 784]), y: tf.tensor1d(mnist.test.y, 'int32') };
-const options = (e, learningRate) => ({ loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate }), epochs: e, batchSize: 128 });
+const seed = Number(args.seed);
+const options = (e, learningRate) => ({ loss: 'softmaxCrossEntropy', optimizer: adam({ learningRate }), epochs: e, batchSize: 128, seed });
 
-const dense = Model.create(lenet300100(), { seed: 0 });
+const dense = Model.create(lenet300100(), { seed });
 await fit(dense, train, options(epochs, 2e-3));
 const denseAccuracy = evaluate(dense, test).accuracy;
 

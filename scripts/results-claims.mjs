@@ -155,16 +155,66 @@ export const CLAIMS = [
     rule: "mean speedup at least 3x (the bench's bound)",
     holds: (r) => r.summary.speedup >= 3,
   },
+  // Rules declared 2026-12-05 (night), before these files' multi-seed runs (`pnpm bench seeds <bench>`).
+  {
+    id: 'structured',
+    claim: 'Structured pruning gives real speedups: 75% of LeNet-300-100\'s hidden units removed by L1 group scores, batch-256 inference on wasm',
+    paper: '-',
+    file: 'prune-structured.json',
+    bench: '`pnpm bench seeds prune-structured`',
+    seeds: seedsOf,
+    ours: (r) => {
+      const per = r.details.perSeed;
+      return `speedup ${fmt(per.map((x) => x.summary.speedup), 2)}x for a FLOP ratio of ${r.summary.flop_ratio.toFixed(2)} (efficiency ${fmt(per.map((x) => x.summary.efficiency), 2)}); test accuracy pruned ${fmt(per.map((x) => x.summary.pruned_accuracy), 2, 100)}%, dense ${fmt(per.map((x) => x.summary.dense_accuracy), 2, 100)}%`;
+    },
+    rule: "mean efficiency (speedup / FLOP ratio) at least 0.8 (the bench's bound)",
+    holds: (r) => r.summary.efficiency >= 0.8,
+  },
+  {
+    id: 'layerdrop',
+    claim: 'LayerDrop makes layers removable at inference (Fan et al. 2020): a 4-layer character transformer on Moby Dick, every other layer dropped',
+    paper: 'pruned LayerDrop models keep quality, pruned plain models do not (Table 2, Figure 2)',
+    file: 'dynamic-layerdrop.json',
+    bench: '`pnpm bench seeds dynamic-layerdrop`',
+    seeds: seedsOf,
+    ours: (r) => {
+      const per = r.details.perSeed;
+      return `validation loss at half depth LayerDrop ${fmt(per.map((x) => x.summary.layerdrop_half_loss), 3)}, plain ${fmt(per.map((x) => x.summary.baseline_half_loss), 3)}; increase over full depth ${fmt(per.map((x) => x.summary.layerdrop_increase), 3)} vs ${fmt(per.map((x) => x.summary.baseline_increase), 3)}`;
+    },
+    rule: "on every seed, LayerDrop's half-depth loss below the plain model's and its increase over full depth smaller (the bench's `holds`)",
+    holds: (r) => r.details.perSeed.every((x) => x.summary.holds === true),
+  },
+  {
+    id: 'slimmable',
+    claim: 'One slimmable network serves several widths within 1 point of networks trained alone at each width (Yu et al. 2019): MNIST MLP, widths 0.25-1',
+    paper: 'within about 1 point on ImageNet (Table 1)',
+    file: 'dynamic-slimmable.json',
+    bench: '`pnpm bench seeds dynamic-slimmable`',
+    seeds: seedsOf,
+    ours: (r) => `largest gap over widths (alone - slimmable) ${fmt(r.details.perSeed.map((x) => x.summary.max_gap), 2)} points`,
+    rule: 'the largest gap at most 1 point on every seed',
+    holds: (r) => r.details.perSeed.every((x) => x.summary.max_gap <= 1),
+  },
+  {
+    id: 'progressive-sequences',
+    claim: 'Progressive networks do not forget (Rusu et al. 2016): split MNIST (5 tasks) and permuted MNIST (3 tasks)',
+    paper: 'no forgetting by construction (earlier columns frozen)',
+    file: 'progressive-sequences.json',
+    bench: '`pnpm bench seeds progressive-sequences`',
+    seeds: seedsOf,
+    ours: (r) => {
+      const per = r.details.perSeed;
+      return `backward transfer progressive split ${fmt(per.map((x) => x.summary.split_progressive_bwt), 3)}, permuted ${fmt(per.map((x) => x.summary.permuted_progressive_bwt), 3)}; fine-tuning split ${fmt(per.map((x) => x.summary.split_finetune_bwt), 3)}, permuted ${fmt(per.map((x) => x.summary.permuted_finetune_bwt), 3)}`;
+    },
+    rule: "on every seed, progressive's backward transfer is 0 on both sequences and fine-tuning's is below 0",
+    holds: (r) => r.details.perSeed.every((x) => x.summary.split_progressive_bwt === 0 && x.summary.permuted_progressive_bwt === 0 && x.summary.split_finetune_bwt < 0 && x.summary.permuted_finetune_bwt < 0),
+  },
   // Headline figures whose files hold one seed: listed below the table until they are rerun.
   ...[
     ['han', 'Magnitude pruning keeps accuracy at high sparsity (Han et al. 2015)', 'prune-mnist-wasm.json'],
     ['lottery', 'Lottery tickets match the dense network down to 3.6% of the weights (Frankle & Carbin 2019)', 'prune-mnist-wasm.json'],
     ['snip', 'SNIP prunes at initialization with little loss (Lee et al. 2019)', 'prune-mnist-cpu.json'],
     ['heads', 'Many attention heads can be removed, the importance order beating random (Michel et al. 2019)', 'prune-heads.json'],
-    ['structured', 'Structured pruning gives real speedups', 'prune-structured.json'],
-    ['layerdrop', 'LayerDrop makes layers removable at inference (Fan et al. 2020)', 'dynamic-layerdrop.json'],
-    ['slimmable', 'One slimmable network serves several widths within 1 point (Yu et al. 2019)', 'dynamic-slimmable.json'],
-    ['progressive-sequences', 'Progressive networks do not forget (Rusu et al. 2016)', 'progressive-sequences.json'],
     ['darts', 'DARTS with mitigation avoids skip-connection collapse (Liu et al. 2019; Chen & Hsieh 2020)', 'nas-darts-mnist.json'],
   ].map(([id, claim, file]) => ({ id, claim, file, seeds: seedsOf })),
 ];
