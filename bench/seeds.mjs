@@ -14,6 +14,8 @@
 //   pnpm bench seeds dynamic-layerdrop        (seeds 0-4: about 35 s each)
 //   pnpm bench seeds prune-structured         (seeds 0-4: about 35 s each)
 //   pnpm bench seeds progressive-sequences --seeds 0,1,2   (about 2 minutes each)
+// and, declared next (bench/prune-mnist.mjs says how it is set):
+//   pnpm bench seeds prune-mnist              (seeds 0-4: about 90 s each)
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -8,7 +8,9 @@
 //  3. SNIP at initialisation to 95% sparsity (Lee et al. 2019), then training.
 // Prints the report of each pruned model and the tables; writes bench/results/prune-mnist-<backend>.json.
 //   node examples/prune/index.mjs [--backend cpu|wasm] [--only magnitude|lottery|snip] [--epochs 20]
-//                                 [--lottery-epochs 10] [--rounds 10]
+//                                 [--lottery-epochs 10] [--rounds 10] [--seed 0]
+// The seed sets every network's initial weights and the order of the training batches (seed 0:
+// the runs before the option existed). `pnpm bench seeds prune-mnist` runs it on several seeds.
 // Default backend: wasm when @rs/backend-wasm can be imported, else cpu. The cpu backend is the
 // slow reference (about 25 s per epoch here): `--backend cpu --epochs 2` takes about 10 minutes.
 import { parseArgs } from 'node:util';
@@ -25,16 +27,18 @@ const { values: args } = parseArgs({
     epochs: { type: 'string', default: '20' },
     'lottery-epochs': { type: 'string' },
     rounds: { type: 'string', default: '10' },
+    seed: { type: 'string', default: '0' },
   },
 });
 const epochs = Number(args.epochs);
 const lotteryEpochs = Number(args['lottery-epochs'] ?? Math.ceil(epochs / 2));
 const rounds = Number(args.rounds);
+const seed = Number(args.seed);
 const backend = await selectBackend(args.backend);
 const data = loadData();
 const started = performance.now();
 const seconds = () => Number(((performance.now() - started) / 1000).toFixed(1));
-const results = { backend, epochs, lotteryEpochs, machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version } };
+const results = { backend, epochs, lotteryEpochs, seed, machine: { cpu: cpus()[0]?.model, cores: cpus().length, node: process.version } };
 const latencyBatch = tf.slice(data.test.x, 0, 256);
 const weightSparsity = (model) => {
   const keys = prunableParams(model);
@@ -49,9 +53,9 @@ const weightSparsity = (model) => {
 };
 console.log(`backend ${backend}; dense and magnitude runs ${epochs} epochs, lottery rounds ${lotteryEpochs} epochs each`);
 
-// Dense baseline (seed 0), the reference for every comparison.
-const dense = Model.create(lenet300100(), { seed: 0 });
-await train(dense, data.train, { epochs });
+// Dense baseline, the reference for every comparison.
+const dense = Model.create(lenet300100(), { seed });
+await train(dense, data.train, { epochs, seed });
 results.dense = accuracy(dense, data.test);
 const denseReport = pruneReport(dense, { input: latencyBatch, repeats: backend === 'cpu' ? 5 : 20 });
 results.denseReport = { params: denseReport.params, flops: denseReport.flops, latencyMs: denseReport.latencyMs };
@@ -71,7 +75,7 @@ if (!args.only || args.only === 'magnitude') {
     retrain: async (m, round) => {
       const afterPrune = accuracy(m, data.test);
       m.resetOptimizerState();
-      await train(m, data.train, { epochs: round === 2 ? epochs : Math.ceil(epochs / 2), learningRate: 1e-3 });
+      await train(m, data.train, { epochs: round === 2 ? epochs : Math.ceil(epochs / 2), learningRate: 1e-3, seed });
       rows.push({ round: round + 1, sparsity: weightSparsity(m), afterPrune, afterRetrain: accuracy(m, data.test) });
       console.log(`magnitude round ${round + 1}: ${pct(rows.at(-1).sparsity)} of weights removed: ${pct(afterPrune)} right after pruning, ${pct(rows.at(-1).afterRetrain)} after retraining (${seconds()} s)`);
     },
@@ -105,8 +109,9 @@ if (!args.only || args.only === 'magnitude') {
 if (!args.only || args.only === 'lottery') {
   // `rounds` rounds: hidden layers keep 0.8^10 = 10.7% of their weights, the output layer 0.9^10 = 34.9%.
   const { rows, model } = await findLotteryTicket({
-    create: (seed) => Model.create(lenet300100(), { seed }),
-    train: async (m) => void (await train(m, data.train, { epochs: lotteryEpochs })),
+    create: (initSeed) => Model.create(lenet300100(), { seed: initSeed }),
+    seed,
+    train: async (m) => void (await train(m, data.train, { epochs: lotteryEpochs, seed })),
     evaluate: (m) => accuracy(m, data.test),
     rounds,
     rate: 0.2,
@@ -123,12 +128,12 @@ if (!args.only || args.only === 'lottery') {
 }
 
 if (!args.only || args.only === 'snip') {
-  const model = Model.create(lenet300100(), { seed: 0 });
+  const model = Model.create(lenet300100(), { seed });
   const index = tf.tensor1d([...Array(100).keys()], 'int32');
   const batch = { x: tf.gather(data.train.x, index), y: tf.gather(data.train.y, index) };
   pruneWeights(model, { sparsity: 0.95, score: 'snip', scope: 'global', context: { batches: [batch] }, reason: 'SNIP at initialisation, one batch of 100 digits' });
   const perLayer = Object.fromEntries(prunableParams(model).map((k) => [k, 1 - tf.tidy(() => tf.mean(model.param(k).mask).dataSync()[0])]));
-  await train(model, data.train, { epochs });
+  await train(model, data.train, { epochs, seed });
   results.snip = { dense: results.dense, epochs, sparsity: weightSparsity(model), perLayer, accuracy: accuracy(model, data.test) };
   results.snip.drop = results.dense - results.snip.accuracy;
   console.log(`SNIP at init, ${pct(results.snip.sparsity)} sparse (${Object.entries(perLayer).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}): ${pct(results.snip.accuracy)} (dense ${pct(results.dense)}) (${seconds()} s)`);
