@@ -15,6 +15,8 @@ export const fmt = (xs, digits, scale = 1) => {
 };
 const runsOf = (rec, variant) => rec.details.runs.filter((r) => r.variant === variant).sort((a, b) => a.seed - b.seed);
 /** The default seed count: summary.seeds, the per-seed list's length, or 1 when the file records neither. */
+/** Each seed's summary, from a file written by `pnpm bench seeds`. */
+const perSeedSummaries = (rec) => rec.details.perSeed.map((x) => x.summary);
 const seedsOf = (rec) => rec.summary?.seeds ?? rec.details?.perSeed?.length ?? rec.details?.per_seed?.length ?? 1;
 
 export const CLAIMS = [
@@ -164,8 +166,8 @@ export const CLAIMS = [
     bench: '`pnpm bench seeds prune-structured`',
     seeds: seedsOf,
     ours: (r) => {
-      const per = r.details.perSeed;
-      return `speedup ${fmt(per.map((x) => x.summary.speedup), 2)}x for a FLOP ratio of ${r.summary.flop_ratio.toFixed(2)} (efficiency ${fmt(per.map((x) => x.summary.efficiency), 2)}); test accuracy pruned ${fmt(per.map((x) => x.summary.pruned_accuracy), 2, 100)}%, dense ${fmt(per.map((x) => x.summary.dense_accuracy), 2, 100)}%`;
+      const per = perSeedSummaries(r);
+      return `speedup ${fmt(per.map((x) => x.speedup), 2)}x for a FLOP ratio of ${r.summary.flop_ratio.toFixed(2)} (efficiency ${fmt(per.map((x) => x.efficiency), 2)}); test accuracy pruned ${fmt(per.map((x) => x.pruned_accuracy), 2, 100)}%, dense ${fmt(per.map((x) => x.dense_accuracy), 2, 100)}%`;
     },
     rule: "mean efficiency (speedup / FLOP ratio) at least 0.8 (the bench's bound)",
     holds: (r) => r.summary.efficiency >= 0.8,
@@ -178,11 +180,11 @@ export const CLAIMS = [
     bench: '`pnpm bench seeds dynamic-layerdrop`',
     seeds: seedsOf,
     ours: (r) => {
-      const per = r.details.perSeed;
-      return `validation loss at half depth LayerDrop ${fmt(per.map((x) => x.summary.layerdrop_half_loss), 3)}, plain ${fmt(per.map((x) => x.summary.baseline_half_loss), 3)}; increase over full depth ${fmt(per.map((x) => x.summary.layerdrop_increase), 3)} vs ${fmt(per.map((x) => x.summary.baseline_increase), 3)}`;
+      const per = perSeedSummaries(r);
+      return `validation loss at half depth LayerDrop ${fmt(per.map((x) => x.layerdrop_half_loss), 3)}, plain ${fmt(per.map((x) => x.baseline_half_loss), 3)}; increase over full depth ${fmt(per.map((x) => x.layerdrop_increase), 3)} vs ${fmt(per.map((x) => x.baseline_increase), 3)}`;
     },
     rule: "on every seed, LayerDrop's half-depth loss below the plain model's and its increase over full depth smaller (the bench's `holds`)",
-    holds: (r) => r.details.perSeed.every((x) => x.summary.holds === true),
+    holds: (r) => perSeedSummaries(r).every((x) => x.holds === true),
   },
   {
     id: 'slimmable',
@@ -191,9 +193,9 @@ export const CLAIMS = [
     file: 'dynamic-slimmable.json',
     bench: '`pnpm bench seeds dynamic-slimmable`',
     seeds: seedsOf,
-    ours: (r) => `largest gap over widths (alone - slimmable) ${fmt(r.details.perSeed.map((x) => x.summary.max_gap), 2)} points`,
+    ours: (r) => `largest gap over widths (alone - slimmable) ${fmt(perSeedSummaries(r).map((x) => x.max_gap), 2)} points`,
     rule: 'the largest gap at most 1 point on every seed',
-    holds: (r) => r.details.perSeed.every((x) => x.summary.max_gap <= 1),
+    holds: (r) => perSeedSummaries(r).every((x) => x.max_gap <= 1),
   },
   {
     id: 'progressive-sequences',
@@ -203,11 +205,11 @@ export const CLAIMS = [
     bench: '`pnpm bench seeds progressive-sequences`',
     seeds: seedsOf,
     ours: (r) => {
-      const per = r.details.perSeed;
-      return `backward transfer progressive split ${fmt(per.map((x) => x.summary.split_progressive_bwt), 3)}, permuted ${fmt(per.map((x) => x.summary.permuted_progressive_bwt), 3)}; fine-tuning split ${fmt(per.map((x) => x.summary.split_finetune_bwt), 3)}, permuted ${fmt(per.map((x) => x.summary.permuted_finetune_bwt), 3)}`;
+      const per = perSeedSummaries(r);
+      return `backward transfer progressive split ${fmt(per.map((x) => x.split_progressive_bwt), 3)}, permuted ${fmt(per.map((x) => x.permuted_progressive_bwt), 3)}; fine-tuning split ${fmt(per.map((x) => x.split_finetune_bwt), 3)}, permuted ${fmt(per.map((x) => x.permuted_finetune_bwt), 3)}`;
     },
     rule: "on every seed, progressive's backward transfer is 0 on both sequences and fine-tuning's is below 0",
-    holds: (r) => r.details.perSeed.every((x) => x.summary.split_progressive_bwt === 0 && x.summary.permuted_progressive_bwt === 0 && x.summary.split_finetune_bwt < 0 && x.summary.permuted_finetune_bwt < 0),
+    holds: (r) => perSeedSummaries(r).every((x) => x.split_progressive_bwt === 0 && x.permuted_progressive_bwt === 0 && x.split_finetune_bwt < 0 && x.permuted_finetune_bwt < 0),
   },
   ...[
     {
@@ -215,7 +217,7 @@ export const CLAIMS = [
       claim: 'Magnitude pruning with retraining keeps accuracy at high sparsity (Han et al. 2015): LeNet-300-100, 3 rounds to 91.4% of the hidden weights',
       paper: 'LeNet-300-100: 8% of the weights left (12x), test error 1.64% -> 1.59% (Table 1)',
       ours: (r) => {
-        const per = r.details.perSeed.map((x) => x.summary);
+        const per = perSeedSummaries(r);
         return `${fmt(per.map((x) => x.magnitude_removed), 1, 100)}% of parameters removed, accuracy ${fmt(per.map((x) => x.magnitude_accuracy), 2, 100)}% vs dense ${fmt(per.map((x) => x.dense_accuracy), 2, 100)}% (drop ${fmt(per.map((x) => x.magnitude_drop_points), 2)} points)`;
       },
       rule: 'on the mean, at least 90% of the parameters removed and a drop of at most 0.5 points',
@@ -226,18 +228,18 @@ export const CLAIMS = [
       claim: 'Lottery tickets match the dense network down to 3.6% of the weights, ahead of the same mask re-initialised at random (Frankle & Carbin 2019): LeNet-300-100, 15 rounds',
       paper: 'LeNet tickets at or above the original accuracy down to 3.6% of the weights; random re-init falls behind (Figures 3, 4)',
       ours: (r) => {
-        const per = r.details.perSeed.map((x) => x.summary);
+        const per = perSeedSummaries(r);
         return `at ${fmt(per.map((x) => x.lottery_remaining), 1, 100)}% of the weights: ticket ${fmt(per.map((x) => x.lottery_accuracy), 2, 100)}% (drop ${fmt(per.map((x) => x.lottery_drop_points), 2)} points), ahead of re-init by ${fmt(per.map((x) => x.lottery_control_gap_points), 2)} points; within 0.5 points of dense down to ${fmt(per.map((x) => x.lottery_matching_down_to), 1, 100)}% of the weights`;
       },
       rule: 'at the last round, a mean drop of at most 0.5 points, and the ticket above its re-init on every seed',
-      holds: (r) => r.summary.lottery_drop_points <= 0.5 && r.details.perSeed.every((x) => x.summary.lottery_control_gap_points > 0),
+      holds: (r) => r.summary.lottery_drop_points <= 0.5 && perSeedSummaries(r).every((x) => x.lottery_control_gap_points > 0),
     },
     {
       id: 'snip',
       claim: 'SNIP prunes at initialisation with little loss (Lee et al. 2019): LeNet-300-100 at 95% sparsity, one batch of 100 digits',
       paper: 'LeNet-300-100 at 95% sparsity: 1.6% test error, the reference 1.7% (full MNIST)',
       ours: (r) => {
-        const per = r.details.perSeed.map((x) => x.summary);
+        const per = perSeedSummaries(r);
         return `accuracy ${fmt(per.map((x) => x.snip_accuracy), 2, 100)}% at ${fmt(per.map((x) => x.snip_sparsity), 1, 100)}% sparsity (drop ${fmt(per.map((x) => x.snip_drop_points), 2)} points)`;
       },
       rule: 'a mean drop of at most 1.5 points',

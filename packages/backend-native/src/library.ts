@@ -112,8 +112,9 @@ export async function loadLibrary(explicit?: string): Promise<{ lib: NativeLib; 
   }
   // How long OpenMP's idle threads spin before they sleep. libgomp's default, about 300,000
   // spins (5.7 ms of a core here after every parallel region), costs dearly whenever the cores
-  // are shared (another process, or OpenBLAS and the kernels taking turns): on a loaded 2-core
-  // machine a LeNet step took 220 ms spinning and 13 ms sleeping. Sleeping at once
+  // are shared (another process, or OpenBLAS and the kernels taking turns): an earlier
+  // measurement on a loaded 2-core machine had a LeNet step at 220 ms with spinning threads and
+  // 13 ms with sleeping ones. Sleeping at once
   // (OMP_WAIT_POLICY=passive, this backend's earlier setting) makes every region wake its team
   // through the kernel: [256, 300] x [300, 100] took 81 us in Node against 60 us with a short
   // spin. 30,000 spins (about 0.5 ms) keep a team awake from one kernel to the next and give

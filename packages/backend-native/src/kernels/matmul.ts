@@ -87,10 +87,11 @@ function fusedMatMul({ inputs, backend, attrs }: KernelArgs): TensorInfo | undef
 }
 
 export function matmulKernels(backendName: string): KernelConfig[] {
+  const fused = withFallback('_FusedMatMul', fusedMatMul);
   return [
     { kernelName: 'BatchMatMul', backendName, kernelFunc: withFallback('BatchMatMul', batchMatMul) },
-    { kernelName: '_FusedMatMul', backendName, kernelFunc: withFallback('_FusedMatMul', fusedMatMul) },
+    { kernelName: '_FusedMatMul', backendName, kernelFunc: fused },
     // Core's dense kernel: the same kernel, which takes rank-2 operands as they are.
-    { kernelName: DENSE_KERNEL, backendName, kernelFunc: withFallback('_FusedMatMul', fusedMatMul) },
+    { kernelName: DENSE_KERNEL, backendName, kernelFunc: fused },
   ];
 }
