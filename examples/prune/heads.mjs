@@ -1,13 +1,23 @@
 // Attention-head pruning on the Moby Dick character transformer (2 layers, width 128, 4 heads,
 // context 64), in the manner of Michel et al. 2019 ("Are Sixteen Heads Really Better than One?"):
-// train for a time budget, score each head on held-out text through core's unit groups (the
-// head's q/k/v columns and output-projection rows), then remove heads from the least important
-// up, without fine-tuning, and report validation loss against heads removed. Two scores:
-// `taylorGroup` (|sum of w * dL/dw| over the head: the first-order loss change of removing it,
-// close to Michel et al.'s |dL/d(head gate)|; the summary) and `taylor` (sum of |w * dL/dw|).
-// A random removal order is the control. Each layer keeps at least one head. Scoring and
-// measuring use different validation windows. Writes bench/results/prune-heads[-cpu].json.
-//   node examples/prune/heads.mjs [--backend cpu|wasm] [--minutes 4] [--seed 0] [--dim 128] [--context 64]
+// train (a fixed number of steps, or for a time budget), score each head on held-out text through
+// core's unit groups, then remove heads from the least important up, without fine-tuning, and
+// report validation loss against heads removed. Three scores:
+//   `gate` (the summary): Michel et al.'s importance, the expected absolute derivative of the loss
+//     with respect to a gate on the head's output, I_h = E |dL/d xi_h|. At xi_h = 1 that
+//     derivative is the sum of w * dL/dw over the head's rows of the output projection, so it is
+//     `taylorGroup` restricted to those rows; the expectation is taken over mini-batches of
+//     `--score-batch` windows (the absolute value per mini-batch, then the mean).
+//   `taylorGroup`: |sum of w * dL/dw| over the head's whole unit group (q, k, v columns and
+//     output rows), on one batch of all the scoring windows.
+//   `taylor`: sum of |w * dL/dw| over the same group.
+// The control is `--random-orders` random removal orders; at every count of heads removed the
+// result holds their mean loss and how many of them the gate order beats. Each layer keeps at
+// least one head. Scoring and measuring use different validation windows.
+// Writes bench/results/prune-heads-<backend>.json (`pnpm bench prune-heads` turns it into the
+// benchmark's result, `pnpm bench seeds prune-heads` runs several seeds).
+//   node examples/prune/heads.mjs [--backend cpu|wasm|native] [--steps N | --minutes 4] [--seed 0]
+//     [--dim 128] [--context 64] [--random-orders 20] [--score-batch 8] [--model FILE]
 // Default backend: wasm when @rs/backend-wasm can be imported, else cpu (far slower: use a small
 // model there, e.g. --dim 64 --context 32).
 import { parseArgs } from 'node:util';
@@ -21,12 +31,24 @@ const { values: args } = parseArgs({
   options: {
     backend: { type: 'string' },
     minutes: { type: 'string', default: '4' },
+    steps: { type: 'string' },
+    'random-orders': { type: 'string', default: '20' },
+    'score-batch': { type: 'string', default: '8' },
     seed: { type: 'string', default: '0' },
     dim: { type: 'string', default: '128' },
     context: { type: 'string', default: '64' },
     model: { type: 'string' },
   },
 });
+const positiveInt = (name) => {
+  const value = Number(args[name]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer, got ${args[name]}`);
+  return value;
+};
+const steps = args.steps === undefined ? undefined : positiveInt('steps');
+const randomOrders = positiveInt('random-orders');
+const scoreBatch = positiveInt('score-batch');
+const seed = Number(args.seed);
 const backend = await selectBackend(args.backend);
 const corpus = loadMobyDick();
 const context = Number(args.context);
@@ -36,11 +58,12 @@ const dim = Number(args.dim);
 const reuse = args.model && existsSync(args.model);
 const model = reuse ? await load(args.model) : Model.create(charTransformer({ vocabSize: corpus.vocab.length, context, dim, heads: 4, layers: 2 }), { seed: Number(args.seed) });
 let step = 0;
+let trainedMinutes = 0;
 if (!reuse) {
   const batches = charBatches(corpus.train, { context, batchSize: 16, seed: Number(args.seed) });
   const optimizer = adam({ learningRate: 3e-3 });
   const started = performance.now();
-  while (performance.now() - started < Number(args.minutes) * 60_000) {
+  while (steps === undefined ? performance.now() - started < Number(args.minutes) * 60_000 : step < steps) {
     const b = batches.sample(++step);
     const x = tf.tensor2d(b.x, [16, context], 'int32');
     const y = tf.tensor2d(b.y, [16, context], 'int32');
@@ -49,30 +72,49 @@ if (!reuse) {
   }
   if (args.model) {
     await save(model, args.model);
-    writeFileSync(`${args.model}.json`, JSON.stringify({ steps: step, minutes: Number(args.minutes), backend }));
+    writeFileSync(`${args.model}.json`, JSON.stringify({ steps: step, minutes: (performance.now() - started) / 60_000, backend }));
   }
+  trainedMinutes = (performance.now() - started) / 60_000;
 }
-const training = reuse && existsSync(`${args.model}.json`) ? JSON.parse(readFileSync(`${args.model}.json`, 'utf8')) : { steps: step, minutes: Number(args.minutes), backend };
+const training = reuse && existsSync(`${args.model}.json`) ? JSON.parse(readFileSync(`${args.model}.json`, 'utf8')) : { steps: step, minutes: trainedMinutes, budget: steps === undefined ? `${args.minutes} minutes` : `${steps} steps`, backend };
 // Held-out text: windows for scoring and different windows for measuring.
 const windows = (seed) => {
   const b = charBatches(corpus.validation, { context, batchSize: 128, seed }).sample(0);
   return { x: tf.tensor2d(b.x, [128, context], 'int32'), y: tf.tensor2d(b.y, [128, context], 'int32') };
 };
 const scoring = windows(11);
+// The scoring windows again, cut into mini-batches for the gate score's expectation.
+const miniBatches = [];
+for (let at = 0; at < 128; at += scoreBatch) {
+  const n = Math.min(scoreBatch, 128 - at);
+  miniBatches.push({ x: tf.slice(scoring.x, [at, 0], [n, context]), y: tf.slice(scoring.y, [at, 0], [n, context]) });
+}
 const measuring = windows(12);
 const loss = (m) => tf.tidy(() => softmaxCrossEntropy(m.predict(measuring.x, { batchSize: 32 }), measuring.y).dataSync()[0]);
 const base = loss(model);
-console.log(`backend ${backend}: ${reuse ? `model from ${args.model}, ` : ''}trained ${training.steps} steps in ${training.minutes} min (${training.backend}): validation loss ${base.toFixed(3)} nats/char`);
+console.log(`backend ${backend}: ${reuse ? `model from ${args.model}, ` : ''}trained ${training.steps} steps in ${Number(training.minutes).toFixed(1)} min (${training.backend}): validation loss ${base.toFixed(3)} nats/char`);
 
 const headGroups = model.groups().filter((g) => g.id.endsWith(':heads'));
 const headsOf = (score) => {
   const scores = groupUnitScores(model, headGroups, score, { batches: [scoring], loss: softmaxCrossEntropy });
   return headGroups.flatMap((g) => [...(scores.get(g.id) ?? [])].map((value, unit) => ({ group: g.id, unit, value })));
 };
-const rankings = { taylorGroup: headsOf(taylorGroup), taylor: headsOf(taylor) };
-const heads = rankings.taylorGroup;
-const rng = createRng(5);
-const randomOrder = [...heads].map((h) => ({ h, r: rng.next() })).sort((a, b) => a.r - b.r).map((e) => e.h);
+// The gate score: each head's rows of the output projection only, |sum w * dL/dw| per mini-batch,
+// averaged over the mini-batches.
+const gateGroups = headGroups.map((g) => ({ ...g, params: g.params.filter((p) => p.param.endsWith('/wo') && p.role === 'in') }));
+if (gateGroups.some((g) => g.params.length !== 1)) throw new Error('every head group should hold exactly one output-projection member');
+const gateScores = () => {
+  const sums = new Map(gateGroups.map((g) => [g.id, new Float64Array(g.size)]));
+  for (const batch of miniBatches) {
+    const scores = groupUnitScores(model, gateGroups, taylorGroup, { batches: [batch], loss: softmaxCrossEntropy });
+    for (const [id, values] of scores) values.forEach((v, u) => (sums.get(id)[u] += v / miniBatches.length));
+  }
+  return gateGroups.flatMap((g) => [...sums.get(g.id)].map((value, unit) => ({ group: g.id, unit, value })));
+};
+const rankings = { gate: gateScores(), taylorGroup: headsOf(taylorGroup), taylor: headsOf(taylor) };
+const heads = rankings.gate;
+const rng = createRng(1000 + seed);
+const shuffled = () => [...heads].map((h) => ({ h, r: rng.next() })).sort((a, b) => a.r - b.r).map((e) => e.h);
 const saved = saveToBuffer(model);
 
 // Each layer keeps at least one head: a head whose removal would empty its layer is skipped.
@@ -96,20 +138,36 @@ function curve(order) {
   return points;
 }
 const byValue = (list) => [...list].sort((a, b) => a.value - b.value);
-const curves = { taylorGroup: curve(byValue(rankings.taylorGroup)), taylor: curve(byValue(rankings.taylor)), random: curve(randomOrder) };
-console.log('heads removed | validation loss: taylorGroup order | taylor order | random order');
-for (let i = 0; i < curves.random.length; i++) {
-  console.log(`${String(i).padStart(13)} | ${curves.taylorGroup[i].loss.toFixed(3).padStart(33)} | ${curves.taylor[i].loss.toFixed(3).padStart(12)} | ${curves.random[i].loss.toFixed(3)}`);
+const curves = { gate: curve(byValue(rankings.gate)), taylorGroup: curve(byValue(rankings.taylorGroup)), taylor: curve(byValue(rankings.taylor)) };
+const randomCurves = Array.from({ length: randomOrders }, () => curve(shuffled()));
+// Per count of heads removed: the random orders' mean loss, and how many of them the gate order beats.
+const counts = curves.gate.map((point, k) => {
+  const losses = randomCurves.map((c) => c[k].loss);
+  return { removed: k, gate: point.loss, taylorGroup: curves.taylorGroup[k].loss, taylor: curves.taylor[k].loss, randomMean: losses.reduce((a, b) => a + b, 0) / losses.length, randomMin: Math.min(...losses), randomMax: Math.max(...losses), gateBeats: losses.filter((l) => point.loss < l).length };
+});
+console.log(`heads removed | validation loss: gate order | taylorGroup order | taylor order | random orders: mean (min-max), beaten by gate of ${randomOrders}`);
+for (const c of counts) {
+  console.log(`${String(c.removed).padStart(13)} | ${c.gate.toFixed(3).padStart(10)} | ${c.taylorGroup.toFixed(3).padStart(17)} | ${c.taylor.toFixed(3).padStart(12)} | ${c.randomMean.toFixed(3)} (${c.randomMin.toFixed(3)}-${c.randomMax.toFixed(3)}), ${c.gateBeats}`);
 }
 const halfway = heads.length / 2;
-const half = curves.taylorGroup[halfway];
-console.log(`removing half the heads (${halfway} of ${heads.length}) by taylorGroup importance: ${base.toFixed(3)} -> ${half.loss.toFixed(3)} nats/char (+${(half.loss - base).toFixed(3)}); taylor order ${curves.taylor[halfway].loss.toFixed(3)}; random order ${curves.random[halfway].loss.toFixed(3)}`);
-const name = backend === 'wasm' ? 'prune-heads' : `prune-heads-${backend}`;
-writeFileSync(new URL(`../../bench/results/${name}.json`, import.meta.url), JSON.stringify({
-  name, date: new Date().toISOString(), backend, training, config: { dim, context, heads: 4, layers: 2 }, base,
-  summary: { base_loss: base, half_heads_removed_loss: half.loss, increase: half.loss - base, taylor_order_half_loss: curves.taylor[halfway].loss, random_order_half_loss: curves.random[halfway].loss },
-  headScores: rankings, curves,
+const half = counts[halfway];
+const later = counts.slice(1);
+const beatsEvery = later.every((c) => c.gate < c.randomMean);
+console.log(`removing half the heads (${halfway} of ${heads.length}) by gate importance: ${base.toFixed(3)} -> ${half.gate.toFixed(3)} nats/char (+${(half.gate - base).toFixed(3)}); random orders ${half.randomMean.toFixed(3)} on the mean; gate order below the random mean at ${later.filter((c) => c.gate < c.randomMean).length} of ${later.length} counts`);
+writeFileSync(new URL(`../../bench/results/prune-heads-${backend}.json`, import.meta.url), JSON.stringify({
+  name: `prune-heads-${backend}`, date: new Date().toISOString(), backend, seed, training, config: { dim, context, heads: 4, layers: 2, randomOrders, scoreBatch }, base,
+  summary: {
+    base_loss: base,
+    half_heads_removed_loss: half.gate,
+    increase: half.gate - base,
+    random_half_loss: half.randomMean,
+    taylor_group_half_loss: half.taylorGroup,
+    taylor_half_loss: half.taylor,
+    gate_beats_random_mean_every_count: beatsEvery,
+    counts_gate_below_random_mean: later.filter((c) => c.gate < c.randomMean).length,
+  },
+  counts, headScores: rankings, curves, randomCurves: randomCurves.map((c) => c.map((p) => ({ removed: p.removed, heads: p.heads, loss: p.loss }))),
 }, null, 2) + '\n');
-tf.dispose([scoring.x, scoring.y, measuring.x, measuring.y]);
+tf.dispose([scoring.x, scoring.y, measuring.x, measuring.y, ...miniBatches.flatMap((b) => [b.x, b.y])]);
 model.dispose();
 releaseBackend();
