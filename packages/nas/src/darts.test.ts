@@ -51,6 +51,36 @@ describe('DARTS', () => {
     model.dispose();
   });
 
+  it('a seed draws the batch order: the same seed repeats the search, another seed changes it; bad seeds are refused; no leak', () => {
+    const train = data(3, 20);
+    const validation = data(4, 20);
+    const search = (seed: number | undefined): Record<string, number[]> => {
+      const model = Model.create(dartsSupernet(small), { registry, seed: 1 });
+      const live = tf.memory().numTensors;
+      darts(model, { train, validation, steps: 3, batchSize: 8, seed, weightOptimizer: sgd({ learningRate: 0.05 }), archOptimizer: sgd({ learningRate: 0.5 }) });
+      expect(tf.memory().numTensors).toBe(live);
+      const weights = architectureWeights(model);
+      model.dispose();
+      return weights;
+    };
+    const a = search(7);
+    expect(search(7)).toEqual(a);
+    expect(JSON.stringify(search(8))).not.toBe(JSON.stringify(a));
+    expect(JSON.stringify(search(undefined))).not.toBe(JSON.stringify(a));
+    const model = Model.create(dartsSupernet(small), { registry, seed: 1 });
+    const before = JSON.stringify(architectureWeights(model));
+    let error: unknown;
+    try {
+      darts(model, { train, validation, steps: 2, batchSize: 8, seed: 1.5 });
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error) && error.code).toBe('INVALID_ARGUMENT');
+    expect(JSON.stringify(architectureWeights(model))).toBe(before);
+    model.dispose();
+    tf.dispose([train.x, train.y, validation.x, validation.y]);
+  });
+
   it('second-order alpha gradients match finite differences of L_val(w - xi grad_w L_train(w, alpha), alpha)', () => {
     // A smooth model (tanh, sigmoid, dense): with ReLU and batch statistics the float32 finite
     // differences are too ill-conditioned to check the formula against.

@@ -1,4 +1,4 @@
-import { RsError, tf, adam, computeGradients, softmaxCrossEntropy, type Dataset, type GraphDef, type Model, type Optimizer, type Tensor } from '@rs/core';
+import { RsError, tf, adam, computeGradients, createRng, permutation, softmaxCrossEntropy, type Dataset, type GraphDef, type Model, type Optimizer, type Tensor } from '@rs/core';
 import { checkpoint } from '@rs/core/extend';
 import { cellNetwork, NB201_EDGES, NB201_OPS, type CellNetworkOptions } from './nb201';
 
@@ -48,6 +48,11 @@ export interface DartsOptions {
   unrolledLearningRate?: number;
   /** Scale of the finite-difference step of the Hessian-vector product: eps = r / |v|. Default 0.01 (DARTS). */
   hessianStep?: number;
+  /**
+   * Seed of the batch order: each pass over a data set visits its rows in an order drawn from
+   * it (train and validation from different streams). Without a seed, batches are consecutive
+   * slices in the data's own order.
+   */
   seed?: number;
   /** Called every step with the losses. */
   onStep?: (info: { step: number; trainLoss: number; validationLoss: number }) => void;
@@ -65,6 +70,32 @@ export interface DartsResult {
 
 function mixedNodes(model: Model): Array<{ id: string; candidates: string[] }> {
   return model.graph.nodes.filter((n) => n.op === 'nas.mixed').map((n) => ({ id: n.id, candidates: [...(n.attrs as { candidates: string[] }).candidates] }));
+}
+
+/**
+ * Batches of `size` rows: consecutive slices without a seed; with one, each pass over the rows
+ * follows a permutation drawn from the seed (a pass's last rows that do not fill a batch are
+ * skipped, as the consecutive slices skip them).
+ */
+function batches(data: Dataset, size: number, seed: number | undefined): (step: number) => { x: Tensor; y: Tensor } {
+  if (seed === undefined) return (step) => batchAt(data, step * size, size);
+  const count = (data.x as Tensor).shape[0] as number;
+  const perPass = Math.floor(count / size);
+  const rng = createRng(seed);
+  let order = permutation(count, rng);
+  let pass = 0;
+  return (step) => {
+    const wanted = Math.floor(step / perPass);
+    while (pass < wanted) {
+      order = permutation(count, rng);
+      pass++;
+    }
+    const from = (step % perPass) * size;
+    return tf.tidy(() => {
+      const rows = tf.tensor1d(order.subarray(from, from + size), 'int32');
+      return { x: tf.gather(data.x as Tensor, rows), y: tf.gather(data.y, rows) };
+    });
+  };
 }
 
 function batchAt(data: Dataset, start: number, size: number): { x: Tensor; y: Tensor } {
@@ -132,13 +163,16 @@ export function darts(model: Model, options: DartsOptions): DartsResult {
   if (!(Number.isFinite(hessianStep) && hessianStep > 0)) throw new RsError('INVALID_ARGUMENT', `darts: hessianStep must be a finite number > 0, got ${String(hessianStep)}.`);
   checkData('train', options.train, batchSize, model.graph.inputs[0]?.shape);
   checkData('validation', options.validation, batchSize, model.graph.inputs[0]?.shape);
+  if (options.seed !== undefined && !Number.isInteger(options.seed)) throw new RsError('INVALID_ARGUMENT', `darts: seed must be an integer, got ${String(options.seed)}.`);
+  const trainBatchAt = batches(options.train, batchSize, options.seed);
+  const validationBatchAt = batches(options.validation, batchSize, options.seed === undefined ? undefined : options.seed + 0x9e3779b9);
   const trainLosses: number[] = [];
   const validationLosses: number[] = [];
   for (let step = 0; step < options.steps; step++) {
-    const trainBatch = batchAt(options.train, step * batchSize, batchSize);
+    const trainBatch = trainBatchAt(step);
     let validationBatch: { x: Tensor; y: Tensor };
     try {
-      validationBatch = batchAt(options.validation, step * batchSize, batchSize);
+      validationBatch = validationBatchAt(step);
     } catch (e) {
       tf.dispose([trainBatch.x, trainBatch.y]);
       throw e;
