@@ -70,10 +70,7 @@ export function generate(dir = RESULTS_DIR, claims = CLAIMS) {
     '',
     ...rules,
     '',
-    `Not in the table: their result files hold fewer than ${MIN_SEEDS} seeds (to be rerun on ${MIN_SEEDS} or more seeds, settings declared first):`,
-    '',
-    ...left,
-    '',
+    ...(left.length === 0 ? [] : [`Not in the table: their result files hold fewer than ${MIN_SEEDS} seeds (to be rerun on ${MIN_SEEDS} or more seeds, settings declared first):`, '', ...left, '']),
     END,
   ].join('\n');
 }

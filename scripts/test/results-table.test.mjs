@@ -1,9 +1,9 @@
 // docs/results.md's table is generated from bench/results/*.json: it must match the files, every
 // row must rest on at least 3 seeds, and a missing or changed result file must be caught.
 import { describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CLAIMS } from '../results-claims.mjs';
 import { DOC, END, MIN_SEEDS, RESULTS_DIR, START, check, generate } from '../results-table.mjs';
 
@@ -76,5 +76,31 @@ describe('docs/results.md', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// Every result file is named somewhere outside bench/results (a document, a benchmark or a
+// script): by its file name, its name without `.json` (`pnpm bench gemm`), or a documented
+// wildcard with a prefix, such as `gvs-explore-cosine-*.json`. A file nobody cites is stale: cite or delete it.
+describe('bench/results', () => {
+  const root = dirname(dirname(RESULTS_DIR));
+  const texts = [];
+  const walk = (dir) => {
+    for (const name of readdirSync(dir)) {
+      if (['node_modules', '.git', 'dist', 'results', '.turbo', '.packed'].includes(name) || name.startsWith('.vitest')) continue;
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (/\.(md|mjs|ts|py)$/.test(name)) texts.push(readFileSync(path, 'utf8'));
+    }
+  };
+  walk(root);
+  const corpus = texts.join('\n');
+  const wildcards = [...corpus.matchAll(/([\w.-]*)\*([\w.-]*)\.json/g)].filter(([, a]) => a.length >= 3).map(([, a, b]) => new RegExp(`^${a.replace(/[.-]/g, '\\$&')}[\\w.-]*${b.replace(/[.-]/g, '\\$&')}\\.json$`));
+
+  it('holds no result file that nothing cites', () => {
+    const uncited = readdirSync(RESULTS_DIR)
+      .filter((f) => f.endsWith('.json'))
+      .filter((f) => !corpus.includes(f) && !new RegExp(`\\b${f.replace(/\.json$/, '').replace(/[.-]/g, '\\$&')}\\b(?![\\w-])`).test(corpus) && !wildcards.some((w) => w.test(f)));
+    expect(uncited).toEqual([]);
   });
 });
