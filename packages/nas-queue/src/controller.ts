@@ -87,6 +87,9 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
   events.on('error', () => undefined);
   await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
   const records: QueueTrialRecord[] = [];
+  // The trials being waited for: close() rejects them.
+  const waiting = new Set<(error: Error) => void>();
+  let closed = false;
   const recordOf = (job: Job<TrialJob, TrialOutcome>, state: 'completed' | 'failed'): QueueTrialRecord => {
     const { context, encoded } = job.data;
     const record: QueueTrialRecord =
@@ -115,18 +118,25 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
     },
     async evaluate(arch, encoded, context) {
       if (!context) throw new RsError('INVALID_ARGUMENT', 'a queue evaluator needs the trial index (run it through search()).');
+      if (closed) throw new RsError('INVALID_ARGUMENT', `the evaluator of queue '${queueName}' is closed.`);
       const jobId = jobIdOf(searchId, context.trial);
       const data: TrialJob = { search: searchId, evaluator: name, arch: [...arch], encoded, context };
-      await queue.add('trial', data, { jobId, attempts: 1, removeOnComplete: false, removeOnFail: false });
-      // A job id that already existed keeps its first data: make sure it is this trial.
-      const job = await Job.fromId<TrialJob, TrialOutcome>(queue, jobId);
+      let job: Job<TrialJob, TrialOutcome> | undefined;
+      try {
+        await queue.add('trial', data, { jobId, attempts: 1, removeOnComplete: false, removeOnFail: false });
+        // A job id that already existed keeps its first data: make sure it is this trial.
+        job = await Job.fromId<TrialJob, TrialOutcome>(queue, jobId);
+      } catch (cause) {
+        const why = closed ? 'the evaluator was closed' : (cause as Error).message;
+        throw new RsError('TRIAL_FAILED', `trial ${context.trial} (${encoded}) could not be put on queue '${queueName}' at ${url}: ${why}`, { jobId, trial: context.trial });
+      }
       if (!job) throw new RsError('INVALID_ARGUMENT', `job ${jobId} vanished from queue '${queueName}' at ${url} right after it was added.`, { jobId });
       if (job.data.encoded !== encoded || JSON.stringify(job.data.context) !== JSON.stringify(context)) {
         throw new RsError('INVALID_ARGUMENT', `queue '${queueName}' already holds job ${jobId} for ${job.data.encoded} (${JSON.stringify(job.data.context)}), not ${encoded}: another search used the id '${searchId}'.`, { jobId });
       }
       let outcome: TrialOutcome;
       try {
-        outcome = (await job.waitUntilFinished(events)) as TrialOutcome;
+        outcome = await waitForJob(queue, events, jobId, waiting);
       } catch (cause) {
         const failed = await Job.fromId<TrialJob, TrialOutcome>(queue, jobId).catch(() => undefined);
         if (failed) records.push(recordOf(failed, 'failed'));
@@ -141,9 +151,59 @@ export async function queueEvaluator(options: QueueEvaluatorOptions): Promise<Qu
       return result;
     },
     async close() {
+      closed = true;
+      for (const cancel of [...waiting]) cancel(new Error(`the evaluator of queue '${queueName}' was closed before the trial finished`));
       await Promise.all([events.close(), queue.close()]);
     },
   };
+}
+
+/**
+ * Waits for a trial's job to finish: its `completed` or `failed` event, or its state when it
+ * finished before the listeners were attached. bullmq's `job.waitUntilFinished` reads that state
+ * inside an async Promise executor, so a connection closed during the read (the controller
+ * closing while trials are still pending) became an unhandled rejection, which ends a Node
+ * process; and closing the queue left it waiting forever. Here every Redis call's failure
+ * settles the returned promise, and `cancels` holds a function that rejects it (the evaluator's
+ * `close()` calls them before it closes the connections).
+ */
+function waitForJob(queue: Queue<TrialJob, TrialOutcome>, events: QueueEvents, jobId: string, cancels: Set<(error: Error) => void>): Promise<TrialOutcome> {
+  // Per-job event names (`completed:<id>`) are not in bullmq's typed listener map.
+  type Listener = (...args: any[]) => void;
+  const on = (emitter: unknown, name: string, listener: Listener): void => void (emitter as { on(n: string, l: Listener): unknown }).on(name, listener);
+  const off = (emitter: unknown, name: string, listener: Listener): void => void (emitter as { off(n: string, l: Listener): unknown }).off(name, listener);
+  return new Promise<TrialOutcome>((resolve, reject) => {
+    let settled = false;
+    const completed = `completed:${jobId}`;
+    const failed = `failed:${jobId}`;
+    const finish = (error: Error | undefined, outcome?: TrialOutcome): void => {
+      if (settled) return;
+      settled = true;
+      off(events, completed, onCompleted);
+      off(events, failed, onFailed);
+      cancels.delete(cancel);
+      if (error) reject(error);
+      else resolve(outcome as TrialOutcome);
+    };
+    // The job's stored state: finished (completed or failed) settles; otherwise the events will.
+    const read = (): void => {
+      Job.fromId<TrialJob, TrialOutcome>(queue, jobId).then(
+        (job) => {
+          if (!job?.finishedOn) return;
+          if (job.returnvalue !== null && job.returnvalue !== undefined) finish(undefined, job.returnvalue);
+          else finish(new Error(job.failedReason || `job ${jobId} finished without a result`));
+        },
+        (error: unknown) => finish(error instanceof Error ? error : new Error(String(error))),
+      );
+    };
+    const onCompleted = (): void => read();
+    const onFailed = (args: { failedReason?: string }): void => finish(new Error(args?.failedReason || `job ${jobId} failed`));
+    const cancel = (error: Error): void => finish(error);
+    cancels.add(cancel);
+    on(events, completed, onCompleted);
+    on(events, failed, onFailed);
+    read();
+  });
 }
 
 /** Options of {@link queueSearch}: those of `search` without the evaluator, plus the queue's. */

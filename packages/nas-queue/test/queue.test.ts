@@ -147,6 +147,36 @@ describe('queue search on worker processes', () => {
   });
 });
 
+describe('closing the controller while a trial waits', () => {
+  it('rejects the waiting trial with TRIAL_FAILED at any moment of the wait (it waited forever), refuses new trials, and leaves no unhandled rejection', async () => {
+    // No worker listens on this queue: every trial is still waiting when the evaluator closes.
+    const trial = (await search({ space, strategy: 'random', evaluator: tableEvaluator(space, table), budget: { evaluations: 1 }, seed: 5 })).trials[0];
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // Close after 0-38 ms: before, during and after the trial's state is first read.
+      for (let delay = 0; delay < 40; delay += 2) {
+        const evaluator = await queueEvaluator({ url, search: `closing-${process.pid}-${delay}`, evaluator: 'nb201', queue: `rs-closing-${process.pid}` });
+        const pending = evaluator.evaluate(trial.arch, trial.encoded, { trial: 0 }).then(
+          () => 'resolved',
+          (e: unknown) => e,
+        );
+        await new Promise((r) => setTimeout(r, delay));
+        await evaluator.close();
+        const error = await pending;
+        expect(isRsError(error, 'TRIAL_FAILED')).toBe(true);
+        expect((error as Error).message).toMatch(/closed/);
+        await expect(evaluator.evaluate(trial.arch, trial.encoded, { trial: 1 })).rejects.toThrow(/is closed/);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});
+
 describe('no Redis', () => {
   it('gives QUEUE_UNREACHABLE naming the URL within 5 s, for the controller and for a worker, before any queue object exists', async () => {
     const port = await new Promise<number>((resolve) => {
