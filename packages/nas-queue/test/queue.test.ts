@@ -158,7 +158,7 @@ describe('closing the controller while a trial waits', () => {
       // Close after 0-38 ms: before, during and after the trial's state is first read.
       for (let delay = 0; delay < 40; delay += 2) {
         const evaluator = await queueEvaluator({ url, search: `closing-${process.pid}-${delay}`, evaluator: 'nb201', queue: `rs-closing-${process.pid}` });
-        const pending = evaluator.evaluate(trial.arch, trial.encoded, { trial: 0 }).then(
+        const pending = Promise.resolve(evaluator.evaluate(trial.arch, trial.encoded, { trial: 0 })).then(
           () => 'resolved',
           (e: unknown) => e,
         );
@@ -167,7 +167,7 @@ describe('closing the controller while a trial waits', () => {
         const error = await pending;
         expect(isRsError(error, 'TRIAL_FAILED')).toBe(true);
         expect((error as Error).message).toMatch(/closed/);
-        await expect(evaluator.evaluate(trial.arch, trial.encoded, { trial: 1 })).rejects.toThrow(/is closed/);
+        await expect(Promise.resolve(evaluator.evaluate(trial.arch, trial.encoded, { trial: 1 }))).rejects.toThrow(/is closed/);
       }
       await new Promise((r) => setTimeout(r, 200));
       expect(unhandled).toEqual([]);
