@@ -5,8 +5,8 @@
 // report validation loss against heads removed. Three scores:
 //   `gate` (the summary): Michel et al.'s importance, the expected absolute derivative of the loss
 //     with respect to a gate on the head's output, I_h = E |dL/d xi_h|. At xi_h = 1 that
-//     derivative is the sum of w * dL/dw over the head's rows of the output projection, so it is
-//     `taylorGroup` restricted to those rows; the expectation is taken over mini-batches of
+//     derivative is the sum of w * dL/dw over the head's rows of the output projection
+//     (@rs/prune's `gateImportance`); the expectation is taken over mini-batches of
 //     `--score-batch` windows (the absolute value per mini-batch, then the mean).
 //   `taylorGroup`: |sum of w * dL/dw| over the head's whole unit group (q, k, v columns and
 //     output rows), on one batch of all the scoring windows.
@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { Model, charTransformer, trainStep, adam, softmaxCrossEntropy, tf, saveToBuffer, loadFromBuffer, createRng, save, load } from '@rs/core';
 import { loadMobyDick, charBatches } from '@rs/datasets';
-import { groupUnitScores, taylor, taylorGroup, removeUnits } from '@rs/prune';
+import { groupUnitScores, gateImportance, taylor, taylorGroup, removeUnits } from '@rs/prune';
 import { selectBackend, releaseBackend } from './backend.mjs';
 
 const { values: args } = parseArgs({
@@ -99,17 +99,11 @@ const headsOf = (score) => {
   const scores = groupUnitScores(model, headGroups, score, { batches: [scoring], loss: softmaxCrossEntropy });
   return headGroups.flatMap((g) => [...(scores.get(g.id) ?? [])].map((value, unit) => ({ group: g.id, unit, value })));
 };
-// The gate score: each head's rows of the output projection only, |sum w * dL/dw| per mini-batch,
-// averaged over the mini-batches.
-const gateGroups = headGroups.map((g) => ({ ...g, params: g.params.filter((p) => p.param.endsWith('/wo') && p.role === 'in') }));
-if (gateGroups.some((g) => g.params.length !== 1)) throw new Error('every head group should hold exactly one output-projection member');
+// The gate score (@rs/prune's gateImportance): each head's rows of the output projection, |sum
+// w * dL/dw| per mini-batch, averaged over the mini-batches.
 const gateScores = () => {
-  const sums = new Map(gateGroups.map((g) => [g.id, new Float64Array(g.size)]));
-  for (const batch of miniBatches) {
-    const scores = groupUnitScores(model, gateGroups, taylorGroup, { batches: [batch], loss: softmaxCrossEntropy });
-    for (const [id, values] of scores) values.forEach((v, u) => (sums.get(id)[u] += v / miniBatches.length));
-  }
-  return gateGroups.flatMap((g) => [...sums.get(g.id)].map((value, unit) => ({ group: g.id, unit, value })));
+  const scores = gateImportance(model, headGroups, { batches: miniBatches, loss: softmaxCrossEntropy });
+  return headGroups.flatMap((g) => [...scores.get(g.id)].map((value, unit) => ({ group: g.id, unit, value })));
 };
 const rankings = { gate: gateScores(), taylorGroup: headsOf(taylorGroup), taylor: headsOf(taylor) };
 const heads = rankings.gate;

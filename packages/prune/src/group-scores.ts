@@ -1,6 +1,6 @@
-import { tf, type Model, type Tensor, type UnitGroup } from '@rs/core';
+import { RsError, tf, type Model, type Tensor, type UnitGroup } from '@rs/core';
 import { unitPositions } from '@rs/core/extend';
-import { scoreWeights, type ImportanceScore, type ScoreContext } from './scores';
+import { needBatches, scoreWeights, taylorGroup, type ImportanceScore, type ScoreContext } from './scores';
 import { readValues } from './read';
 
 /**
@@ -43,4 +43,38 @@ export function groupUnitScores(model: Model, groups: UnitGroup[], score: Import
   } finally {
     for (const t of weights.values()) t.dispose();
   }
+}
+
+/**
+ * Gate importance of each unit (Michel et al. 2019, "Are Sixteen Heads Really Better than
+ * One?"): the expected absolute derivative of the loss with respect to a gate that scales what
+ * the next computation reads from the unit, E|dL/d xi_u|, the expectation over
+ * `context.batches` (one absolute value per batch, then the mean). At xi = 1 that derivative is
+ * the sum of w * dL/dw over the weights that read the unit, the group's `in` members (the next
+ * dense layer's rows, an attention head's rows of the output projection), so it costs one
+ * gradient per batch and no gate in the graph. It is exact where those readers are linear in the
+ * unit (dense, convolution, attention's output projection). `taylorGroup` instead takes one
+ * |sum| over every member, including the weights that produce the unit (an attention head's q
+ * and k), whose terms do not measure its output.
+ *
+ * @example
+ * const heads = model.groups().filter((g) => g.id.endsWith(':heads'));
+ * const scores = gateImportance(model, heads, { batches }); // Map { 'block0.attn:heads' => Float64Array(4), ... }
+ */
+export function gateImportance(model: Model, groups: UnitGroup[], context: ScoreContext): Map<string, Float64Array> {
+  const batches = needBatches(context, 'gateImportance');
+  const readers = groups.map((g) => {
+    const params = g.params.filter((m) => m.role === 'in');
+    if (params.length === 0) throw new RsError('INVALID_ARGUMENT', `gateImportance: unit group '${g.id}' has no weights that read its units (no 'in' member), so it has no gate to score.`, { group: g.id });
+    return { ...g, params };
+  });
+  const sums = new Map(groups.map((g) => [g.id, new Float64Array(g.size)]));
+  for (const batch of batches) {
+    const scores = groupUnitScores(model, readers, taylorGroup, { ...context, batches: [batch] });
+    for (const [id, values] of scores) {
+      const sum = sums.get(id) as Float64Array;
+      values.forEach((v, u) => (sum[u] += v / batches.length));
+    }
+  }
+  return sums;
 }

@@ -3,7 +3,7 @@
  */
 export { l1, l2, taylor, taylorGroup, snip, random, ScoreRegistry, createScoreRegistry, defaultScores } from './scores';
 export type { ImportanceScore, ScoreContext, ScoreBatch } from './scores';
-export { groupUnitScores } from './group-scores';
+export { groupUnitScores, gateImportance } from './group-scores';
 export { pruneWeights, pruneUnits, removeUnits, materialize, prunableParams } from './prune';
 export type { PruneWeightsOptions, PruneUnitsOptions, MaterializeOptions, MaterializeResult, Scope } from './prune';
 export { polynomialSparsity, gradualPruning, iterativeSchedule, pruneIteratively } from './schedule';

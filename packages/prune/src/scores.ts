@@ -45,7 +45,7 @@ export const l2: ImportanceScore = {
   weights: (model, params) => new Map(params.map((k) => [k, tf.tidy(() => tf.square(masked(model, k)))])),
 };
 
-function needBatches(context: ScoreContext, name: string): ScoreBatch[] {
+export function needBatches(context: ScoreContext, name: string): ScoreBatch[] {
   if (!context.batches || context.batches.length === 0) {
     throw new RsError('INVALID_ARGUMENT', `Score '${name}' needs data: pass { batches: [{ x, y }] } (and a loss, default softmaxCrossEntropy).`);
   }
