@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll } from 'vitest';
 import { Model, charTransformer, lenet300100, tf, softmaxCrossEntropy, isRsError, type Tensor, type UnitGroup } from '@rs/core';
 import { unitPositions } from '@rs/core/extend';
 import { install } from '@rs/backend-cpu';
-import { gateImportance, groupUnitScores, taylorGroup } from './index';
+import { defaultScores, gateImportance, groupUnitScores, pruneUnits, pruneWeights, taylorGroup, type ImportanceScore } from './index';
 
 beforeAll(async () => {
   await install();
@@ -83,5 +83,39 @@ describe('gateImportance', () => {
     expect(tf.memory().numTensors).toBe(live);
     tf.dispose([batch.x, batch.y]);
     mlp.dispose();
+  });
+
+  it("is the registered unit score 'gate': pruneUnits removes the lowest-gate heads; pruneWeights refuses it; a unit score's result is checked", () => {
+    expect(defaultScores.names()).toContain('gate');
+    const model = Model.create(charTransformer({ vocabSize: 12, context: 8, dim: 16, heads: 4, layers: 1 }), { seed: 3 });
+    const batch = { x: tf.tidy(() => tf.cast(tf.mul(tf.randomUniform([6, 8], 0, 1, 'float32', 7), 11.99), 'int32')), y: tf.tidy(() => tf.cast(tf.mul(tf.randomUniform([6, 8], 0, 1, 'float32', 8), 11.99), 'int32')) };
+    const heads = model.groups().find((g) => g.id.endsWith(':heads')) as UnitGroup;
+    const scores = Array.from(gateImportance(model, [heads], { batches: [batch] }).get(heads.id) as Float64Array);
+    const lowest = scores.map((v, u) => [v, u] as const).sort((a, b) => a[0] - b[0]).slice(0, 2).map(([, u]) => u).sort((a, b) => a - b);
+    const { removed } = pruneUnits(model, { fraction: 0.5, score: 'gate', groups: [heads.id], context: { batches: [batch] } });
+    expect(removed[heads.id]).toEqual(lowest);
+    expect(model.group(heads.id).size).toBe(2);
+    expect(model.journal.at(-1)?.details).toMatchObject({ score: 'gate' });
+    const params = model.counts().params;
+    let error: unknown;
+    try {
+      pruneWeights(model, { sparsity: 0.5, score: 'gate', context: { batches: [batch] } });
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error, 'INVALID_ARGUMENT') && (error as Error).message).toMatch(/scores whole units/);
+    expect(model.counts().params).toBe(params);
+    // A third-party unit score that returns the wrong number of values is refused before any edit.
+    const short: ImportanceScore = { name: 'short', needsData: false, weights: () => new Map(), units: (_m, groups) => new Map(groups.map((g) => [g.id, new Float64Array(g.size - 1)])) };
+    error = undefined;
+    try {
+      pruneUnits(model, { fraction: 0.5, score: short, groups: [heads.id] });
+    } catch (e) {
+      error = e;
+    }
+    expect(isRsError(error, 'INVALID_ARGUMENT') && (error as Error).message).toMatch(/returned 1 value\(s\) for unit group/);
+    expect(model.group(heads.id).size).toBe(2);
+    tf.dispose([batch.x, batch.y]);
+    model.dispose();
   });
 });

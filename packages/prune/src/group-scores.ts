@@ -13,6 +13,7 @@ import { readValues } from './read';
  * const scores = groupUnitScores(model, [model.group('fc1')], l1, {}); // Map { 'fc1' => Float64Array(300) }
  */
 export function groupUnitScores(model: Model, groups: UnitGroup[], score: ImportanceScore, context: ScoreContext): Map<string, Float64Array> {
+  if (typeof score.units === 'function') return checkedUnitScores(score, score.units(model, groups, context), groups);
   const params = [...new Set(groups.flatMap((g) => g.params.map((p) => p.param)))];
   const weights = scoreWeights(score, model, params, context);
   try {
@@ -43,6 +44,18 @@ export function groupUnitScores(model: Model, groups: UnitGroup[], score: Import
   } finally {
     for (const t of weights.values()) t.dispose();
   }
+}
+
+/** A unit-level score's result, checked: one finite value per unit of every requested group. */
+function checkedUnitScores(score: ImportanceScore, scores: Map<string, Float64Array>, groups: UnitGroup[]): Map<string, Float64Array> {
+  if (!(scores instanceof Map)) throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' must return a Map from group id to one value per unit.`, { score: score.name });
+  for (const g of groups) {
+    const values = scores.get(g.id);
+    if (!values || values.length !== g.size || !Array.from(values).every(Number.isFinite)) {
+      throw new RsError('INVALID_ARGUMENT', `Score '${score.name}' returned ${values ? `${values.length} value(s)` : 'nothing'} for unit group '${g.id}' of ${g.size} units (finite numbers expected).`, { score: score.name, group: g.id });
+    }
+  }
+  return scores;
 }
 
 /**

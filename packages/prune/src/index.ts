@@ -1,7 +1,7 @@
 /**
  * @rs/prune: decide (scores), apply (masks / removal through @rs/core edits), materialize.
  */
-export { l1, l2, taylor, taylorGroup, snip, random, ScoreRegistry, createScoreRegistry, defaultScores } from './scores';
+export { l1, l2, taylor, taylorGroup, gate, snip, random, ScoreRegistry, createScoreRegistry, defaultScores } from './scores';
 export type { ImportanceScore, ScoreContext, ScoreBatch } from './scores';
 export { groupUnitScores, gateImportance } from './group-scores';
 export { pruneWeights, pruneUnits, removeUnits, materialize, prunableParams } from './prune';

@@ -1,4 +1,5 @@
 import { RsError, computeGradients, disposeGradients, createRng, tf, type LossFn, type Model, type Tensor } from '@rs/core';
+import { gateImportance } from './group-scores';
 import { resolveLoss, type ImportanceScore as CoreImportanceScore, type ScoreBatch as CoreScoreBatch, type ScoreContext as CoreScoreContext } from '@rs/core/extend';
 
 /**
@@ -172,6 +173,24 @@ export const random: ImportanceScore = {
 };
 
 /**
+ * Gate importance (Michel et al. 2019), a unit-level score: `E |dL/d xi_u|` for a gate on each
+ * unit's output, from the unit's reader weights, per batch then averaged
+ * (see {@link gateImportance}). It scores whole units (`pruneUnits`, `groupUnitScores`); it has
+ * no per-weight values, so `pruneWeights` refuses it.
+ *
+ * @example
+ * pruneUnits(model, { fraction: 0.25, score: 'gate', groups: ['block0.attn:heads'], context: { batches } });
+ */
+export const gate: ImportanceScore = {
+  name: 'gate',
+  needsData: true,
+  weights: () => {
+    throw new RsError('INVALID_ARGUMENT', "Score 'gate' scores whole units (pruneUnits, groupUnitScores), not single weights; for weights use 'taylor'.", { score: 'gate' });
+  },
+  units: (model, groups, context) => gateImportance(model, groups, context),
+};
+
+/**
  * Scores by name. `register` adds a third-party score; a duplicate name is an error unless
  * `{ override: true }`.
  *
@@ -214,19 +233,19 @@ export class ScoreRegistry {
 }
 
 /**
- * A registry with the built-in scores l1, l2, taylor, taylorGroup, snip, random.
+ * A registry with the built-in scores l1, l2, taylor, taylorGroup, gate, snip, random.
  *
  * @example
  * const scores = createScoreRegistry().register(myScore);
  */
 export function createScoreRegistry(): ScoreRegistry {
-  return new ScoreRegistry().register(l1).register(l2).register(taylor).register(taylorGroup).register(snip).register(random);
+  return new ScoreRegistry().register(l1).register(l2).register(taylor).register(taylorGroup).register(gate).register(snip).register(random);
 }
 
 /**
  * The registry used when none is given (built-ins; registering here reaches every call).
  *
  * @example
- * defaultScores.names(); // ['l1', 'l2', 'taylor', 'taylorGroup', 'snip', 'random']
+ * defaultScores.names(); // ['l1', 'l2', 'taylor', 'taylorGroup', 'gate', 'snip', 'random']
  */
 export const defaultScores = createScoreRegistry();

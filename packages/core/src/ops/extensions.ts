@@ -1,6 +1,7 @@
 import type { NodeDef, TensorInfo } from '../ir/types';
 import type { Tensor } from '../tf';
 import type { Model } from '../model';
+import type { UnitGroup } from '../units/analyze';
 import type { LossFn, LossName } from '../train/losses';
 
 /*
@@ -228,6 +229,13 @@ export interface ImportanceScore {
   readonly signed?: boolean;
   /** Per-weight scores for `params` (keys `node/name`); the caller disposes the tensors. */
   weights(model: Model, params: string[], context: ScoreContext): Map<string, Tensor>;
+  /**
+   * Optional: per-unit scores of whole unit groups (group id -> one value per unit), for scores
+   * that are not a sum of per-weight values (e.g. an expectation of absolute values over
+   * batches). When present, unit scoring (`groupUnitScores`, so `pruneUnits`) uses it instead of
+   * summing `weights`.
+   */
+  units?(model: Model, groups: UnitGroup[], context: ScoreContext): Map<string, Float64Array>;
 }
 
 /** The typed extension points. Other points may be used with any value type. */
