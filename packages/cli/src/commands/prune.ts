@@ -31,7 +31,7 @@ export function pruneCommand(run: Runner): Command {
     .requiredOption('--out <file.rsm>', 'where to save the pruned model')
     .option('--sparsity <s>', 'fraction of the selected weights masked to zero, in [0, 1)')
     .option('--scope <scope>', 'weights: global (one ranking) or layer (each parameter reaches --sparsity)', 'global')
-    .option('--score <name>', 'importance score: l1, l2, random (taylor, snip need --data)', 'l1')
+    .option('--score <name>', 'importance score: l1, l2, random (taylor, taylorGroup, snip need --data; gate too, with --units only)', 'l1')
     .option('--params <keys>', 'weights to mask, comma-separated (default: every trainable kernel)')
     .option('--units <fraction>', 'fraction of each unit group removed physically, in [0, 1)')
     .option('--groups <ids>', 'unit groups for --units, comma-separated (default: every editable group)')
