@@ -15,17 +15,12 @@
 // skip connections than vanilla DARTS, and vanilla DARTS collapses on the mean (at least half of
 // the 24 edges end as skip connections).
 //   pnpm bench nas-darts-s2 [--seed 0] [any other option of the example]
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { runExample, withDefaults } from './lib/example.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const passed = process.argv.slice(2);
 if (passed.includes('--out')) {
   console.error('nas-darts-s2: writes bench/results/nas-darts-s2.json; run the example itself for --out');
   process.exit(2);
 }
 const defaults = { '--steps': '1200', '--cells': '4', '--stem-stride': '4', '--split': '500', '--arch-lr': '3e-3', '--candidates': 'skip_connect,nor_conv_3x3', '--threads': '1' };
-const args = [...Object.entries(defaults).filter(([k]) => !passed.includes(k)).flat(), ...passed, '--out', 'nas-darts-s2'];
-const run = spawnSync(process.execPath, [join(here, '..', 'examples', 'nas', 'darts-mnist.mjs'), ...args], { stdio: 'inherit' });
-process.exit(run.status ?? 1);
+runExample('nas/darts-mnist.mjs', [...withDefaults(passed, defaults), '--out', 'nas-darts-s2']);

@@ -16,11 +16,11 @@
 // The claim's rule (scripts/results-claims.mjs): on the mean over seeds, the gate order's loss is
 // below the random orders' mean at every count of heads removed, 1 to 6.
 //   pnpm bench prune-heads [--seed 0] [any other option of the example]
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { writeResult } from './lib/results.mjs';
+import { runExample, withDefaults } from './lib/example.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const passed = process.argv.slice(2);
@@ -30,10 +30,8 @@ if (passed.includes('--minutes') || passed.includes('--model')) {
 }
 const backendAt = passed.indexOf('--backend');
 const backend = backendAt < 0 ? 'native' : passed[backendAt + 1];
-const defaults = { '--backend': backend, '--steps': '3000', '--random-orders': '20', '--score-batch': '8' };
-const args = [...Object.entries(defaults).filter(([k]) => !passed.includes(k)).flat(), ...passed];
-const run = spawnSync(process.execPath, [join(here, '..', 'examples', 'prune', 'heads.mjs'), ...args], { stdio: 'inherit' });
-if (run.status !== 0) process.exit(run.status ?? 1);
+const args = withDefaults(passed, { '--backend': backend, '--steps': '3000', '--random-orders': '20', '--score-batch': '8' });
+runExample('prune/heads.mjs', args);
 
 const example = JSON.parse(readFileSync(join(here, 'results', `prune-heads-${backend}.json`), 'utf8'));
 const perCount = {};

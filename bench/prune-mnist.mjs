@@ -16,11 +16,11 @@
 // the example's other defaults (20 epochs, lottery rounds of 10, SNIP at 95%), wasm, seeds 0-4:
 //   pnpm bench seeds prune-mnist
 //   pnpm bench prune-mnist [--seed 0] [--rounds 15] [any other option of the example]
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { writeResult } from './lib/results.mjs';
+import { runExample, withDefaults } from './lib/example.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const passed = process.argv.slice(2);
@@ -30,9 +30,8 @@ if (passed.includes('--only')) {
 }
 const backendAt = passed.indexOf('--backend');
 const backend = backendAt < 0 ? 'wasm' : passed[backendAt + 1];
-const args = [...(backendAt < 0 ? ['--backend', backend] : []), ...(passed.includes('--rounds') ? [] : ['--rounds', '15']), ...passed];
-const run = spawnSync(process.execPath, [join(here, '..', 'examples', 'prune', 'index.mjs'), ...args], { stdio: 'inherit' });
-if (run.status !== 0) process.exit(run.status ?? 1);
+const args = withDefaults(passed, { '--backend': backend, '--rounds': '15' });
+runExample('prune/index.mjs', args);
 
 const example = JSON.parse(readFileSync(join(here, 'results', `prune-mnist-${backend}.json`), 'utf8'));
 const { dense, magnitude, lottery, snip } = example;

@@ -14,10 +14,12 @@ export const fmt = (xs, digits, scale = 1) => {
   return `${mean(v).toFixed(digits)} ± ${sd(v).toFixed(digits)} (${v.map((x) => x.toFixed(digits)).join(', ')})`;
 };
 const runsOf = (rec, variant) => rec.details.runs.filter((r) => r.variant === variant).sort((a, b) => a.seed - b.seed);
-/** The default seed count: summary.seeds, the per-seed list's length, or 1 when the file records neither. */
 /** Each seed's summary, from a file written by `pnpm bench seeds`. */
 const perSeedSummaries = (rec) => rec.details.perSeed.map((x) => x.summary);
+/** The default seed count: summary.seeds, the per-seed list's length, or 1 when the file records neither. */
 const seedsOf = (rec) => rec.summary?.seeds ?? rec.details?.perSeed?.length ?? rec.details?.per_seed?.length ?? 1;
+/** A claim read from `bench/results/<bench>.json`, as `pnpm bench seeds <bench>` writes it. */
+const bySeeds = (bench, claim, seedsArgument = '') => ({ ...claim, file: `${bench}.json`, bench: `\`pnpm bench seeds ${bench}${seedsArgument}\``, seeds: seedsOf });
 
 export const CLAIMS = [
   {
@@ -158,59 +160,59 @@ export const CLAIMS = [
     holds: (r) => r.summary.speedup >= 3,
   },
   // Rules declared 2026-12-05 (night), before these files' multi-seed runs (`pnpm bench seeds <bench>`).
-  {
-    id: 'structured',
-    claim: 'Structured pruning gives real speedups: 75% of LeNet-300-100\'s hidden units removed by L1 group scores, batch-256 inference on wasm',
-    paper: '-',
-    file: 'prune-structured.json',
-    bench: '`pnpm bench seeds prune-structured`',
-    seeds: seedsOf,
-    ours: (r) => {
-      const per = perSeedSummaries(r);
-      return `speedup ${fmt(per.map((x) => x.speedup), 2)}x for a FLOP ratio of ${r.summary.flop_ratio.toFixed(2)} (efficiency ${fmt(per.map((x) => x.efficiency), 2)}); test accuracy pruned ${fmt(per.map((x) => x.pruned_accuracy), 2, 100)}%, dense ${fmt(per.map((x) => x.dense_accuracy), 2, 100)}%`;
+  bySeeds(
+    'prune-structured',
+    {
+      id: 'structured',
+      claim: 'Structured pruning gives real speedups: 75% of LeNet-300-100\'s hidden units removed by L1 group scores, batch-256 inference on wasm',
+      paper: '-',
+      ours: (r) => {
+        const per = perSeedSummaries(r);
+        return `speedup ${fmt(per.map((x) => x.speedup), 2)}x for a FLOP ratio of ${r.summary.flop_ratio.toFixed(2)} (efficiency ${fmt(per.map((x) => x.efficiency), 2)}); test accuracy pruned ${fmt(per.map((x) => x.pruned_accuracy), 2, 100)}%, dense ${fmt(per.map((x) => x.dense_accuracy), 2, 100)}%`;
+      },
+      rule: "mean efficiency (speedup / FLOP ratio) at least 0.8 (the bench's bound)",
+      holds: (r) => r.summary.efficiency >= 0.8,
     },
-    rule: "mean efficiency (speedup / FLOP ratio) at least 0.8 (the bench's bound)",
-    holds: (r) => r.summary.efficiency >= 0.8,
-  },
-  {
-    id: 'layerdrop',
-    claim: 'LayerDrop makes layers removable at inference (Fan et al. 2020): a 4-layer character transformer on Moby Dick, every other layer dropped',
-    paper: 'pruned LayerDrop models keep quality, pruned plain models do not (Table 2, Figure 2)',
-    file: 'dynamic-layerdrop.json',
-    bench: '`pnpm bench seeds dynamic-layerdrop`',
-    seeds: seedsOf,
-    ours: (r) => {
-      const per = perSeedSummaries(r);
-      return `validation loss at half depth LayerDrop ${fmt(per.map((x) => x.layerdrop_half_loss), 3)}, plain ${fmt(per.map((x) => x.baseline_half_loss), 3)}; increase over full depth ${fmt(per.map((x) => x.layerdrop_increase), 3)} vs ${fmt(per.map((x) => x.baseline_increase), 3)}`;
+  ),
+  bySeeds(
+    'dynamic-layerdrop',
+    {
+      id: 'layerdrop',
+      claim: 'LayerDrop makes layers removable at inference (Fan et al. 2020): a 4-layer character transformer on Moby Dick, every other layer dropped',
+      paper: 'pruned LayerDrop models keep quality, pruned plain models do not (Table 2, Figure 2)',
+      ours: (r) => {
+        const per = perSeedSummaries(r);
+        return `validation loss at half depth LayerDrop ${fmt(per.map((x) => x.layerdrop_half_loss), 3)}, plain ${fmt(per.map((x) => x.baseline_half_loss), 3)}; increase over full depth ${fmt(per.map((x) => x.layerdrop_increase), 3)} vs ${fmt(per.map((x) => x.baseline_increase), 3)}`;
+      },
+      rule: "on every seed, LayerDrop's half-depth loss below the plain model's and its increase over full depth smaller (the bench's `holds`)",
+      holds: (r) => perSeedSummaries(r).every((x) => x.holds === true),
     },
-    rule: "on every seed, LayerDrop's half-depth loss below the plain model's and its increase over full depth smaller (the bench's `holds`)",
-    holds: (r) => perSeedSummaries(r).every((x) => x.holds === true),
-  },
-  {
-    id: 'slimmable',
-    claim: 'One slimmable network serves several widths within 1 point of networks trained alone at each width (Yu et al. 2019): MNIST MLP, widths 0.25-1',
-    paper: 'within about 1 point on ImageNet (Table 1)',
-    file: 'dynamic-slimmable.json',
-    bench: '`pnpm bench seeds dynamic-slimmable`',
-    seeds: seedsOf,
-    ours: (r) => `largest gap over widths (alone - slimmable) ${fmt(perSeedSummaries(r).map((x) => x.max_gap), 2)} points`,
-    rule: 'the largest gap at most 1 point on every seed',
-    holds: (r) => perSeedSummaries(r).every((x) => x.max_gap <= 1),
-  },
-  {
-    id: 'progressive-sequences',
-    claim: 'Progressive networks do not forget (Rusu et al. 2016): split MNIST (5 tasks) and permuted MNIST (3 tasks)',
-    paper: 'no forgetting by construction (earlier columns frozen)',
-    file: 'progressive-sequences.json',
-    bench: '`pnpm bench seeds progressive-sequences`',
-    seeds: seedsOf,
-    ours: (r) => {
-      const per = perSeedSummaries(r);
-      return `backward transfer progressive split ${fmt(per.map((x) => x.split_progressive_bwt), 3)}, permuted ${fmt(per.map((x) => x.permuted_progressive_bwt), 3)}; fine-tuning split ${fmt(per.map((x) => x.split_finetune_bwt), 3)}, permuted ${fmt(per.map((x) => x.permuted_finetune_bwt), 3)}`;
+  ),
+  bySeeds(
+    'dynamic-slimmable',
+    {
+      id: 'slimmable',
+      claim: 'One slimmable network serves several widths within 1 point of networks trained alone at each width (Yu et al. 2019): MNIST MLP, widths 0.25-1',
+      paper: 'within about 1 point on ImageNet (Table 1)',
+      ours: (r) => `largest gap over widths (alone - slimmable) ${fmt(perSeedSummaries(r).map((x) => x.max_gap), 2)} points`,
+      rule: 'the largest gap at most 1 point on every seed',
+      holds: (r) => perSeedSummaries(r).every((x) => x.max_gap <= 1),
     },
-    rule: "on every seed, progressive's backward transfer is 0 on both sequences and fine-tuning's is below 0",
-    holds: (r) => perSeedSummaries(r).every((x) => x.split_progressive_bwt === 0 && x.permuted_progressive_bwt === 0 && x.split_finetune_bwt < 0 && x.permuted_finetune_bwt < 0),
-  },
+  ),
+  bySeeds(
+    'progressive-sequences',
+    {
+      id: 'progressive-sequences',
+      claim: 'Progressive networks do not forget (Rusu et al. 2016): split MNIST (5 tasks) and permuted MNIST (3 tasks)',
+      paper: 'no forgetting by construction (earlier columns frozen)',
+      ours: (r) => {
+        const per = perSeedSummaries(r);
+        return `backward transfer progressive split ${fmt(per.map((x) => x.split_progressive_bwt), 3)}, permuted ${fmt(per.map((x) => x.permuted_progressive_bwt), 3)}; fine-tuning split ${fmt(per.map((x) => x.split_finetune_bwt), 3)}, permuted ${fmt(per.map((x) => x.permuted_finetune_bwt), 3)}`;
+      },
+      rule: "on every seed, progressive's backward transfer is 0 on both sequences and fine-tuning's is below 0",
+      holds: (r) => perSeedSummaries(r).every((x) => x.split_progressive_bwt === 0 && x.permuted_progressive_bwt === 0 && x.split_finetune_bwt < 0 && x.permuted_finetune_bwt < 0),
+    },
+  ),
   ...[
     {
       id: 'han',
@@ -245,34 +247,35 @@ export const CLAIMS = [
       rule: 'a mean drop of at most 1.5 points',
       holds: (r) => r.summary.snip_drop_points <= 1.5,
     },
-  ].map((c) => ({ ...c, file: 'prune-mnist.json', bench: '`pnpm bench seeds prune-mnist`', seeds: seedsOf })),
-  {
-    id: 'heads',
-    claim: "Many attention heads can be removed, the importance order beating random (Michel et al. 2019): Moby Dick character transformer, 8 heads in 2 layers, no fine-tuning, Michel et al.'s gate importance against 20 random orders",
-    paper: 'about 20% (WMT) and 40% (BERT) of all heads removed by the importance score I_h without noticeable loss (Section 4.2, Figure 3); the paper has no random-order control, issue 25 asks for one',
-    file: 'prune-heads.json',
-    bench: '`pnpm bench seeds prune-heads`',
-    seeds: seedsOf,
-    ours: (r) => {
-      const per = perSeedSummaries(r);
-      const counts = [1, 2, 3, 4, 5, 6].map((k) => `${k}: ${mean(per.map((x) => x[`gate_loss_removed_${k}`])).toFixed(3)} vs ${mean(per.map((x) => x[`random_loss_removed_${k}`])).toFixed(3)}`).join('; ');
-      return `validation loss ${fmt(per.map((x) => x.base_loss), 3)} with all heads; half the heads removed: +${fmt(per.map((x) => x.increase), 3)} nats/char (random orders +${fmt(per.map((x) => x.random_half_loss - x.base_loss), 3)}); mean loss by heads removed, gate order vs random: ${counts}`;
+  ].map((c) => bySeeds('prune-mnist', c)),
+  bySeeds(
+    'prune-heads',
+    {
+      id: 'heads',
+      claim: "Many attention heads can be removed, the importance order beating random (Michel et al. 2019): Moby Dick character transformer, 8 heads in 2 layers, no fine-tuning, Michel et al.'s gate importance against 20 random orders",
+      paper: 'about 20% (WMT) and 40% (BERT) of all heads removed by the importance score I_h without noticeable loss (Section 4.2, Figure 3); the paper has no random-order control, issue 25 asks for one',
+      ours: (r) => {
+        const per = perSeedSummaries(r);
+        const counts = [1, 2, 3, 4, 5, 6].map((k) => `${k}: ${mean(per.map((x) => x[`gate_loss_removed_${k}`])).toFixed(3)} vs ${mean(per.map((x) => x[`random_loss_removed_${k}`])).toFixed(3)}`).join('; ');
+        return `validation loss ${fmt(per.map((x) => x.base_loss), 3)} with all heads; half the heads removed: +${fmt(per.map((x) => x.increase), 3)} nats/char (random orders +${fmt(per.map((x) => x.random_half_loss - x.base_loss), 3)}); mean loss by heads removed, gate order vs random: ${counts}`;
+      },
+      rule: "on the mean over seeds, the gate order's loss below the random orders' mean at every count of heads removed (1 to 6)",
+      holds: (r) => [1, 2, 3, 4, 5, 6].every((k) => r.summary[`gate_loss_removed_${k}`] < r.summary[`random_loss_removed_${k}`]),
     },
-    rule: "on the mean over seeds, the gate order's loss below the random orders' mean at every count of heads removed (1 to 6)",
-    holds: (r) => [1, 2, 3, 4, 5, 6].every((k) => r.summary[`gate_loss_removed_${k}`] < r.summary[`random_loss_removed_${k}`]),
-  },
-  {
-    id: 'darts',
-    claim: "DARTS collapses to skip connections, and P-DARTS' dropout on the skip candidate prevents it (Zela et al. 2020; Chen et al. 2019): MNIST, RobustDARTS' space S2, 24 edges",
-    paper: 'the S2 cells DARTS finds on CIFAR-10 are made mostly of skip connections (Zela et al. 2020, Figure 1); P-DARTS adds dropout on the skip candidate against it (Chen et al. 2019)',
-    file: 'nas-darts-s2.json',
-    bench: '`pnpm bench seeds nas-darts-s2 --seeds 0,1,2`',
-    seeds: seedsOf,
-    ours: (r) => {
-      const per = perSeedSummaries(r);
-      return `skip connections chosen (of 24): DARTS ${fmt(per.map((x) => x.skip_vanilla), 1)}, with skip dropout ${fmt(per.map((x) => x.skip_mitigated), 1)}; retrained test accuracy ${fmt(per.map((x) => x.accuracy_vanilla), 2, 100)}% vs ${fmt(per.map((x) => x.accuracy_mitigated), 2, 100)}%`;
+  ),
+  bySeeds(
+    'nas-darts-s2',
+    {
+      id: 'darts',
+      claim: "DARTS collapses to skip connections, and P-DARTS' dropout on the skip candidate prevents it (Zela et al. 2020; Chen et al. 2019): MNIST, RobustDARTS' space S2, 24 edges",
+      paper: 'the S2 cells DARTS finds on CIFAR-10 are made mostly of skip connections (Zela et al. 2020, Figure 1); P-DARTS adds dropout on the skip candidate against it (Chen et al. 2019)',
+      ours: (r) => {
+        const per = perSeedSummaries(r);
+        return `skip connections chosen (of 24): DARTS ${fmt(per.map((x) => x.skip_vanilla), 1)}, with skip dropout ${fmt(per.map((x) => x.skip_mitigated), 1)}; retrained test accuracy ${fmt(per.map((x) => x.accuracy_vanilla), 2, 100)}% vs ${fmt(per.map((x) => x.accuracy_mitigated), 2, 100)}%`;
+      },
+      rule: 'on every seed, fewer skip connections with the mitigation than without, and vanilla DARTS keeps at least 12 of 24 on the mean',
+      holds: (r) => perSeedSummaries(r).every((x) => x.skip_mitigated < x.skip_vanilla) && r.summary.skip_vanilla >= 12,
     },
-    rule: 'on every seed, fewer skip connections with the mitigation than without, and vanilla DARTS keeps at least 12 of 24 on the mean',
-    holds: (r) => perSeedSummaries(r).every((x) => x.skip_mitigated < x.skip_vanilla) && r.summary.skip_vanilla >= 12,
-  },
+    ' --seeds 0,1,2',
+  ),
 ];

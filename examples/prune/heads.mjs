@@ -56,11 +56,11 @@ const dim = Number(args.dim);
 // --model FILE: reuse a trained model saved there (or save the one trained here), so scoring
 // can be rerun without training again.
 const reuse = args.model && existsSync(args.model);
-const model = reuse ? await load(args.model) : Model.create(charTransformer({ vocabSize: corpus.vocab.length, context, dim, heads: 4, layers: 2 }), { seed: Number(args.seed) });
+const model = reuse ? await load(args.model) : Model.create(charTransformer({ vocabSize: corpus.vocab.length, context, dim, heads: 4, layers: 2 }), { seed });
 let step = 0;
 let trainedMinutes = 0;
 if (!reuse) {
-  const batches = charBatches(corpus.train, { context, batchSize: 16, seed: Number(args.seed) });
+  const batches = charBatches(corpus.train, { context, batchSize: 16, seed });
   const optimizer = adam({ learningRate: 3e-3 });
   const started = performance.now();
   while (steps === undefined ? performance.now() - started < Number(args.minutes) * 60_000 : step < steps) {
@@ -70,11 +70,11 @@ if (!reuse) {
     trainStep(model, [x], y, softmaxCrossEntropy, optimizer);
     tf.dispose([x, y]);
   }
+  trainedMinutes = (performance.now() - started) / 60_000;
   if (args.model) {
     await save(model, args.model);
-    writeFileSync(`${args.model}.json`, JSON.stringify({ steps: step, minutes: (performance.now() - started) / 60_000, backend }));
+    writeFileSync(`${args.model}.json`, JSON.stringify({ steps: step, minutes: trainedMinutes, backend }));
   }
-  trainedMinutes = (performance.now() - started) / 60_000;
 }
 const training = reuse && existsSync(`${args.model}.json`) ? JSON.parse(readFileSync(`${args.model}.json`, 'utf8')) : { steps: step, minutes: trainedMinutes, budget: steps === undefined ? `${args.minutes} minutes` : `${steps} steps`, backend };
 // Held-out text: windows for scoring and different windows for measuring.
@@ -95,17 +95,12 @@ const base = loss(model);
 console.log(`backend ${backend}: ${reuse ? `model from ${args.model}, ` : ''}trained ${training.steps} steps in ${Number(training.minutes).toFixed(1)} min (${training.backend}): validation loss ${base.toFixed(3)} nats/char`);
 
 const headGroups = model.groups().filter((g) => g.id.endsWith(':heads'));
-const headsOf = (score) => {
-  const scores = groupUnitScores(model, headGroups, score, { batches: [scoring], loss: softmaxCrossEntropy });
-  return headGroups.flatMap((g) => [...(scores.get(g.id) ?? [])].map((value, unit) => ({ group: g.id, unit, value })));
-};
+/** Every head with its score, from a map of group id to per-unit scores. */
+const asHeads = (scores) => headGroups.flatMap((g) => [...scores.get(g.id)].map((value, unit) => ({ group: g.id, unit, value })));
+const headsOf = (score) => asHeads(groupUnitScores(model, headGroups, score, { batches: [scoring], loss: softmaxCrossEntropy }));
 // The gate score (@rs/prune's gateImportance): each head's rows of the output projection, |sum
 // w * dL/dw| per mini-batch, averaged over the mini-batches.
-const gateScores = () => {
-  const scores = gateImportance(model, headGroups, { batches: miniBatches, loss: softmaxCrossEntropy });
-  return headGroups.flatMap((g) => [...scores.get(g.id)].map((value, unit) => ({ group: g.id, unit, value })));
-};
-const rankings = { gate: gateScores(), taylorGroup: headsOf(taylorGroup), taylor: headsOf(taylor) };
+const rankings = { gate: asHeads(gateImportance(model, headGroups, { batches: miniBatches, loss: softmaxCrossEntropy })), taylorGroup: headsOf(taylorGroup), taylor: headsOf(taylor) };
 const heads = rankings.gate;
 const rng = createRng(1000 + seed);
 const shuffled = () => [...heads].map((h) => ({ h, r: rng.next() })).sort((a, b) => a.r - b.r).map((e) => e.h);
@@ -146,8 +141,8 @@ for (const c of counts) {
 const halfway = heads.length / 2;
 const half = counts[halfway];
 const later = counts.slice(1);
-const beatsEvery = later.every((c) => c.gate < c.randomMean);
-console.log(`removing half the heads (${halfway} of ${heads.length}) by gate importance: ${base.toFixed(3)} -> ${half.gate.toFixed(3)} nats/char (+${(half.gate - base).toFixed(3)}); random orders ${half.randomMean.toFixed(3)} on the mean; gate order below the random mean at ${later.filter((c) => c.gate < c.randomMean).length} of ${later.length} counts`);
+const below = later.filter((c) => c.gate < c.randomMean).length;
+console.log(`removing half the heads (${halfway} of ${heads.length}) by gate importance: ${base.toFixed(3)} -> ${half.gate.toFixed(3)} nats/char (+${(half.gate - base).toFixed(3)}); random orders ${half.randomMean.toFixed(3)} on the mean; gate order below the random mean at ${below} of ${later.length} counts`);
 writeFileSync(new URL(`../../bench/results/prune-heads-${backend}.json`, import.meta.url), JSON.stringify({
   name: `prune-heads-${backend}`, date: new Date().toISOString(), backend, seed, training, config: { dim, context, heads: 4, layers: 2, randomOrders, scoreBatch }, base,
   summary: {
@@ -157,8 +152,8 @@ writeFileSync(new URL(`../../bench/results/prune-heads-${backend}.json`, import.
     random_half_loss: half.randomMean,
     taylor_group_half_loss: half.taylorGroup,
     taylor_half_loss: half.taylor,
-    gate_beats_random_mean_every_count: beatsEvery,
-    counts_gate_below_random_mean: later.filter((c) => c.gate < c.randomMean).length,
+    gate_beats_random_mean_every_count: below === later.length,
+    counts_gate_below_random_mean: below,
   },
   counts, headScores: rankings, curves, randomCurves: randomCurves.map((c) => c.map((p) => ({ removed: p.removed, heads: p.heads, loss: p.loss }))),
 }, null, 2) + '\n');

@@ -30,59 +30,60 @@ export async function install(options: { activate?: boolean } = {}): Promise<Bac
   return INFO;
 }
 
+type KernelFunc = (args: never) => unknown;
+type KernelRegistry = {
+  getKernel(name: string, backend: string): { kernelFunc: KernelFunc } | undefined;
+  registerKernel(config: { kernelName: string; backendName: string; kernelFunc: unknown }): void;
+  unregisterKernel(name: string, backend: string): void;
+};
+const registry = tf as unknown as KernelRegistry;
+
 /** Core's dense kernel (DENSE_KERNEL): the cpu `_FusedMatMul`, which takes rank-2 operands as they are. */
 function registerDenseKernel(): void {
-  const registry = tf as unknown as { getKernel(name: string, backend: string): { kernelFunc: unknown } | undefined; registerKernel(config: { kernelName: string; backendName: string; kernelFunc: unknown }): void };
   const fused = registry.getKernel('_FusedMatMul', 'cpu');
   if (fused && !registry.getKernel(DENSE_KERNEL, 'cpu')) registry.registerKernel({ kernelName: DENSE_KERNEL, backendName: 'cpu', kernelFunc: fused.kernelFunc });
 }
 
-type KernelRegistry = {
-  getKernel(name: string, backend: string): { kernelFunc: (args: never) => unknown } | undefined;
-  registerKernel(config: { kernelName: string; backendName: string; kernelFunc: unknown }): void;
-  unregisterKernel(name: string, backend: string): void;
-};
 type TensorInfo = { dataId: object; shape: number[]; dtype: string };
-type CpuBackend = { data: { get(dataId: object): { values: ArrayLike<number> } }; makeTensorInfo(shape: number[], dtype: string, values: Float32Array): TensorInfo };
-let segmentSumInstalled = false;
+type SegmentSumArgs = { inputs: { x: TensorInfo; segmentIds: TensorInfo }; backend: { data: { get(dataId: object): { values: ArrayLike<number> } }; makeTensorInfo(shape: number[], dtype: string, values: Float32Array): TensorInfo }; attrs: { numSegments: number } };
+/** tfjs's own kernel, kept for the dtypes `segmentSum` leaves to it. */
+let stockSegmentSum: KernelFunc | undefined;
 
 /**
  * `UnsortedSegmentSum` (the gradient of `gather`, so of every embedding) as one pass over the
  * rows. tfjs's cpu kernel builds, for each of the `numSegments` segments, a mask of all rows, a
  * masked copy of `x` and its sum: a character model's embedding gradient (83 segments, 512 rows)
  * took 165 ms of a 0.5 s training step. This loop adds each row into its segment in row order,
- * in float64 with one rounding at the end, as the stock kernel's sum does, so results are identical (ids outside
- * [0, numSegments) are skipped, as there; a NaN in one row no longer spreads to every segment).
- * Other dtypes keep the stock kernel.
+ * in float64 with one rounding at the end, as the stock kernel's sum does, so results are
+ * identical (ids outside [0, numSegments) are skipped, as there; a NaN in one row no longer
+ * spreads to every segment). Other dtypes keep the stock kernel.
  */
+function segmentSum(args: SegmentSumArgs): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, segmentIds } = inputs;
+  if (x.dtype !== 'float32') return (stockSegmentSum as KernelFunc)(args as never) as TensorInfo;
+  const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const inner = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
+  const values = backend.data.get(x.dataId).values;
+  const ids = backend.data.get(segmentIds.dataId).values;
+  const segments = attrs.numSegments;
+  const sums = new Float64Array(segments * inner);
+  for (let r = 0; r < rows; r++) {
+    const id = ids[r];
+    if (!(id >= 0 && id < segments)) continue;
+    const from = r * inner;
+    const to = id * inner;
+    for (let j = 0; j < inner; j++) sums[to + j] += values[from + j];
+  }
+  return backend.makeTensorInfo([segments, ...x.shape.slice(segmentIds.shape.length)], 'float32', Float32Array.from(sums));
+}
+
 function registerSegmentSum(): void {
-  if (segmentSumInstalled) return;
-  const registry = tf as unknown as KernelRegistry;
-  const stock = registry.getKernel('UnsortedSegmentSum', 'cpu');
-  if (!stock) return;
-  const kernelFunc = (args: { inputs: { x: TensorInfo; segmentIds: TensorInfo }; backend: CpuBackend; attrs: { numSegments: number } }): TensorInfo => {
-    const { inputs, backend, attrs } = args;
-    const { x, segmentIds } = inputs;
-    if (x.dtype !== 'float32') return stock.kernelFunc(args as never) as TensorInfo;
-    const rows = segmentIds.shape.reduce((a, b) => a * b, 1);
-    const inner = x.shape.slice(segmentIds.shape.length).reduce((a, b) => a * b, 1);
-    const values = backend.data.get(x.dataId).values;
-    const ids = backend.data.get(segmentIds.dataId).values;
-    const segments = attrs.numSegments;
-    // Sums in float64, rounded once at the end: what the stock kernel's sum does.
-    const sums = new Float64Array(segments * inner);
-    for (let r = 0; r < rows; r++) {
-      const id = ids[r];
-      if (!(id >= 0 && id < segments)) continue;
-      const from = r * inner;
-      const to = id * inner;
-      for (let j = 0; j < inner; j++) sums[to + j] += values[from + j];
-    }
-    return backend.makeTensorInfo([segments, ...x.shape.slice(segmentIds.shape.length)], 'float32', Float32Array.from(sums));
-  };
+  const current = registry.getKernel('UnsortedSegmentSum', 'cpu');
+  if (!current || current.kernelFunc === (segmentSum as unknown)) return;
+  stockSegmentSum = current.kernelFunc;
   registry.unregisterKernel('UnsortedSegmentSum', 'cpu');
-  registry.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'cpu', kernelFunc });
-  segmentSumInstalled = true;
+  registry.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'cpu', kernelFunc: segmentSum });
 }
 
 /** Backend name, for `useBackend('cpu')`. */

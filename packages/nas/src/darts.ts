@@ -73,9 +73,9 @@ function mixedNodes(model: Model): Array<{ id: string; candidates: string[] }> {
 }
 
 /**
- * Batches of `size` rows: consecutive slices without a seed; with one, each pass over the rows
- * follows a permutation drawn from the seed (a pass's last rows that do not fill a batch are
- * skipped, as the consecutive slices skip them).
+ * The batch of each step, asked for in step order: consecutive slices without a seed; with one,
+ * each pass over the rows follows a new permutation drawn from the seed (a pass's last rows that
+ * do not fill a batch are skipped, as the consecutive slices skip them).
  */
 function batches(data: Dataset, size: number, seed: number | undefined): (step: number) => { x: Tensor; y: Tensor } {
   if (seed === undefined) return (step) => batchAt(data, step * size, size);
@@ -83,13 +83,8 @@ function batches(data: Dataset, size: number, seed: number | undefined): (step: 
   const perPass = Math.floor(count / size);
   const rng = createRng(seed);
   let order = permutation(count, rng);
-  let pass = 0;
   return (step) => {
-    const wanted = Math.floor(step / perPass);
-    while (pass < wanted) {
-      order = permutation(count, rng);
-      pass++;
-    }
+    if (step > 0 && step % perPass === 0) order = permutation(count, rng);
     const from = (step % perPass) * size;
     return tf.tidy(() => {
       const rows = tf.tensor1d(order.subarray(from, from + size), 'int32');
