@@ -150,7 +150,7 @@ describe('search on the table', () => {
 
   it('parallel evaluation: a free slot starts the next trial at once, never more than `parallel` run, and the result does not depend on timing', async () => {
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-    const runWith = async (delay: (call: number) => number) => {
+    const runWith = async (wait: (call: number) => Promise<unknown>) => {
       let calls = 0;
       let running = 0;
       let most = 0;
@@ -161,7 +161,7 @@ describe('search on the table', () => {
           running += 1;
           most = Math.max(most, running);
           events.push(`start ${call}`);
-          await sleep(delay(call));
+          await wait(call);
           events.push(`end ${call}`);
           running -= 1;
           return evaluator.evaluate(arch, encoded);
@@ -171,11 +171,18 @@ describe('search on the table', () => {
       return { result, most, events };
     };
     // The first trial is slow: the second slot runs the next ones meanwhile (lookahead 2: trials 1-3).
-    const slowFirst = await runWith((call) => (call === 0 ? 60 : 2));
+    // It ends once trial 3 has started (or after 5 s, when the assertion below then fails), not
+    // after a fixed time that a loaded machine could overrun.
+    let thirdStarted = (): void => undefined;
+    const third = new Promise<void>((resolve) => (thirdStarted = resolve));
+    const slowFirst = await runWith((call) => {
+      if (call === 3) thirdStarted();
+      return call === 0 ? Promise.race([third, sleep(5000)]) : sleep(2);
+    });
     expect(slowFirst.events.indexOf('start 3')).toBeLessThan(slowFirst.events.indexOf('end 0'));
     expect(slowFirst.most).toBe(2);
     // Other timings, same trials in the same order (observed in proposal order).
-    const jittered = await runWith((call) => ((call * 7) % 5) * 3);
+    const jittered = await runWith((call) => sleep(((call * 7) % 5) * 3));
     const strip = (r: SearchResult): unknown => r.trials.map((t) => [t.encoded, t.validation]);
     expect(strip(jittered.result)).toEqual(strip(slowFirst.result));
     expect(jittered.most).toBe(2);
